@@ -1,0 +1,197 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func TestValidName(t *testing.T) {
+	for _, ok := range []string{"a", "vtest_avi", "job-2026-11-26", "A_9"} {
+		if err := ValidName("video", ok); err != nil {
+			t.Errorf("ValidName(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "..", "a.b", "a/b", "a*", ">", "a b", "ü", string(make([]byte, MaxNameLen+1))} {
+		if err := ValidName("video", bad); !errors.Is(err, ErrBadName) {
+			t.Errorf("ValidName(%q) = %v, want ErrBadName", bad, err)
+		}
+	}
+	for in, want := range map[string]string{"vtest.avi": "vtest_avi", "../x y": "___x_y", "": "video", "Ünï": "_n_"} {
+		if got := NameFrom(in); got != want || ValidName("video", got) != nil {
+			t.Errorf("NameFrom(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func sampleFrame() *Frame {
+	return &Frame{
+		Job: "job1", Video: "vtest_avi", Seq: 41, Index: 82, PTS: 3.28, Estimated: true,
+		Width: 768, Height: 576, Size: 4, Gain: 4.0 / 768, PadX: 0, PadY: 0.5,
+		PublishedUnixNano: 1764200000123456789, DecodeMS: 2.5, Codec: Raw,
+		Pixels: []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48},
+	}
+}
+
+func TestFrameRoundTrip(t *testing.T) {
+	f := sampleFrame()
+	var got Frame
+	if err := DecodeFrame(AppendFrame(nil, f), &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(*f, got) {
+		t.Fatalf("got %+v\nwant %+v", got, *f)
+	}
+	buf := make([]byte, 0, 1024)
+	if n := testing.AllocsPerRun(100, func() { buf = AppendFrame(buf[:0], f) }); n != 0 {
+		t.Errorf("AppendFrame allocates %v times into a buffer with room", n)
+	}
+}
+
+func TestDecodeFrameRejects(t *testing.T) {
+	good := AppendFrame(nil, sampleFrame())
+	mutate := func(fn func(*Frame)) []byte {
+		f := sampleFrame()
+		fn(f)
+		return AppendFrame(nil, f)
+	}
+	tests := map[string][]byte{
+		"empty":         nil,
+		"not a frame":   []byte("hello world, this is text"),
+		"truncated":     good[:len(good)-5],
+		"extra bytes":   append(append([]byte{}, good...), 0),
+		"bad job":       mutate(func(f *Frame) { f.Job = "a.b" }),
+		"bad video":     mutate(func(f *Frame) { f.Video = "" }),
+		"short pixels":  mutate(func(f *Frame) { f.Pixels = f.Pixels[:10] }),
+		"zero gain":     mutate(func(f *Frame) { f.Gain = 0 }),
+		"unknown codec": mutate(func(f *Frame) { f.Codec = 9 }),
+		"zero size":     mutate(func(f *Frame) { f.Size = 0 }),
+	}
+	for name, b := range tests {
+		t.Run(name, func(t *testing.T) {
+			var f Frame
+			if err := DecodeFrame(b, &f); !errors.Is(err, ErrBadMessage) {
+				t.Fatalf("err = %v, want ErrBadMessage", err)
+			}
+		})
+	}
+}
+
+func TestResultAndEventValidation(t *testing.T) {
+	var r Result
+	if err := DecodeResult([]byte(`{"job":"j","video":"v","seq":1,"frame":2,"detections":[{"class_id":0,"class":"person","conf":0.5,"box":[1,2,3,4]}]}`), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Detections[0].Box != [4]float32{1, 2, 3, 4} {
+		t.Errorf("box = %v", r.Detections[0].Box)
+	}
+	for _, bad := range []string{`{`, `{"job":"../x","video":"v"}`, `{"job":"j","video":"v","seq":-1}`} {
+		if err := DecodeResult([]byte(bad), &Result{}); !errors.Is(err, ErrBadMessage) {
+			t.Errorf("DecodeResult(%s) = %v", bad, err)
+		}
+	}
+	for _, bad := range []string{`[]`, `{"type":"start","job":"j","video":"a b"}`, `{"type":"boom","job":"j","video":"v"}`} {
+		if err := DecodeEvent([]byte(bad), &Event{}); !errors.Is(err, ErrBadMessage) {
+			t.Errorf("DecodeEvent(%s) = %v", bad, err)
+		}
+	}
+}
+
+func FuzzDecodeFrame(f *testing.F) {
+	f.Add(AppendFrame(nil, sampleFrame()))
+	f.Add([]byte("VPF1"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var fr Frame
+		if err := DecodeFrame(b, &fr); err != nil {
+			return
+		}
+		var again Frame
+		if err := DecodeFrame(AppendFrame(nil, &fr), &again); err != nil {
+			t.Fatalf("re-decode of a valid frame: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeResult(f *testing.F) {
+	f.Add([]byte(`{"job":"j","video":"v","seq":1,"frame":2,"detections":[]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var r Result
+		_ = DecodeResult(b, &r)
+		var e Event
+		_ = DecodeEvent(b, &e)
+	})
+}
+
+// TestStreamsBackpressure runs a real embedded JetStream: Setup is
+// idempotent, a full frames stream refuses publishes (IsStreamFull), and a
+// worker's ack frees room again.
+func TestStreamsBackpressure(t *testing.T) {
+	srv, err := StartEmbedded(EmbeddedOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := ConnectEmbedded(srv, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	o := DefaultStreamOptions()
+	o.MaxFramesWaiting = 3
+	for i := 0; i < 2; i++ {
+		if err := Setup(ctx, js, o); err != nil {
+			t.Fatalf("Setup #%d: %v", i+1, err)
+		}
+	}
+	publish := func(seq int) error {
+		f := sampleFrame()
+		f.Seq = seq
+		msg := &nats.Msg{Subject: FrameSubject(f.Job, f.Video), Data: AppendFrame(nil, f)}
+		_, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(MsgID(f.Job, f.Video, seq)))
+		return err
+	}
+	for seq := 0; seq < 3; seq++ {
+		if err := publish(seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = publish(3)
+	if !IsStreamFull(err) {
+		t.Fatalf("4th publish into a 3-frame stream: err = %v, want stream full", err)
+	}
+	// A republished frame (same msg id) is a duplicate, not a new frame.
+	if err := publish(1); err != nil && !IsStreamFull(err) {
+		t.Fatalf("republish: %v", err)
+	}
+	cons, err := js.Consumer(ctx, FramesStream, WorkersConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		var f Frame
+		if err := DecodeFrame(m.Data(), &f); err != nil || f.Seq != 0 {
+			t.Fatalf("first frame: seq %d, err %v", f.Seq, err)
+		}
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := publish(3); err != nil {
+		t.Fatalf("publish after an ack freed room: %v", err)
+	}
+}

@@ -1,0 +1,114 @@
+package bus
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Detection is one box in original-picture pixels, display orientation.
+type Detection struct {
+	ClassID int        `json:"class_id"`
+	Class   string     `json:"class"`
+	Conf    float32    `json:"conf"`
+	Box     [4]float32 `json:"box"` // x1, y1, x2, y2
+}
+
+// Result is a worker's answer for one frame.
+type Result struct {
+	Job        string      `json:"job"`
+	Video      string      `json:"video"`
+	Seq        int         `json:"seq"`
+	Index      int         `json:"frame"`
+	PTS        float64     `json:"pts"`
+	Detections []Detection `json:"detections"`
+	// Error is set when the frame could not be analysed (a poison frame); the
+	// coordinator counts it as failed instead of waiting for it.
+	Error string `json:"error,omitempty"`
+
+	Worker            string  `json:"worker"`
+	Batch             int     `json:"batch"`
+	PublishedUnixNano int64   `json:"published_unix_nano"`
+	DoneUnixNano      int64   `json:"done_unix_nano"`
+	DecodeMS          float32 `json:"decode_ms"`
+	QueueMS           float32 `json:"queue_ms"`
+	InferMS           float32 `json:"infer_ms"`
+	PostMS            float32 `json:"post_ms"`
+}
+
+// EncodeResult marshals r.
+func EncodeResult(r *Result) ([]byte, error) { return json.Marshal(r) }
+
+// DecodeResult parses and validates a result message.
+func DecodeResult(b []byte, r *Result) error {
+	if err := json.Unmarshal(b, r); err != nil {
+		return fmt.Errorf("%w: result: %v", ErrBadMessage, err)
+	}
+	if err := ValidName("job", r.Job); err != nil {
+		return fmt.Errorf("%w: result: %v", ErrBadMessage, err)
+	}
+	if err := ValidName("video", r.Video); err != nil {
+		return fmt.Errorf("%w: result: %v", ErrBadMessage, err)
+	}
+	if r.Seq < 0 || r.Index < 0 {
+		return fmt.Errorf("%w: result %s/%s: negative frame number", ErrBadMessage, r.Job, r.Video)
+	}
+	return nil
+}
+
+// EventType names a video lifecycle event.
+type EventType string
+
+// Video lifecycle events published by ingest.
+const (
+	// VideoStarted: the video opened and its stream is known.
+	VideoStarted EventType = "start"
+	// VideoEnded: every frame was published; Frames says how many. Error is
+	// set when decoding stopped early (a damaged file) or could not start.
+	VideoEnded EventType = "end"
+)
+
+// Event tells the coordinator where ingest stands with one video.
+type Event struct {
+	Type   EventType `json:"type"`
+	Job    string    `json:"job"`
+	Video  string    `json:"video"`
+	Source string    `json:"source"`
+
+	// On start.
+	Width          int     `json:"width,omitempty"`
+	Height         int     `json:"height,omitempty"`
+	FPS            float64 `json:"fps,omitempty"`
+	Duration       float64 `json:"duration,omitempty"`
+	FramesEstimate int64   `json:"frames_estimate,omitempty"`
+	Codec          string  `json:"codec,omitempty"`
+
+	// On end.
+	Frames        int     `json:"frames"`
+	Decoded       int     `json:"decoded"`
+	CorruptFrames int     `json:"corrupt_frames"`
+	DecodeSeconds float64 `json:"decode_seconds"`
+	Error         string  `json:"error,omitempty"`
+}
+
+// EncodeEvent marshals e.
+func EncodeEvent(e *Event) ([]byte, error) { return json.Marshal(e) }
+
+// DecodeEvent parses and validates an event message.
+func DecodeEvent(b []byte, e *Event) error {
+	if err := json.Unmarshal(b, e); err != nil {
+		return fmt.Errorf("%w: event: %v", ErrBadMessage, err)
+	}
+	if err := ValidName("job", e.Job); err != nil {
+		return fmt.Errorf("%w: event: %v", ErrBadMessage, err)
+	}
+	if err := ValidName("video", e.Video); err != nil {
+		return fmt.Errorf("%w: event: %v", ErrBadMessage, err)
+	}
+	if e.Type != VideoStarted && e.Type != VideoEnded {
+		return fmt.Errorf("%w: event %s/%s: unknown type %q", ErrBadMessage, e.Job, e.Video, e.Type)
+	}
+	if e.Frames < 0 {
+		return fmt.Errorf("%w: event %s/%s: negative frame count", ErrBadMessage, e.Job, e.Video)
+	}
+	return nil
+}
