@@ -30,6 +30,12 @@ func ConvFLOPs(g *Graph, inputShape []int64) (int64, error) {
 	}
 	var total int64
 	for _, n := range g.Nodes {
+		// Exporters put Resize scales in Constant nodes rather than initializers.
+		if a := n.Attr("value"); n.OpType == "Constant" && n.Domain == "" && a != nil && a.T != nil && len(n.Outputs) == 1 {
+			inits[n.Outputs[0]] = a.T
+			shapes[n.Outputs[0]] = a.T.Dims
+			continue
+		}
 		out, err := inferShape(n, shapes, inits)
 		if n.OpType == "Conv" && n.Domain == "" {
 			if err != nil {
@@ -46,6 +52,9 @@ func ConvFLOPs(g *Graph, inputShape []int64) (int64, error) {
 		}
 		if err == nil && len(n.Outputs) > 0 {
 			shapes[n.Outputs[0]] = out
+			if t := foldConcat(n, inits); t != nil {
+				inits[n.Outputs[0]] = t
+			}
 		}
 	}
 	return total, nil
@@ -282,4 +291,25 @@ func normAxis(axis int64, rank int) (int, error) {
 		return 0, fmt.Errorf("%w: axis %d out of range for rank %d", ErrShapeUnknown, axis, rank)
 	}
 	return int(axis), nil
+}
+
+// foldConcat evaluates a Concat of 1-D float constants, the form an export
+// without constant folding gives Resize scales ([1, 1] ++ [2, 2]).
+func foldConcat(n *Node, inits map[string]*Tensor) *Tensor {
+	if n.OpType != "Concat" {
+		return nil
+	}
+	var vals []float32
+	for _, in := range n.Inputs {
+		t, ok := inits[in]
+		if !ok || t.DataType != Float || len(t.Dims) != 1 {
+			return nil
+		}
+		v, err := t.Floats()
+		if err != nil {
+			return nil
+		}
+		vals = append(vals, v...)
+	}
+	return NewFloat(n.Outputs[0], []int64{int64(len(vals))}, vals)
 }

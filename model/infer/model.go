@@ -1,0 +1,156 @@
+package infer
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/vidpipe/vidpipe/model/onnx"
+)
+
+// maxElements bounds one buffer (a whole batch of input or of one output), so
+// that a crafted model declaring a huge image cannot make Open or Input
+// allocate gigabytes; it is far above YOLO at 1280x1280 with batch 64.
+const maxElements = 1 << 30
+
+// layout is what a Session needs to know about a model's inputs and outputs.
+type layout struct {
+	input      string
+	h, w       int
+	fixedBatch int // the input's fixed batch size, or 0 when it is dynamic
+	outputs    []outputLayout
+}
+
+// outputLayout is one float output whose dim 0 is the batch.
+type outputLayout struct {
+	name    string
+	dims    []int64 // dims[0] is overwritten with the batch size
+	perItem int     // elements per batch item
+}
+
+// inputPerItem is the number of input elements per image.
+func (l *layout) inputPerItem() int { return 3 * l.h * l.w }
+
+// inspect checks that m is a model this package can run and describes it.
+// name is the file name or URI that errors mention.
+func inspect(m *onnx.Model, name string) (*layout, error) {
+	g := m.Graph
+	if g == nil {
+		return nil, fmt.Errorf("open model %s: %w: %w", name, ErrBadModel, onnx.ErrNoGraph)
+	}
+	// Models from IR version < 4 list initializers among the inputs too.
+	inits := make(map[string]bool, len(g.Initializers))
+	for _, t := range g.Initializers {
+		inits[t.Name] = true
+	}
+	var ins []*onnx.ValueInfo
+	for _, vi := range g.Inputs {
+		if !inits[vi.Name] {
+			ins = append(ins, vi)
+		}
+	}
+	if len(ins) != 1 {
+		names := make([]string, len(ins))
+		for i, vi := range ins {
+			names[i] = fmt.Sprintf("%q", vi.Name)
+		}
+		return nil, fmt.Errorf("open model %s: %w: %d inputs [%s], want one [N,3,H,W] float tensor",
+			name, ErrBadInput, len(ins), strings.Join(names, " "))
+	}
+	l := &layout{input: ins[0].Name}
+	if err := l.checkInput(ins[0]); err != nil {
+		return nil, fmt.Errorf("open model %s: %w: input %q %w", name, ErrBadInput, ins[0].Name, err)
+	}
+	if len(g.Outputs) == 0 {
+		return nil, fmt.Errorf("open model %s: %w: no outputs", name, ErrBadModel)
+	}
+	for _, vi := range g.Outputs {
+		o, err := l.checkOutput(vi)
+		if err != nil {
+			return nil, fmt.Errorf("open model %s: %w: output %q %w", name, ErrBadModel, vi.Name, err)
+		}
+		l.outputs = append(l.outputs, o)
+	}
+	return l, nil
+}
+
+// tensorType returns vi's tensor type, or an error saying what it lacks.
+func tensorType(vi *onnx.ValueInfo) (*onnx.TensorType, error) {
+	if vi.Type == nil || vi.Type.Tensor == nil {
+		return nil, fmt.Errorf("is not a tensor")
+	}
+	tt := vi.Type.Tensor
+	if tt.ElemType != onnx.Float {
+		return nil, fmt.Errorf("is %s, want FLOAT", tt.ElemType)
+	}
+	if !tt.HasShape {
+		return nil, fmt.Errorf("has no shape")
+	}
+	return tt, nil
+}
+
+func (l *layout) checkInput(vi *onnx.ValueInfo) error {
+	tt, err := tensorType(vi)
+	if err != nil {
+		return err
+	}
+	if len(tt.Shape) != 4 {
+		return fmt.Errorf("has rank %d %s, want 4 [N,3,H,W]", len(tt.Shape), shapeString(tt.Shape))
+	}
+	n, c, h, w := tt.Shape[0], tt.Shape[1], tt.Shape[2], tt.Shape[3]
+	if c.Value != 3 {
+		return fmt.Errorf("has shape %s, want 3 channels [N,3,H,W]", shapeString(tt.Shape))
+	}
+	if h.Value <= 0 || w.Value <= 0 {
+		return fmt.Errorf("has shape %s, want static height and width", shapeString(tt.Shape))
+	}
+	if n.Value < 0 {
+		return fmt.Errorf("has shape %s, want a positive or symbolic batch", shapeString(tt.Shape))
+	}
+	if h.Value*w.Value > maxElements/3 {
+		return fmt.Errorf("has shape %s, over %d elements per image", shapeString(tt.Shape), maxElements)
+	}
+	l.h, l.w, l.fixedBatch = int(h.Value), int(w.Value), int(n.Value)
+	return nil
+}
+
+func (l *layout) checkOutput(vi *onnx.ValueInfo) (outputLayout, error) {
+	tt, err := tensorType(vi)
+	if err != nil {
+		return outputLayout{}, err
+	}
+	if len(tt.Shape) == 0 {
+		return outputLayout{}, fmt.Errorf("is a scalar, want a batch dimension first")
+	}
+	// Dim 0 is the batch: symbolic, or the input's fixed batch size.
+	if d := tt.Shape[0]; d.Value != 0 && int(d.Value) != l.fixedBatch {
+		return outputLayout{}, fmt.Errorf("has shape %s, want the input's batch dimension first", shapeString(tt.Shape))
+	}
+	o := outputLayout{name: vi.Name, dims: make([]int64, len(tt.Shape)), perItem: 1}
+	for i, d := range tt.Shape[1:] {
+		if d.Value <= 0 {
+			return outputLayout{}, fmt.Errorf("has shape %s, want static dimensions after the batch", shapeString(tt.Shape))
+		}
+		if int64(o.perItem) > maxElements/d.Value {
+			return outputLayout{}, fmt.Errorf("has shape %s, over %d elements per item", shapeString(tt.Shape), maxElements)
+		}
+		o.perItem *= int(d.Value)
+		o.dims[i+1] = d.Value
+	}
+	return o, nil
+}
+
+// shapeString renders a shape as [N,3,640,640], with "?" for unknown dims.
+func shapeString(shape []onnx.Dim) string {
+	parts := make([]string, len(shape))
+	for i, d := range shape {
+		switch {
+		case d.Param != "":
+			parts[i] = d.Param
+		case d.Value == 0:
+			parts[i] = "?"
+		default:
+			parts[i] = fmt.Sprint(d.Value)
+		}
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}

@@ -1,0 +1,306 @@
+package infer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/vidpipe/vidpipe/model/onnx"
+)
+
+// Session runs one model on one device. It owns one input buffer and one
+// buffer per output, sized for MaxBatch and allocated on first use; each
+// batch size gets its own ONNX Runtime I/O binding over prefixes of those
+// buffers, so a steady-state Run allocates nothing.
+//
+// A Session is not safe for concurrent use: Input and Run of different
+// goroutines would share the same buffers. Calls are serialised internally
+// only so that Close cannot free buffers under a running Run.
+type Session struct {
+	mu       sync.Mutex
+	name     string
+	layout   *layout
+	device   Device
+	maxBatch int
+	sess     *ort.DynamicAdvancedSession
+
+	// Allocated on the first Input or Run, for the largest physical batch.
+	in   []float32
+	outs [][]float32
+	// bound[p] runs physical batch size p (b, or the model's fixed batch).
+	bound []*binding
+	// views[b] is what Run(ctx, b) returns.
+	views  [][]Output
+	closed bool
+}
+
+// binding is an I/O binding for one physical batch size. The tensors are
+// views of the Session's buffers, input first.
+//
+// Why bindings on one DynamicAdvancedSession: an AdvancedSession per batch
+// size would also run without allocating, but each is a whole ONNX Runtime
+// session (its own copy of the weights, graph optimisation at load, its own
+// thread pool); DynamicAdvancedSession.Run shares one session but allocates
+// four small slices per call. A binding is a few small C objects, and
+// RunWithBinding allocates nothing. Its one cost: onnxruntime_go passes no
+// RunOptions to it, so a run cannot be terminated once started.
+type binding struct {
+	io      *ort.IoBinding
+	tensors []*ort.Tensor[float32]
+}
+
+// OpenFile reads the model at path and opens it as Open does.
+func OpenFile(ctx context.Context, path string, opts Options) (*Session, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		// The path error would repeat the path; keep only its cause.
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("open model %s: %w", path, err)
+	}
+	return Open(ctx, b, path, opts)
+}
+
+// Open checks that model (an ONNX file's bytes, named name in errors)
+// has one float input [N,3,H,W] with static H and W and float outputs whose
+// first dimension is the batch, then creates an ONNX Runtime session for it.
+// N may be symbolic (any batch up to opts.MaxBatch) or fixed (smaller batches
+// are padded with zeros). ONNX Runtime is initialised on first use from
+// opts.LibraryPath.
+func Open(ctx context.Context, model []byte, name string, opts Options) (*Session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("open model %s: %w", name, err)
+	}
+	m, err := onnx.Decode(model)
+	if err != nil {
+		return nil, fmt.Errorf("open model %s: %w: %w", name, ErrBadModel, err)
+	}
+	l, err := inspect(m, name)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := opts.resolve(l)
+	if err != nil {
+		return nil, fmt.Errorf("open model %s: %w", name, err)
+	}
+	if err := Init(cfg.library); err != nil {
+		return nil, fmt.Errorf("open model %s: %w", name, err)
+	}
+	so, err := newSessionOptions(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open model %s: %w", name, err)
+	}
+	defer so.Destroy()
+
+	outNames := make([]string, len(l.outputs))
+	for i, o := range l.outputs {
+		outNames[i] = o.name
+	}
+	// Session creation cannot be interrupted; check once more before it.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("open model %s: %w", name, err)
+	}
+	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(model, []string{l.input}, outNames, so)
+	if err != nil {
+		if cfg.device.Kind == CUDA {
+			// On a GPU the cause may as well be the device as the model.
+			return nil, fmt.Errorf("open model %s on %s: %w", name, cfg.device, err)
+		}
+		return nil, fmt.Errorf("open model %s: %w: %w", name, ErrBadModel, err)
+	}
+	s := &Session{
+		name:     name,
+		layout:   l,
+		device:   cfg.device,
+		maxBatch: cfg.maxBatch,
+		sess:     sess,
+		bound:    make([]*binding, max(cfg.maxBatch, l.fixedBatch)+1),
+		views:    make([][]Output, cfg.maxBatch+1),
+	}
+	slog.Debug("onnx session open", "model", name, "input", l.input, "height", l.h, "width", l.w,
+		"fixed_batch", l.fixedBatch, "max_batch", cfg.maxBatch, "device", cfg.device.String(), "threads", cfg.threads)
+	return s, nil
+}
+
+// InputName is the name of the model's image input.
+func (s *Session) InputName() string { return s.layout.input }
+
+// InputSize is the height and width of the model's input images.
+func (s *Session) InputSize() (h, w int) { return s.layout.h, s.layout.w }
+
+// OutputNames are the model's outputs, in the order Run returns them.
+func (s *Session) OutputNames() []string {
+	names := make([]string, len(s.layout.outputs))
+	for i, o := range s.layout.outputs {
+		names[i] = o.name
+	}
+	return names
+}
+
+// MaxBatch is the largest batch Input and Run accept.
+func (s *Session) MaxBatch() int { return s.maxBatch }
+
+// Device is the device the session runs on.
+func (s *Session) Device() Device { return s.device }
+
+// Input returns the input buffer for a batch of the given size, batch*3*H*W
+// floats laid out NCHW, for the caller to fill before Run. The same memory
+// is returned every time, for every batch size.
+func (s *Session) Input(batch int) ([]float32, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.prepare(batch); err != nil {
+		return nil, err
+	}
+	return s.in[:batch*s.layout.inputPerItem()], nil
+}
+
+// Run runs the model on the first batch images of the input buffer and
+// returns the outputs, in OutputNames order, as views that stay valid until
+// the next Run or Close. ctx is checked before the run starts: ONNX Runtime
+// cannot interrupt a bound run once it has started.
+func (s *Session) Run(ctx context.Context, batch int) ([]Output, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.prepare(batch); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("run model %s: %w", s.name, err)
+	}
+	p := s.physical(batch)
+	if p > batch {
+		// Padding of a fixed-batch model: zero it so stale images cost no
+		// surprises (NaNs, say) and results do not depend on history.
+		per := s.layout.inputPerItem()
+		clear(s.in[batch*per : p*per])
+	}
+	if err := s.sess.RunWithBinding(s.bound[p].io); err != nil {
+		return nil, fmt.Errorf("run model %s on %s: %w", s.name, s.device, err)
+	}
+	return s.views[batch], nil
+}
+
+// physical is the batch size the model actually runs for a batch of b.
+func (s *Session) physical(b int) int {
+	if s.layout.fixedBatch > 0 {
+		return s.layout.fixedBatch
+	}
+	return b
+}
+
+// prepare checks batch and makes the buffers, binding and views for it on
+// first use. The caller holds s.mu.
+func (s *Session) prepare(batch int) error {
+	if s.closed {
+		return fmt.Errorf("run model %s: %w", s.name, ErrClosed)
+	}
+	if batch < 1 || batch > s.maxBatch {
+		return fmt.Errorf("run model %s: %w: batch %d, want 1..%d", s.name, ErrBatch, batch, s.maxBatch)
+	}
+	if s.views[batch] != nil {
+		return nil
+	}
+	l := s.layout
+	if s.in == nil {
+		n := max(s.maxBatch, l.fixedBatch)
+		s.in = make([]float32, n*l.inputPerItem())
+		s.outs = make([][]float32, len(l.outputs))
+		for i, o := range l.outputs {
+			s.outs[i] = make([]float32, n*o.perItem)
+		}
+	}
+	p := s.physical(batch)
+	if s.bound[p] == nil {
+		b, err := s.bind(p)
+		if err != nil {
+			return fmt.Errorf("run model %s: bind batch %d: %w", s.name, p, err)
+		}
+		s.bound[p] = b
+	}
+	views := make([]Output, len(l.outputs))
+	for i, o := range l.outputs {
+		shape := append([]int64(nil), o.dims...)
+		shape[0] = int64(batch)
+		views[i] = Output{Name: o.name, Shape: shape, Data: s.outs[i][:batch*o.perItem]}
+	}
+	s.views[batch] = views
+	return nil
+}
+
+// bind creates the I/O binding for physical batch size p over prefixes of
+// the session's buffers.
+func (s *Session) bind(p int) (_ *binding, err error) {
+	l := s.layout
+	b := &binding{}
+	defer func() {
+		if err != nil {
+			b.destroy()
+		}
+	}()
+	if b.io, err = s.sess.CreateIoBinding(); err != nil {
+		return nil, err
+	}
+	in, err := ort.NewTensor(ort.NewShape(int64(p), 3, int64(l.h), int64(l.w)), s.in[:p*l.inputPerItem()])
+	if err != nil {
+		return nil, fmt.Errorf("input %q: %w", l.input, err)
+	}
+	b.tensors = append(b.tensors, in)
+	if err := b.io.BindInput(l.input, in); err != nil {
+		return nil, fmt.Errorf("input %q: %w", l.input, err)
+	}
+	for i, o := range l.outputs {
+		shape := ort.NewShape(o.dims...)
+		shape[0] = int64(p)
+		t, err := ort.NewTensor(shape, s.outs[i][:p*o.perItem])
+		if err != nil {
+			return nil, fmt.Errorf("output %q: %w", o.name, err)
+		}
+		b.tensors = append(b.tensors, t)
+		if err := b.io.BindOutput(o.name, t); err != nil {
+			return nil, fmt.Errorf("output %q: %w", o.name, err)
+		}
+	}
+	return b, nil
+}
+
+func (b *binding) destroy() error {
+	var errs []error
+	if b.io != nil {
+		errs = append(errs, b.io.Destroy())
+	}
+	for _, t := range b.tensors {
+		errs = append(errs, t.Destroy())
+	}
+	return errors.Join(errs...)
+}
+
+// Close frees the session and its buffers. Outputs returned by Run are
+// invalid afterwards. Closing twice is harmless.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	for _, b := range s.bound {
+		if b != nil {
+			errs = append(errs, b.destroy())
+		}
+	}
+	errs = append(errs, s.sess.Destroy())
+	s.bound, s.views, s.in, s.outs = nil, nil, nil, nil
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close model %s: %w", s.name, err)
+	}
+	return nil
+}
