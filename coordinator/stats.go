@@ -1,0 +1,81 @@
+package coordinator
+
+import (
+	"math"
+	"slices"
+)
+
+// Percentiles summarises one stage's latency samples in milliseconds.
+type Percentiles struct {
+	P50  float64 `json:"p50"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
+	Mean float64 `json:"mean"`
+}
+
+// summarise computes nearest-rank percentiles; it sorts samples in place.
+func summarise(samples []float32) Percentiles {
+	if len(samples) == 0 {
+		return Percentiles{}
+	}
+	slices.Sort(samples)
+	rank := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(samples)))) - 1
+		return round3(float64(samples[max(i, 0)]))
+	}
+	var sum float64
+	for _, v := range samples {
+		sum += float64(v)
+	}
+	return Percentiles{P50: rank(0.50), P95: rank(0.95), P99: rank(0.99), Mean: round3(sum / float64(len(samples)))}
+}
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+// stages collects per-frame latencies of the four pipeline stages.
+type stages struct {
+	decode, queue, infer, post []float32
+}
+
+func (s *stages) add(decode, queue, infer, post float32) {
+	s.decode = append(s.decode, decode)
+	s.queue = append(s.queue, queue)
+	s.infer = append(s.infer, infer)
+	s.post = append(s.post, post)
+}
+
+// StageStats are the per-frame stage latencies of a video or job.
+type StageStats struct {
+	Decode Percentiles `json:"decode"`
+	Queue  Percentiles `json:"queue"`
+	Infer  Percentiles `json:"infer"`
+	Post   Percentiles `json:"post"`
+}
+
+func (s *stages) summary() StageStats {
+	return StageStats{
+		Decode: summarise(s.decode), Queue: summarise(s.queue),
+		Infer: summarise(s.infer), Post: summarise(s.post),
+	}
+}
+
+// Stats is stats.json: what a video (or, summed, a job) cost.
+type Stats struct {
+	// Frames analysed, and frames that could not be (poison frames).
+	Frames       int `json:"frames"`
+	FailedFrames int `json:"failed_frames"`
+	// Decoded and CorruptFrames come from ingest: every decoded frame, and
+	// damaged frames the decoder skipped.
+	Decoded       int `json:"decoded"`
+	CorruptFrames int `json:"corrupt_frames"`
+	// DuplicatesDropped counts redelivered results that were ignored.
+	DuplicatesDropped int `json:"duplicates_dropped"`
+	// WallSeconds runs from the first frame's publication to the last result.
+	WallSeconds float64 `json:"wall_seconds"`
+	FPS         float64 `json:"fps"`
+	// StagesMS are per-frame latencies: decode+letterbox, time queued, model
+	// inference (batch time divided by batch size) and post-processing.
+	StagesMS  StageStats     `json:"stages_ms"`
+	BatchMean float64        `json:"batch_mean"`
+	Workers   map[string]int `json:"workers"`
+}

@@ -1,0 +1,199 @@
+package coordinator
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/vidpipe/vidpipe/bus"
+)
+
+// Video states in summary.json.
+const (
+	Succeeded = "succeeded"
+	// Partial: some frames were analysed, but the file is damaged or some
+	// frames failed; the error says what.
+	Partial = "partial"
+	Failed  = "failed"
+	Pending = "pending"
+)
+
+// line is one detections.jsonl line.
+type line struct {
+	Frame      int             `json:"frame"`
+	PTS        float64         `json:"pts"`
+	Detections []bus.Detection `json:"detections"`
+}
+
+// video gathers one video's results in frame order. Results arrive in any
+// order and possibly more than once; each seq is written exactly once.
+type video struct {
+	name, source string
+	dir          string
+
+	file    *os.File
+	w       *bufio.Writer
+	next    int
+	pending map[int]*bus.Result
+
+	started, ended bool
+	estimate       int64
+	total          int
+	endErr         string
+	decoded        int
+	corrupt        int
+
+	stats        Stats
+	stages       stages
+	batchSum     int
+	firstPublish int64
+	lastDone     int64
+	errs         []string
+}
+
+func newVideo(name, source, outDir string) *video {
+	return &video{
+		name: name, source: source, dir: filepath.Join(outDir, name),
+		pending: make(map[int]*bus.Result),
+		stats:   Stats{Workers: map[string]int{}},
+	}
+}
+
+// done reports whether every published frame has its result.
+func (v *video) done() bool { return v.ended && v.next >= v.total }
+
+// seen reports whether seq was already taken.
+func (v *video) seen(seq int) bool {
+	if seq < v.next {
+		return true
+	}
+	_, ok := v.pending[seq]
+	return ok
+}
+
+// add takes one result and writes every result that is now in order.
+func (v *video) add(r *bus.Result) error {
+	if v.seen(r.Seq) {
+		v.stats.DuplicatesDropped++
+		return nil
+	}
+	v.pending[r.Seq] = r
+	for {
+		r, ok := v.pending[v.next]
+		if !ok {
+			return nil
+		}
+		delete(v.pending, v.next)
+		v.next++
+		if err := v.write(r); err != nil {
+			return err
+		}
+	}
+}
+
+func (v *video) write(r *bus.Result) error {
+	if r.Error != "" {
+		v.stats.FailedFrames++
+		if len(v.errs) < 5 {
+			v.errs = append(v.errs, fmt.Sprintf("frame %d: %s", r.Index, r.Error))
+		}
+		return nil
+	}
+	if v.file == nil {
+		if err := os.MkdirAll(v.dir, 0o755); err != nil {
+			return fmt.Errorf("create output dir: %w", err)
+		}
+		f, err := os.CreateTemp(v.dir, ".detections-*.jsonl")
+		if err != nil {
+			return fmt.Errorf("create detections of %s: %w", v.name, err)
+		}
+		v.file, v.w = f, bufio.NewWriterSize(f, 64<<10)
+	}
+	dets := r.Detections
+	if dets == nil {
+		dets = []bus.Detection{}
+	}
+	b, err := json.Marshal(line{Frame: r.Index, PTS: r.PTS, Detections: dets})
+	if err != nil {
+		return err
+	}
+	if _, err := v.w.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("write detections of %s: %w", v.name, err)
+	}
+	v.stats.Frames++
+	v.stats.Workers[r.Worker]++
+	v.stages.add(r.DecodeMS, r.QueueMS, r.InferMS, r.PostMS)
+	v.batchSum += r.Batch
+	if v.firstPublish == 0 || r.PublishedUnixNano < v.firstPublish {
+		v.firstPublish = r.PublishedUnixNano
+	}
+	v.lastDone = max(v.lastDone, r.DoneUnixNano)
+	return nil
+}
+
+// closeDetections flushes detections.jsonl and moves it into place, so a
+// reader never sees half a file. A video with no analysed frame gets an
+// empty file.
+func (v *video) closeDetections() (string, error) {
+	final := filepath.Join(v.dir, "detections.jsonl")
+	if v.file == nil {
+		if err := os.MkdirAll(v.dir, 0o755); err != nil {
+			return "", fmt.Errorf("create output dir: %w", err)
+		}
+		return final, os.WriteFile(final, nil, 0o644)
+	}
+	err := v.w.Flush()
+	if cerr := v.file.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(v.file.Name(), final)
+	}
+	v.file = nil
+	if err != nil {
+		return "", fmt.Errorf("write detections of %s: %w", v.name, err)
+	}
+	return final, nil
+}
+
+// finish computes the video's statistics and status.
+func (v *video) finish() (status, errMsg string) {
+	s := &v.stats
+	s.Decoded, s.CorruptFrames = v.decoded, v.corrupt
+	if v.lastDone > v.firstPublish && v.firstPublish > 0 {
+		s.WallSeconds = round3(float64(v.lastDone-v.firstPublish) / 1e9)
+		s.FPS = round3(float64(s.Frames) / s.WallSeconds)
+	}
+	if s.Frames > 0 {
+		s.BatchMean = round3(float64(v.batchSum) / float64(s.Frames))
+	}
+	s.StagesMS = v.stages.summary()
+
+	var problems []string
+	if v.endErr != "" {
+		problems = append(problems, v.endErr)
+	}
+	if v.corrupt > 0 {
+		problems = append(problems, fmt.Sprintf("%d damaged frames skipped by the decoder", v.corrupt))
+	}
+	if s.FailedFrames > 0 {
+		problems = append(problems, fmt.Sprintf("%d frames could not be analysed (%v)", s.FailedFrames, v.errs))
+	}
+	switch {
+	case len(problems) == 0:
+		return Succeeded, ""
+	case s.Frames > 0:
+		return Partial, fmt.Sprintf("%s: %s", v.source, joinProblems(problems))
+	}
+	return Failed, fmt.Sprintf("%s: %s", v.source, joinProblems(problems))
+}
+
+func joinProblems(p []string) string {
+	out := p[0]
+	for _, s := range p[1:] {
+		out += "; " + s
+	}
+	return out
+}

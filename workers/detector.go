@@ -1,0 +1,79 @@
+package workers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vidpipe/vidpipe/model/detect"
+	"github.com/vidpipe/vidpipe/model/infer"
+)
+
+// Session is what a worker needs of a model session; *infer.Session has it.
+type Session interface {
+	Input(batch int) ([]float32, error)
+	Run(ctx context.Context, batch int) ([]infer.Output, error)
+	InputSize() (h, w int)
+	MaxBatch() int
+}
+
+// detector turns a batch of model outputs into per-image detections. It
+// accepts the standard YOLOv5 export (one output [N, A, 5+nc], already
+// decoded) and models that output the raw heads (three [N, 3*(5+nc), ny, nx]
+// or [N, 3, ny, nx, 5+nc] tensors), which it decodes itself.
+type detector struct {
+	post   *detect.Postprocessor
+	levels []detect.HeadLevel
+	rows   []float32   // decoded rows of one image, for raw-head models
+	heads  [][]float32 // per-level views of one image
+	dets   []detect.Detection
+}
+
+func newDetector(nms detect.NMSOptions, inW, inH int) (*detector, error) {
+	post, err := detect.NewPostprocessor(nms)
+	if err != nil {
+		return nil, err
+	}
+	levels, err := detect.YOLOv5Levels(inW, inH)
+	if err != nil {
+		return nil, err
+	}
+	return &detector{post: post, levels: levels}, nil
+}
+
+// image returns image i's detections in letterboxed input pixels, as a view
+// valid until the next call.
+func (d *detector) image(outs []infer.Output, i int) ([]detect.Detection, error) {
+	var err error
+	switch {
+	case len(outs) == 1 && len(outs[0].Shape) == 3:
+		o := outs[0]
+		rows, cols := int(o.Shape[1]), int(o.Shape[2])
+		d.dets, err = d.post.NMS(d.dets[:0], o.Data[i*rows*cols:(i+1)*rows*cols], rows, cols)
+	case len(outs) == len(d.levels):
+		layout := detect.LayoutConv
+		if len(outs[0].Shape) == 5 {
+			layout = detect.LayoutPermuted
+		}
+		per := func(o infer.Output) int {
+			n := 1
+			for _, s := range o.Shape[1:] {
+				n *= int(s)
+			}
+			return n
+		}
+		d.heads = d.heads[:0]
+		for _, o := range outs {
+			p := per(o)
+			d.heads = append(d.heads, o.Data[i*p:(i+1)*p])
+		}
+		na := len(d.levels[0].Anchors) / 2
+		nc := per(outs[0])/(na*d.levels[0].NY*d.levels[0].NX) - 5
+		if d.rows, err = detect.DecodeHeads(d.rows, d.heads, d.levels, nc, layout); err != nil {
+			return nil, err
+		}
+		d.dets, err = d.post.NMS(d.dets[:0], d.rows, detect.DecodedRows(d.levels), 5+nc)
+	default:
+		return nil, fmt.Errorf("model outputs %d tensors: want output0 [N,A,5+nc] or %d raw heads", len(outs), len(d.levels))
+	}
+	return d.dets, err
+}

@@ -1,0 +1,378 @@
+// Package workers runs the detector on frames pulled from the frames stream:
+// it batches what is waiting, runs the model, applies NMS, publishes one
+// result per frame and only then acks the frame.
+package workers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vidpipe/vidpipe/bus"
+	"github.com/vidpipe/vidpipe/model/detect"
+)
+
+// Options configure a Worker.
+type Options struct {
+	// Name identifies the worker in results and statistics.
+	Name string
+	// Batch is the largest batch; a smaller one runs when fewer frames wait
+	// than MaxWait allows to gather.
+	Batch   int
+	MaxWait time.Duration
+	NMS     detect.NMSOptions
+	// Names maps class ids to names.
+	Names []string
+	// NakDelay is how long a frame waits before redelivery after a
+	// transient failure.
+	NakDelay time.Duration
+	Logger   *slog.Logger
+}
+
+// Worker pulls frames and publishes detections. It owns one model session.
+type Worker struct {
+	js         jetstream.JetStream
+	cons       jetstream.Consumer
+	sess       Session
+	det        *detector
+	opts       Options
+	size       int
+	maxDeliver int
+	ackWait    time.Duration
+
+	frames []bus.Frame
+	msgs   []jetstream.Msg
+	rgb    []byte // scratch for JPEG frames
+}
+
+// New prepares a worker on the shared workers consumer.
+func New(ctx context.Context, js jetstream.JetStream, sess Session, opts Options) (*Worker, error) {
+	if opts.Batch <= 0 {
+		opts.Batch = 1
+	}
+	if opts.Batch > sess.MaxBatch() {
+		return nil, fmt.Errorf("worker %s: batch %d is over the session's %d", opts.Name, opts.Batch, sess.MaxBatch())
+	}
+	if opts.MaxWait == 0 {
+		opts.MaxWait = 20 * time.Millisecond
+	}
+	if opts.NakDelay == 0 {
+		opts.NakDelay = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	h, w := sess.InputSize()
+	if h != w {
+		return nil, fmt.Errorf("worker %s: model input %dx%d is not square", opts.Name, w, h)
+	}
+	det, err := newDetector(opts.NMS, w, h)
+	if err != nil {
+		return nil, fmt.Errorf("worker %s: %w", opts.Name, err)
+	}
+	cons, err := js.Consumer(ctx, bus.FramesStream, bus.WorkersConsumer)
+	if err != nil {
+		return nil, fmt.Errorf("worker %s: consumer %s: %w", opts.Name, bus.WorkersConsumer, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("worker %s: consumer info: %w", opts.Name, err)
+	}
+	return &Worker{
+		js: js, cons: cons, sess: sess, det: det, opts: opts, size: w,
+		maxDeliver: info.Config.MaxDeliver, ackWait: info.Config.AckWait,
+		frames: make([]bus.Frame, opts.Batch),
+	}, nil
+}
+
+// Run processes batches until ctx is cancelled. On cancellation it finishes
+// the batch in hand (publishing and acking it) before returning: SIGTERM
+// drains, nothing is lost.
+func (w *Worker) Run(ctx context.Context) error {
+	log := w.opts.Logger.With("worker", w.opts.Name)
+	log.Info("worker ready", "batch", w.opts.Batch, "input", w.size)
+	for ctx.Err() == nil {
+		batch, err := w.cons.Fetch(w.opts.Batch, jetstream.FetchMaxWait(w.opts.MaxWait))
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			log.Warn("fetch frames", "err", err)
+			sleep(ctx, w.opts.NakDelay)
+			continue
+		}
+		w.msgs = w.msgs[:0]
+		for m := range batch.Messages() {
+			w.msgs = append(w.msgs, m)
+		}
+		if len(w.msgs) == 0 {
+			continue
+		}
+		// The batch in hand is finished even if ctx is cancelled meanwhile.
+		if err := w.process(context.WithoutCancel(ctx), w.msgs); err != nil {
+			log.Error("batch", "err", err, "frames", len(w.msgs))
+		}
+	}
+	log.Info("worker stopped")
+	return nil
+}
+
+// process runs one batch. Frames that cannot be read are poison: they get an
+// error result and are terminated. A failing model run is transient until
+// the frame's last delivery, when it becomes an error result too.
+func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) error {
+	stop := w.keepAlive(msgs)
+	defer stop()
+
+	received := time.Now()
+	input, err := w.sess.Input(len(msgs))
+	if err != nil {
+		return err
+	}
+	per := 3 * w.size * w.size
+	good := msgs[:0:0]
+	for _, m := range msgs {
+		f := &w.frames[len(good)]
+		if err := w.readFrame(m, f, input[len(good)*per:(len(good)+1)*per]); err != nil {
+			w.poison(ctx, m, err)
+			continue
+		}
+		good = append(good, m)
+	}
+	if len(good) == 0 {
+		return nil
+	}
+	t0 := time.Now()
+	outs, err := w.sess.Run(ctx, len(good))
+	inferMS := float32(time.Since(t0).Seconds() * 1000 / float64(len(good)))
+	if err != nil {
+		for _, m := range good {
+			w.retryOrFail(ctx, m, err)
+		}
+		return err
+	}
+	var errs []error
+	for i, m := range good {
+		f := &w.frames[i]
+		t1 := time.Now()
+		dets, err := w.det.image(outs, i)
+		if err != nil {
+			w.poison(ctx, m, err)
+			continue
+		}
+		r := w.result(f, dets, len(good))
+		r.QueueMS = float32(float64(received.UnixNano()-f.PublishedUnixNano) / 1e6)
+		r.InferMS = inferMS
+		r.PostMS = float32(time.Since(t1).Seconds() * 1000)
+		if err := w.publish(ctx, r); err != nil {
+			// Not acked: the frame comes back after the delay.
+			_ = m.NakWithDelay(w.opts.NakDelay)
+			errs = append(errs, err)
+			continue
+		}
+		if err := m.Ack(); err != nil {
+			errs = append(errs, fmt.Errorf("ack frame %s/%s#%d: %w", f.Job, f.Video, f.Seq, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// readFrame decodes a frame message and writes its pixels into dst as CHW
+// floats in [0, 1].
+func (w *Worker) readFrame(m jetstream.Msg, f *bus.Frame, dst []float32) error {
+	if err := bus.DecodeFrame(m.Data(), f); err != nil {
+		return err
+	}
+	if f.Size != w.size {
+		return fmt.Errorf("frame %s/%s#%d is %dx%d, the model takes %dx%d", f.Job, f.Video, f.Seq, f.Size, f.Size, w.size, w.size)
+	}
+	rgb := f.Pixels
+	if f.Codec == bus.JPEG {
+		var err error
+		if rgb, err = w.decodeJPEG(f.Pixels); err != nil {
+			return fmt.Errorf("frame %s/%s#%d: jpeg: %w", f.Job, f.Video, f.Seq, err)
+		}
+	}
+	planar(dst, rgb, w.size*w.size)
+	return nil
+}
+
+// planar converts packed RGB24 to planar float32 RGB scaled to [0, 1].
+func planar(dst []float32, rgb []byte, n int) {
+	r, g, b := dst[:n], dst[n:2*n], dst[2*n:3*n]
+	for i := 0; i < n; i++ {
+		r[i] = float32(rgb[3*i]) * (1.0 / 255)
+		g[i] = float32(rgb[3*i+1]) * (1.0 / 255)
+		b[i] = float32(rgb[3*i+2]) * (1.0 / 255)
+	}
+}
+
+func (w *Worker) decodeJPEG(b []byte) ([]byte, error) {
+	img, err := jpeg.Decode(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	bounds := img.Bounds()
+	if bounds.Dx() != w.size || bounds.Dy() != w.size {
+		return nil, fmt.Errorf("picture is %dx%d, want %dx%d", bounds.Dx(), bounds.Dy(), w.size, w.size)
+	}
+	if cap(w.rgb) < 3*w.size*w.size {
+		w.rgb = make([]byte, 3*w.size*w.size)
+	}
+	rgb := w.rgb[:3*w.size*w.size]
+	i := 0
+	for y := bounds.Min.Y; y < bounds.Max.Y; y++ {
+		for x := bounds.Min.X; x < bounds.Max.X; x++ {
+			r, g, b, _ := img.At(x, y).RGBA()
+			rgb[i], rgb[i+1], rgb[i+2] = byte(r>>8), byte(g>>8), byte(b>>8)
+			i += 3
+		}
+	}
+	return rgb, nil
+}
+
+func (w *Worker) result(f *bus.Frame, dets []detect.Detection, batch int) *bus.Result {
+	lb := detect.Letterbox{Gain: f.Gain, PadX: float64(f.PadX), PadY: float64(f.PadY)}
+	lb.ScaleBack(dets, f.Width, f.Height)
+	out := make([]bus.Detection, len(dets))
+	for i, d := range dets {
+		out[i] = bus.Detection{
+			ClassID: d.ClassID, Class: w.className(d.ClassID), Conf: d.Conf,
+			Box: [4]float32{d.Box.X1, d.Box.Y1, d.Box.X2, d.Box.Y2},
+		}
+	}
+	return &bus.Result{
+		Job: f.Job, Video: f.Video, Seq: f.Seq, Index: f.Index, PTS: f.PTS,
+		Detections: out, Worker: w.opts.Name, Batch: batch,
+		PublishedUnixNano: f.PublishedUnixNano, DecodeMS: f.DecodeMS,
+	}
+}
+
+func (w *Worker) className(id int) string {
+	if id >= 0 && id < len(w.opts.Names) {
+		return w.opts.Names[id]
+	}
+	return "class" + strconv.Itoa(id)
+}
+
+func (w *Worker) publish(ctx context.Context, r *bus.Result) error {
+	r.DoneUnixNano = time.Now().UnixNano()
+	b, err := bus.EncodeResult(r)
+	if err != nil {
+		return err
+	}
+	msg := &nats.Msg{Subject: bus.ResultSubject(r.Job, r.Video), Data: b}
+	if _, err := w.js.PublishMsg(ctx, msg, jetstream.WithMsgID(bus.MsgID(r.Job, r.Video, r.Seq))); err != nil {
+		return fmt.Errorf("publish result %s/%s#%d: %w", r.Job, r.Video, r.Seq, err)
+	}
+	return nil
+}
+
+// poison records a frame that can never be analysed and terminates it, so
+// it is neither lost silently nor redelivered forever.
+func (w *Worker) poison(ctx context.Context, m jetstream.Msg, cause error) {
+	log := w.opts.Logger.With("worker", w.opts.Name, "subject", m.Subject())
+	job, video, seq, ok := frameID(m)
+	if ok {
+		r := &bus.Result{Job: job, Video: video, Seq: seq, Error: cause.Error(), Worker: w.opts.Name}
+		if f := w.frameOf(m); f != nil {
+			r.Index, r.PTS = f.Index, f.PTS
+		}
+		if err := w.publish(ctx, r); err != nil {
+			log.Warn("publish poison result", "err", err)
+			_ = m.NakWithDelay(w.opts.NakDelay)
+			return
+		}
+	}
+	log.Warn("poison frame", "err", cause)
+	if err := m.TermWithReason(cause.Error()); err != nil {
+		log.Warn("term frame", "err", err)
+	}
+}
+
+func (w *Worker) frameOf(m jetstream.Msg) *bus.Frame {
+	var f bus.Frame
+	if bus.DecodeFrame(m.Data(), &f) != nil {
+		return nil
+	}
+	return &f
+}
+
+// retryOrFail naks a frame after a transient failure, or turns it into an
+// error result on its last allowed delivery.
+func (w *Worker) retryOrFail(ctx context.Context, m jetstream.Msg, cause error) {
+	md, err := m.Metadata()
+	if err == nil && w.maxDeliver > 0 && int(md.NumDelivered) >= w.maxDeliver {
+		w.poison(ctx, m, fmt.Errorf("after %d deliveries: %w", md.NumDelivered, cause))
+		return
+	}
+	_ = m.NakWithDelay(w.opts.NakDelay)
+}
+
+// frameID recovers (job, video, seq) from the subject and Nats-Msg-Id, which
+// survive even when the payload does not.
+func frameID(m jetstream.Msg) (job, video string, seq int, ok bool) {
+	parts := strings.Split(m.Subject(), ".")
+	if len(parts) != 4 {
+		return "", "", 0, false
+	}
+	job, video = parts[2], parts[3]
+	id := m.Headers().Get(jetstream.MsgIDHeader)
+	i := strings.LastIndexByte(id, '.')
+	if i < 0 || id[:i] != job+"."+video {
+		return "", "", 0, false
+	}
+	seq, err := strconv.Atoi(id[i+1:])
+	if err != nil || seq < 0 || bus.ValidName("job", job) != nil || bus.ValidName("video", video) != nil {
+		return "", "", 0, false
+	}
+	return job, video, seq, true
+}
+
+// keepAlive tells the server the batch is still being worked on whenever a
+// third of AckWait passes, so a slow batch is not redelivered elsewhere.
+func (w *Worker) keepAlive(msgs []jetstream.Msg) (stop func()) {
+	every := w.ackWait / 3
+	if every <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, m := range msgs {
+					_ = m.InProgress()
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+var _ image.Image // jpeg decoding yields image.Image values

@@ -1,0 +1,193 @@
+package workers
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vidpipe/vidpipe/bus"
+	"github.com/vidpipe/vidpipe/internal/bustest"
+	"github.com/vidpipe/vidpipe/model/detect"
+	"github.com/vidpipe/vidpipe/model/fuse"
+	"github.com/vidpipe/vidpipe/model/infer"
+	"github.com/vidpipe/vidpipe/model/onnx"
+	"github.com/vidpipe/vidpipe/model/yolo"
+)
+
+const size = 64
+
+func smallModel(t testing.TB) []byte {
+	t.Helper()
+	m, err := yolo.Build(yolo.Config{Arch: "repyolov5s", Rep: "all", Width: 0.125, Depth: 0.33, ImgSize: size, Classes: 80, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fuse.Model(m); err != nil {
+		t.Fatal(err)
+	}
+	return onnx.Encode(m)
+}
+
+func openSession(t testing.TB, model []byte, batch int) *infer.Session {
+	t.Helper()
+	s, err := infer.Open(context.Background(), model, "small.onnx", infer.Options{Threads: 1, MaxBatch: batch})
+	if err != nil {
+		t.Fatalf("%v (run scripts/setup.sh)", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func frame(seq int, rng *rand.Rand) *bus.Frame {
+	px := make([]byte, size*size*3)
+	for i := range px {
+		px[i] = byte(rng.IntN(256))
+	}
+	return &bus.Frame{
+		Job: "j", Video: "v", Seq: seq, Index: 3 * seq, PTS: float64(seq) / 25,
+		Width: 128, Height: 96, Size: size, Gain: 0.5, PadX: 0, PadY: 8,
+		PublishedUnixNano: time.Now().UnixNano(), Codec: bus.Raw, Pixels: px,
+	}
+}
+
+// TestWorkerAnalysesEveryFrameOnce publishes good frames, a frame whose
+// payload is broken and a frame of the wrong size through real JetStream,
+// and checks each gets exactly one result, equal to running the model
+// directly, and that every frame is acked.
+func TestWorkerAnalysesEveryFrameOnce(t *testing.T) {
+	_, js := bustest.Start(t, bus.DefaultStreamOptions())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	model := smallModel(t)
+	rng := rand.New(rand.NewPCG(5, 5))
+	nms := detect.DefaultNMSOptions()
+	nms.Conf = 0.01
+
+	const good = 7
+	frames := make([]*bus.Frame, good)
+	for seq := range good {
+		frames[seq] = frame(seq, rng)
+		msg := &nats.Msg{Subject: bus.FrameSubject("j", "v"), Data: bus.AppendFrame(nil, frames[seq])}
+		if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(bus.MsgID("j", "v", seq))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	broken := bus.AppendFrame(nil, frame(good, rng))
+	broken = broken[:len(broken)-100]
+	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: bus.FrameSubject("j", "v"), Data: broken}, jetstream.WithMsgID(bus.MsgID("j", "v", good))); err != nil {
+		t.Fatal(err)
+	}
+	wrong := frame(good+1, rng)
+	wrong.Size, wrong.Pixels = 32, wrong.Pixels[:32*32*3]
+	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: bus.FrameSubject("j", "v"), Data: bus.AppendFrame(nil, wrong)}, jetstream.WithMsgID(bus.MsgID("j", "v", good+1))); err != nil {
+		t.Fatal(err)
+	}
+
+	w, err := New(ctx, js, openSession(t, model, 4), Options{Name: "w1", Batch: 4, NMS: nms, Names: []string{"person"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- w.Run(wctx) }()
+
+	results := map[int]bus.Result{}
+	cons, err := js.OrderedConsumer(ctx, bus.ResultsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.ResultSubject("j", "v")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(results) < good+2 {
+		msg, err := cons.Next(jetstream.FetchMaxWait(30 * time.Second))
+		if err != nil {
+			t.Fatalf("waiting for results (%d so far): %v", len(results), err)
+		}
+		var r bus.Result
+		if err := bus.DecodeResult(msg.Data(), &r); err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := results[r.Seq]; dup {
+			t.Fatalf("second result for seq %d", r.Seq)
+		}
+		results[r.Seq] = r
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// The oracle: the same model run directly on each frame.
+	ref := openSession(t, model, 1)
+	post, err := detect.NewPostprocessor(nms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq, f := range frames {
+		in, _ := ref.Input(1)
+		planar(in, f.Pixels, size*size)
+		outs, err := ref.Run(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := outs[0]
+		want, err := post.NMS(nil, o.Data, int(o.Shape[1]), int(o.Shape[2]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		detect.Letterbox{Gain: f.Gain, PadX: float64(f.PadX), PadY: float64(f.PadY)}.ScaleBack(want, f.Width, f.Height)
+		got := results[seq]
+		if got.Error != "" || got.Index != f.Index || got.Worker != "w1" || len(got.Detections) != len(want) {
+			t.Fatalf("seq %d: got %d detections (err %q), want %d", seq, len(got.Detections), got.Error, len(want))
+		}
+		for i, d := range want {
+			g := got.Detections[i]
+			if g.ClassID != d.ClassID || diff(g.Conf, d.Conf) > 1e-5 || diff(g.Box[0], d.Box.X1) > 1e-3 || diff(g.Box[3], d.Box.Y2) > 1e-3 {
+				t.Fatalf("seq %d detection %d: got %+v want %+v", seq, i, g, d)
+			}
+			if g.Box[2] > float32(f.Width) || g.Box[3] > float32(f.Height) || g.Box[0] < 0 {
+				t.Fatalf("box %v outside the %dx%d picture", g.Box, f.Width, f.Height)
+			}
+		}
+	}
+	if len(results[0].Detections) == 0 {
+		t.Error("no detections at conf 0.01: the oracle comparison proves little")
+	}
+	for _, seq := range []int{good, good + 1} {
+		if results[seq].Error == "" {
+			t.Errorf("seq %d: no error result for a poison frame", seq)
+		}
+	}
+	info, err := js.Stream(ctx, bus.FramesStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	si, err := info.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si.State.Msgs != 0 {
+		t.Errorf("%d frames left unacked in the work queue", si.State.Msgs)
+	}
+}
+
+func diff(a, b float32) float32 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+func TestPlanar(t *testing.T) {
+	rgb := []byte{255, 0, 51, 0, 102, 255}
+	dst := make([]float32, 6)
+	planar(dst, rgb, 2)
+	want := []float32{1, 0, 0, 0.4, 0.2, 1}
+	for i := range want {
+		if diff(dst[i], want[i]) > 1e-6 {
+			t.Fatalf("planar = %v, want %v", dst, want)
+		}
+	}
+}
