@@ -34,8 +34,9 @@ type Job struct {
 }
 
 // Annotator writes dst, the annotated copy of source, drawing for each
-// decoded frame index the detections that boxes returns.
-type Annotator func(ctx context.Context, source, dst string, boxes func(frame int) []bus.Detection) error
+// decoded frame index the detections that boxes returns; analysed is false
+// for frames that were not sampled.
+type Annotator func(ctx context.Context, source, dst string, boxes func(frame int) (dets []bus.Detection, analysed bool)) error
 
 // Progress is a snapshot of one video for progress displays.
 type Progress struct {
@@ -302,7 +303,7 @@ func openCursor(path string) (*cursor, error) {
 	return &cursor{f: f, sc: sc}, nil
 }
 
-func (c *cursor) boxes(frame int) []bus.Detection {
+func (c *cursor) boxes(frame int) ([]bus.Detection, bool) {
 	for c.err == nil && (!c.have || c.cur.Frame < frame) {
 		if !c.sc.Scan() {
 			c.err = c.sc.Err()
@@ -310,19 +311,19 @@ func (c *cursor) boxes(frame int) []bus.Detection {
 				c.err = errEndOfDetections
 			}
 			c.have = false
-			return nil
+			return nil, false
 		}
 		c.cur = line{}
 		if err := json.Unmarshal(c.sc.Bytes(), &c.cur); err != nil {
 			c.err = err
-			return nil
+			return nil, false
 		}
 		c.have = true
 	}
 	if c.have && c.cur.Frame == frame {
-		return c.cur.Detections
+		return c.cur.Detections, true
 	}
-	return nil
+	return nil, false
 }
 
 func (c *cursor) close() error {
