@@ -1,5 +1,7 @@
 package onnx
 
+import "slices"
+
 // Index maps value names to the nodes that produce and consume them, and to
 // initializers. Build it once per rewrite pass; it does not track later edits.
 type Index struct {
@@ -44,8 +46,10 @@ func (ix *Index) SoleUse(value string) bool {
 }
 
 // Prune drops nodes whose outputs nobody reads and initializers no node
-// reads, repeating until nothing changes. Graph outputs keep their producers.
-// It returns how many nodes it removed.
+// reads, repeating until nothing changes. Graph outputs keep their
+// producers, and a value read inside a subgraph (an If or Loop body may
+// name values of the enclosing graph) counts as read. It returns how many
+// nodes it removed.
 func Prune(g *Graph) int {
 	removed := 0
 	for {
@@ -53,39 +57,33 @@ func Prune(g *Graph) int {
 		for _, o := range g.Outputs {
 			used[o.Name] = true
 		}
-		for _, n := range g.Nodes {
-			for _, in := range n.Inputs {
-				used[in] = true
-			}
-		}
-		kept := g.Nodes[:0]
-		for _, n := range g.Nodes {
-			live := false
-			for _, o := range n.Outputs {
-				if used[o] {
-					live = true
-					break
-				}
-			}
-			if live {
-				kept = append(kept, n)
-			}
-		}
-		dropped := len(g.Nodes) - len(kept)
-		for i := len(kept); i < len(g.Nodes); i++ {
-			g.Nodes[i] = nil
-		}
-		g.Nodes = kept
-		removed += dropped
-		if dropped == 0 {
-			inits := g.Initializers[:0]
-			for _, t := range g.Initializers {
-				if used[t.Name] {
-					inits = append(inits, t)
-				}
-			}
-			g.Initializers = inits
+		markReads(g, used, 0)
+		before := len(g.Nodes)
+		g.Nodes = slices.DeleteFunc(g.Nodes, func(n *Node) bool {
+			return !slices.ContainsFunc(n.Outputs, func(o string) bool { return used[o] })
+		})
+		removed += before - len(g.Nodes)
+		if len(g.Nodes) == before {
+			g.Initializers = slices.DeleteFunc(g.Initializers, func(t *Tensor) bool { return !used[t.Name] })
 			return removed
+		}
+	}
+}
+
+// markReads records every value the nodes of g, and of its subgraphs, read.
+func markReads(g *Graph, used map[string]bool, depth int) {
+	if g == nil || depth > MaxDepth {
+		return
+	}
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			used[in] = true
+		}
+		for _, a := range n.Attrs {
+			markReads(a.G, used, depth+1)
+			for _, sg := range a.Graphs {
+				markReads(sg, used, depth+1)
+			}
 		}
 	}
 }
@@ -104,12 +102,12 @@ func Params(g *Graph) int64 {
 	for _, node := range g.Nodes {
 		switch node.OpType {
 		case "Conv", "ConvTranspose", "Gemm", "MatMul":
-			for _, in := range node.Inputs[1:] {
-				count(in)
+			for i := 1; i < len(node.Inputs); i++ {
+				count(node.Inputs[i])
 			}
 		case "BatchNormalization":
-			for _, in := range node.Inputs[1:min(3, len(node.Inputs))] {
-				count(in)
+			for i := 1; i < min(3, len(node.Inputs)); i++ {
+				count(node.Inputs[i])
 			}
 		}
 	}
