@@ -348,7 +348,9 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	_, err = tmp.Write(append(b, '\n'))
+	if err = tmp.Chmod(0o644); err == nil {
+		_, err = tmp.Write(append(b, '\n'))
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}

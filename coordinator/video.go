@@ -106,6 +106,9 @@ func (v *video) write(r *bus.Result) error {
 			return fmt.Errorf("create output dir: %w", err)
 		}
 		f, err := os.CreateTemp(v.dir, ".detections-*.jsonl")
+		if err == nil {
+			err = f.Chmod(0o644)
+		}
 		if err != nil {
 			return fmt.Errorf("create detections of %s: %w", v.name, err)
 		}

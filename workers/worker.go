@@ -204,18 +204,8 @@ func (w *Worker) readFrame(m jetstream.Msg, f *bus.Frame, dst []float32) error {
 			return fmt.Errorf("frame %s/%s#%d: jpeg: %w", f.Job, f.Video, f.Seq, err)
 		}
 	}
-	planar(dst, rgb, w.size*w.size)
+	detect.Planar(dst, rgb[:3*w.size*w.size])
 	return nil
-}
-
-// planar converts packed RGB24 to planar float32 RGB scaled to [0, 1].
-func planar(dst []float32, rgb []byte, n int) {
-	r, g, b := dst[:n], dst[n:2*n], dst[2*n:3*n]
-	for i := 0; i < n; i++ {
-		r[i] = float32(rgb[3*i]) * (1.0 / 255)
-		g[i] = float32(rgb[3*i+1]) * (1.0 / 255)
-		b[i] = float32(rgb[3*i+2]) * (1.0 / 255)
-	}
 }
 
 func (w *Worker) decodeJPEG(b []byte) ([]byte, error) {

@@ -127,7 +127,7 @@ func TestWorkerAnalysesEveryFrameOnce(t *testing.T) {
 	}
 	for seq, f := range frames {
 		in, _ := ref.Input(1)
-		planar(in, f.Pixels, size*size)
+		detect.Planar(in, f.Pixels)
 		outs, err := ref.Run(ctx, 1)
 		if err != nil {
 			t.Fatal(err)
@@ -178,16 +178,4 @@ func diff(a, b float32) float32 {
 		return a - b
 	}
 	return b - a
-}
-
-func TestPlanar(t *testing.T) {
-	rgb := []byte{255, 0, 51, 0, 102, 255}
-	dst := make([]float32, 6)
-	planar(dst, rgb, 2)
-	want := []float32{1, 0, 0, 0.4, 0.2, 1}
-	for i := range want {
-		if diff(dst[i], want[i]) > 1e-6 {
-			t.Fatalf("planar = %v, want %v", dst, want)
-		}
-	}
 }

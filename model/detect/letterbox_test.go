@@ -237,3 +237,15 @@ func TestResizerDoesNotAllocate(t *testing.T) {
 		t.Fatalf("Run allocates %v times per call", n)
 	}
 }
+
+func TestPlanar(t *testing.T) {
+	rgb := []byte{255, 0, 51, 0, 102, 255}
+	dst := make([]float32, 6)
+	Planar(dst, rgb)
+	want := []float32{1, 0, 0, 0.4, 0.2, 1}
+	for i := range want {
+		if d := dst[i] - want[i]; d > 1e-6 || d < -1e-6 {
+			t.Fatalf("Planar = %v, want %v", dst, want)
+		}
+	}
+}

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"text/tabwriter"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/vidpipe/vidpipe/ingest/decode"
+	"github.com/vidpipe/vidpipe/model/builtin"
+	"github.com/vidpipe/vidpipe/model/detect"
+	"github.com/vidpipe/vidpipe/model/infer"
+)
+
+// benchConfig is `vidpipe bench`: what the pipeline costs over its limits,
+// measured in one run on one video.
+type benchConfig struct {
+	video   string
+	model   string
+	imgsz   int
+	batch   int
+	threads int
+	asJSON  bool
+}
+
+func (c *benchConfig) registerFlags(cmd *kingpin.CmdClause) {
+	cmd.Flag("model", "YOLOv5-format ONNX model; default: the built-in one.").PlaceHolder("PATH").StringVar(&c.model)
+	cmd.Flag("imgsz", "Input size of the built-in model.").Default("640").IntVar(&c.imgsz)
+	cmd.Flag("batch", "Batch size, for the pipeline and the raw model alike.").Default("4").IntVar(&c.batch)
+	cmd.Flag("threads", "ONNX Runtime threads (0 = all cores), for both.").Default("0").IntVar(&c.threads)
+	cmd.Flag("json", "Print JSON.").BoolVar(&c.asJSON)
+	cmd.Arg("video", "Video to measure on (a short clip: it is decoded several times).").Required().StringVar(&c.video)
+}
+
+// BenchResult is what `vidpipe bench` reports.
+type BenchResult struct {
+	Video   string `json:"video"`
+	Frames  int    `json:"frames"`
+	Model   string `json:"model"`
+	Input   int    `json:"input"`
+	Batch   int    `json:"batch"`
+	Threads int    `json:"threads"`
+	CPUs    int    `json:"cpus"`
+
+	// Model: ONNX Runtime alone on pre-letterboxed frames, same threads and
+	// batch; Pipeline: `vidpipe run` end to end (embedded NATS, decode,
+	// workers, coordinator), first frame published to last result.
+	ModelFPS        float64 `json:"model_fps"`
+	PipelineFPS     float64 `json:"pipeline_fps"`
+	PipelineOverORT float64 `json:"pipeline_over_model"`
+
+	// Decode: ingest's decode + letterbox alone; FFmpegCLI: `ffmpeg -i X
+	// -vf scale=W:H:flags=bilinear -f null -` on the same file.
+	DecodeFPS        float64 `json:"decode_fps"`
+	FFmpegCLIFPS     float64 `json:"ffmpeg_cli_fps"`
+	DecodeOverFFmpeg float64 `json:"decode_over_ffmpeg"`
+	RawFrameBytes    int     `json:"raw_frame_bytes"`
+	JPEGFrameBytes   int     `json:"jpeg_frame_bytes"`
+	JPEGEncodeMS     float64 `json:"jpeg_encode_ms"`
+	JPEGDecodeMS     float64 `json:"jpeg_decode_ms"`
+	RawCopyMS        float64 `json:"raw_copy_ms"`
+}
+
+func (c *benchConfig) run(ctx context.Context, logger *slog.Logger) error {
+	modelPath := c.model
+	if modelPath == "" {
+		var err error
+		if modelPath, err = builtin.Path(c.imgsz); err != nil {
+			return err
+		}
+	}
+	threads := c.threads
+	if threads == 0 {
+		threads = runtime.NumCPU()
+	}
+	sess, err := infer.OpenFile(ctx, modelPath, infer.Options{Threads: threads, MaxBatch: c.batch})
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	size, _ := sess.InputSize()
+	res := &BenchResult{Video: c.video, Model: modelPath, Input: size, Batch: c.batch, Threads: threads, CPUs: runtime.NumCPU()}
+
+	logger.Info("bench: decode + letterbox")
+	frames, decodeFPS, err := decodeAll(ctx, c.video, size)
+	if err != nil {
+		return err
+	}
+	res.Frames, res.DecodeFPS = len(frames), decodeFPS
+	if res.Frames == 0 {
+		return fmt.Errorf("bench %s: no frames decoded", c.video)
+	}
+
+	logger.Info("bench: ffmpeg CLI")
+	if res.FFmpegCLIFPS, err = ffmpegFPS(ctx, c.video, size, res.Frames); err != nil {
+		return err
+	}
+
+	logger.Info("bench: model alone", "frames", res.Frames)
+	if res.ModelFPS, err = modelFPS(ctx, sess, frames, c.batch, size); err != nil {
+		return err
+	}
+
+	logger.Info("bench: pipeline end to end")
+	out, err := os.MkdirTemp("", "vidpipe-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(out)
+	rc := runConfig{
+		out: out, model: modelPath, workers: 1, threads: threads, batch: c.batch, every: 1,
+		concurrency: 1, codec: "raw", device: "cpu", noAnnotate: true, videos: []string{c.video},
+	}
+	rc.detect = detectFlags{conf: 0.25, iou: 0.45, maxDet: 300}
+	sum, err := rc.execute(ctx, logger, newProgress(os.Stderr, slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return err
+	}
+	if len(sum.Videos) != 1 || sum.Videos[0].Stats.Frames != res.Frames {
+		return fmt.Errorf("bench %s: pipeline analysed %d frames, decode found %d", c.video, sum.Frames, res.Frames)
+	}
+	res.PipelineFPS = sum.Videos[0].Stats.FPS
+	res.PipelineOverORT = round3(res.PipelineFPS / res.ModelFPS)
+	res.DecodeOverFFmpeg = round3(res.DecodeFPS / res.FFmpegCLIFPS)
+
+	codecCost(res, frames[0], size)
+
+	if c.asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	return res.write(os.Stdout)
+}
+
+// decodeAll decodes and letterboxes every frame, keeping copies, and
+// returns the decode rate (copies excluded).
+func decodeAll(ctx context.Context, video string, size int) ([][]byte, float64, error) {
+	dec, err := decode.Open(ctx, video, nil, decode.Options{Size: size})
+	if err != nil {
+		return nil, 0, err
+	}
+	defer dec.Close()
+	var frames [][]byte
+	var spent time.Duration
+	for {
+		t0 := time.Now()
+		f, err := dec.Next(ctx)
+		spent += time.Since(t0)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		frames = append(frames, bytes.Clone(f.Letterbox))
+	}
+	return frames, round3(float64(len(frames)) / spent.Seconds()), nil
+}
+
+// ffmpegFPS times the ffmpeg CLI decoding and scaling the same file.
+func ffmpegFPS(ctx context.Context, video string, size, frames int) (float64, error) {
+	w, h, err := probeSize(ctx, video)
+	if err != nil {
+		return 0, err
+	}
+	r := min(float64(size)/float64(w), float64(size)/float64(h))
+	scale := fmt.Sprintf("scale=%d:%d:flags=bilinear", int(float64(w)*r+0.5), int(float64(h)*r+0.5))
+	t0 := time.Now()
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-i", video, "-vf", scale+",format=rgb24", "-f", "null", "-")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("ffmpeg %s: %w: %s", video, err, out)
+	}
+	return round3(float64(frames) / time.Since(t0).Seconds()), nil
+}
+
+func probeSize(ctx context.Context, video string) (int, int, error) {
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-select_streams", "v:0",
+		"-show_entries", "stream=width,height", "-of", "csv=p=0:s=x", video).Output()
+	if err != nil {
+		return 0, 0, fmt.Errorf("ffprobe %s: %w", video, err)
+	}
+	var w, h int
+	if _, err := fmt.Sscanf(string(bytes.TrimSpace(out)), "%dx%d", &w, &h); err != nil {
+		return 0, 0, fmt.Errorf("ffprobe %s: %q: %w", video, out, err)
+	}
+	return w, h, nil
+}
+
+// modelFPS runs the model alone over the frames, batch by batch, with the
+// input already converted: the limit the pipeline is compared against.
+func modelFPS(ctx context.Context, sess *infer.Session, frames [][]byte, batch, size int) (float64, error) {
+	per := 3 * size * size
+	planes := make([][]float32, len(frames))
+	for i, f := range frames {
+		planes[i] = make([]float32, per)
+		detect.Planar(planes[i], f)
+	}
+	var spent time.Duration
+	for i := 0; i < len(frames); i += batch {
+		n := min(batch, len(frames)-i)
+		in, err := sess.Input(n)
+		if err != nil {
+			return 0, err
+		}
+		for j := 0; j < n; j++ {
+			copy(in[j*per:], planes[i+j])
+		}
+		t0 := time.Now()
+		if _, err := sess.Run(ctx, n); err != nil {
+			return 0, err
+		}
+		spent += time.Since(t0)
+	}
+	return round3(float64(len(frames)) / spent.Seconds()), nil
+}
+
+// codecCost measures what each frame encoding costs: the numbers behind
+// choosing raw frames by default.
+func codecCost(res *BenchResult, frame []byte, size int) {
+	const reps = 20
+	img := image.NewRGBA(image.Rect(0, 0, size, size))
+	for i, j := 0, 0; i+2 < len(frame); i, j = i+3, j+4 {
+		img.Pix[j], img.Pix[j+1], img.Pix[j+2], img.Pix[j+3] = frame[i], frame[i+1], frame[i+2], 255
+	}
+	var buf bytes.Buffer
+	t0 := time.Now()
+	for range reps {
+		buf.Reset()
+		_ = jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90})
+	}
+	res.JPEGEncodeMS = round3(time.Since(t0).Seconds() * 1000 / reps)
+	res.JPEGFrameBytes = buf.Len()
+	t0 = time.Now()
+	for range reps {
+		_, _ = jpeg.Decode(bytes.NewReader(buf.Bytes()))
+	}
+	res.JPEGDecodeMS = round3(time.Since(t0).Seconds() * 1000 / reps)
+	dst := make([]byte, len(frame))
+	t0 = time.Now()
+	for range reps {
+		copy(dst, frame)
+	}
+	res.RawCopyMS = round3(time.Since(t0).Seconds() * 1000 / reps)
+	res.RawFrameBytes = len(frame)
+}
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+func (r *BenchResult) write(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "video\t%s (%d frames)\n", r.Video, r.Frames)
+	fmt.Fprintf(tw, "model\t%s (input %d, batch %d, %d threads on %d CPUs)\n", r.Model, r.Input, r.Batch, r.Threads, r.CPUs)
+	fmt.Fprintf(tw, "pipeline end to end\t%.2f frames/s\n", r.PipelineFPS)
+	fmt.Fprintf(tw, "ONNX Runtime alone\t%.2f frames/s\n", r.ModelFPS)
+	fmt.Fprintf(tw, "  pipeline ÷ model\t%.3f (target >= 0.9)\n", r.PipelineOverORT)
+	fmt.Fprintf(tw, "decode + letterbox\t%.1f frames/s\n", r.DecodeFPS)
+	fmt.Fprintf(tw, "ffmpeg CLI decode + scale\t%.1f frames/s\n", r.FFmpegCLIFPS)
+	fmt.Fprintf(tw, "  decode ÷ ffmpeg\t%.3f (target >= 0.8)\n", r.DecodeOverFFmpeg)
+	fmt.Fprintf(tw, "raw frame\t%d bytes, %.3f ms to copy\n", r.RawFrameBytes, r.RawCopyMS)
+	fmt.Fprintf(tw, "jpeg frame (q90)\t%d bytes, %.2f ms to encode + %.2f ms to decode\n", r.JPEGFrameBytes, r.JPEGEncodeMS, r.JPEGDecodeMS)
+	return tw.Flush()
+}

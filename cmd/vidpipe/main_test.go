@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/vidpipe/vidpipe/model/builtin"
+)
+
+// binary is the vidpipe command built once for these tests: they run it as
+// a user would.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vidpipe-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "vidpipe")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build vidpipe: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// sample returns the path of one of the opencv-doc sample videos that
+// scripts/setup.sh installs.
+func sample(t testing.TB, name string) string {
+	t.Helper()
+	p := filepath.Join(builtin.CacheDir(), "videos", name)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("sample video %s missing (run scripts/setup.sh): %v", name, err)
+	}
+	return p
+}
+
+// ffmpeg runs the ffmpeg CLI, failing the test on error.
+func ffmpeg(t testing.TB, args ...string) {
+	t.Helper()
+	cmd := exec.Command("ffmpeg", append([]string{"-y", "-v", "error"}, args...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
+	}
+}
+
+// probe returns ffprobe's value of entries for the first video stream.
+func probe(t testing.TB, path string, entries string) []string {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
+		"-show_entries", "stream="+entries, "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	return strings.Split(strings.TrimSpace(string(out)), ",")
+}
+
+func atoi(t testing.TB, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("atoi %q: %v", s, err)
+	}
+	return n
+}
+
+// vidpipe runs the binary and returns its exit code, stdout and stderr.
+func vidpipe(t testing.TB, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stderr.String(), "panic:") {
+		t.Fatalf("vidpipe %v panicked:\n%s", args, stderr.String())
+	}
+	return code, stdout.String(), stderr.String()
+}
+
+func readJSON(t testing.TB, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vidpipe/vidpipe/bus"
+	"github.com/vidpipe/vidpipe/coordinator"
+	"github.com/vidpipe/vidpipe/ingest"
+	"github.com/vidpipe/vidpipe/ingest/decode"
+	"github.com/vidpipe/vidpipe/model/builtin"
+	"github.com/vidpipe/vidpipe/model/infer"
+	"github.com/vidpipe/vidpipe/model/onnx"
+	"github.com/vidpipe/vidpipe/model/yolo"
+	"github.com/vidpipe/vidpipe/workers"
+)
+
+// runConfig is `vidpipe run`: the whole job in one process, components
+// wired through NATS exactly as they are when distributed.
+type runConfig struct {
+	out         string
+	model       string
+	imgsz       int
+	workers     int
+	threads     int
+	batch       int
+	every       int
+	fps         float64
+	concurrency int
+	codec       string
+	device      string
+	noAnnotate  bool
+	nats        natsFlags
+	detect      detectFlags
+	videos      []string
+}
+
+func (c *runConfig) registerFlags(cmd *kingpin.CmdClause) {
+	cmd.Flag("out", "Output directory.").Default("out").StringVar(&c.out)
+	cmd.Flag("model", "YOLOv5-format ONNX model (input images NCHW, output0 [N,A,5+nc]); default: the built-in fused RepYOLOv5s (untrained).").PlaceHolder("PATH").StringVar(&c.model)
+	cmd.Flag("imgsz", "Input size of the built-in model (a --model file sets its own).").Default("640").IntVar(&c.imgsz)
+	cmd.Flag("workers", "In-process workers, each with its own model session.").Default("1").IntVar(&c.workers)
+	cmd.Flag("threads", "ONNX Runtime threads per worker; 0 divides the cores among workers.").Default("0").IntVar(&c.threads)
+	cmd.Flag("batch", "Largest batch a worker runs.").Default("4").IntVar(&c.batch)
+	cmd.Flag("every", "Analyse every Nth frame.").Default("1").IntVar(&c.every)
+	cmd.Flag("fps", "Analyse about F frames per second instead of every Nth.").Default("0").Float64Var(&c.fps)
+	cmd.Flag("concurrency", "Videos decoded at the same time.").Default("2").IntVar(&c.concurrency)
+	cmd.Flag("frame-codec", "How frames travel: raw (letterboxed RGB, cheapest on CPU) or jpeg (smaller, for networks).").Default("raw").EnumVar(&c.codec, "raw", "jpeg")
+	cmd.Flag("device", "cpu, cuda or cuda:N.").Default("cpu").StringVar(&c.device)
+	cmd.Flag("no-annotate", "Skip annotated.mp4.").BoolVar(&c.noAnnotate)
+	c.nats.register(cmd)
+	c.detect.register(cmd)
+	cmd.Arg("videos", "Video files.").Required().StringsVar(&c.videos)
+}
+
+func (c *runConfig) validate() error {
+	switch {
+	case c.every < 1:
+		return usagef("--every must be at least 1")
+	case c.fps < 0:
+		return usagef("--fps must not be negative")
+	case c.every > 1 && c.fps > 0:
+		return usagef("--every and --fps exclude each other")
+	case c.workers < 1:
+		return usagef("--workers must be at least 1")
+	case c.batch < 1:
+		return usagef("--batch must be at least 1")
+	case c.concurrency < 1:
+		return usagef("--concurrency must be at least 1")
+	case c.threads < 0:
+		return usagef("--threads must not be negative")
+	}
+	if _, err := infer.ParseDevice(c.device); err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
+func (c *runConfig) run(ctx context.Context, logger *slog.Logger) error {
+	sum, err := c.execute(ctx, logger, newProgress(os.Stderr, logger))
+	if err != nil {
+		return err
+	}
+	printSummary(os.Stdout, sum, c.out)
+	if !sum.OK() {
+		return fmt.Errorf("%d of %d videos did not succeed (see %s)", countFailed(sum), len(sum.Videos), filepath.Join(c.out, "summary.json"))
+	}
+	return nil
+}
+
+// execute runs the job and returns its summary.
+func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *progress) (*coordinator.Summary, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	modelPath := c.model
+	if modelPath == "" {
+		var err error
+		if modelPath, err = builtin.Path(c.imgsz); err != nil {
+			return nil, err
+		}
+		logger.Info("using the built-in model (untrained weights: detections are not meaningful)", "path", modelPath)
+	}
+	modelBytes, err := os.ReadFile(modelPath)
+	if err != nil {
+		return nil, fmt.Errorf("read model: %w", err)
+	}
+	m, err := onnx.Decode(modelBytes)
+	if err != nil {
+		return nil, fmt.Errorf("read model %s: %w", modelPath, err)
+	}
+	names, err := yolo.ClassNames(m)
+	if err != nil {
+		logger.Warn("model class names unreadable; using class ids", "model", modelPath, "err", err)
+	}
+
+	threads := c.threads
+	if threads == 0 {
+		threads = max(1, runtime.NumCPU()/c.workers)
+	}
+	sessions := make([]*infer.Session, 0, c.workers)
+	defer func() {
+		for _, s := range sessions {
+			s.Close()
+		}
+	}()
+	for i := 0; i < c.workers; i++ {
+		s, err := infer.Open(ctx, modelBytes, modelPath, infer.Options{Threads: threads, Device: c.device, MaxBatch: c.batch})
+		if err != nil {
+			return nil, err
+		}
+		sessions = append(sessions, s)
+	}
+	size, _ := sessions[0].InputSize()
+
+	nc, cleanup, err := c.connect(logger)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if err := bus.Setup(ctx, js, bus.DefaultStreamOptions()); err != nil {
+		return nil, err
+	}
+
+	job := coordinator.Job{ID: newJobID()}
+	for i, name := range videoNames(c.videos) {
+		job.Videos = append(job.Videos, coordinator.VideoSpec{Name: name, Source: c.videos[i]})
+	}
+	logger.Info("job", "id", job.ID, "videos", len(job.Videos), "model", modelPath, "workers", c.workers, "threads", threads, "batch", c.batch, "input", size)
+
+	codec, _ := bus.ParseCodec(c.codec)
+	var annotator coordinator.Annotator
+	if !c.noAnnotate {
+		annotator = annotateVideo
+	}
+	coord := coordinator.New(js, coordinator.Options{
+		OutDir: c.out, Annotate: annotator, AnnotateWorkers: 1, Logger: logger, OnProgress: prog.update,
+	})
+	in := ingest.New(js, ingest.Options{
+		Decode: decode.Options{Every: c.every, FPS: c.fps, Size: size},
+		Codec:  codec, Logger: logger,
+	})
+
+	workCtx, stopWorkers := context.WithCancel(ctx)
+	defer stopWorkers()
+	var wg errgroup.Group
+	for i, s := range sessions {
+		w, err := workers.New(ctx, js, s, workers.Options{
+			Name: fmt.Sprintf("worker-%d", i+1), Batch: c.batch, NMS: c.detect.options(), Names: names, Logger: logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		wg.Go(func() error { return w.Run(workCtx) })
+	}
+
+	ingestDone := make(chan struct{})
+	go func() {
+		defer close(ingestDone)
+		var g errgroup.Group
+		g.SetLimit(c.concurrency)
+		for _, v := range job.Videos {
+			g.Go(func() error {
+				// A bad video is reported through its end event; only the
+				// bus failing stops the job.
+				if err := in.Ingest(ctx, job.ID, ingest.Video{Name: v.Name, Source: v.Source}); err != nil && ctx.Err() == nil {
+					logger.Debug("video ingest ended with an error", "video", v.Name, "err", err)
+				}
+				return nil
+			})
+		}
+		_ = g.Wait()
+	}()
+
+	sum, err := coord.RunJob(ctx, job)
+	prog.finish()
+	stopWorkers()
+	_ = wg.Wait()
+	<-ingestDone
+	return sum, err
+}
+
+// connect reaches the NATS server: an external one, or one started here.
+func (c *runConfig) connect(logger *slog.Logger) (*nats.Conn, func(), error) {
+	if c.nats.url != "" {
+		nc, err := nats.Connect(c.nats.url, nats.Name("vidpipe-run"), nats.MaxReconnects(-1))
+		if err != nil {
+			return nil, nil, fmt.Errorf("connect to nats %s: %w", redactURL(c.nats.url), err)
+		}
+		return nc, nc.Close, nil
+	}
+	dir, err := os.MkdirTemp("", "vidpipe-nats-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: dir})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	nc, err := bus.ConnectEmbedded(srv, "vidpipe-run")
+	if err != nil {
+		srv.Shutdown()
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	logger.Debug("embedded nats started", "store", dir)
+	return nc, func() {
+		nc.Close()
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		os.RemoveAll(dir)
+	}, nil
+}
+
+// videoNames derives unique output names from the inputs' base names.
+func videoNames(inputs []string) []string {
+	seen := map[string]int{}
+	names := make([]string, len(inputs))
+	for i, in := range inputs {
+		base := filepath.Base(in)
+		base = strings.TrimSuffix(base, filepath.Ext(base))
+		n := bus.NameFrom(base)
+		seen[n]++
+		if seen[n] > 1 {
+			n = fmt.Sprintf("%s-%d", n, seen[n])
+		}
+		names[i] = n
+	}
+	return names
+}
+
+func newJobID() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return "run-" + time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+}
+
+func countFailed(s *coordinator.Summary) int {
+	n := 0
+	for _, v := range s.Videos {
+		if v.Status != coordinator.Succeeded {
+			n++
+		}
+	}
+	return n
+}
+
+// redactURL hides credentials in a NATS URL before it reaches a log.
+func redactURL(u string) string {
+	if at := strings.LastIndexByte(u, '@'); at >= 0 {
+		if scheme := strings.Index(u, "://"); scheme >= 0 && scheme < at {
+			return u[:scheme+3] + "REDACTED" + u[at:]
+		}
+	}
+	return u
+}

@@ -1,0 +1,662 @@
+// Package decode turns one video into letterboxed RGB frames for the
+// detector, decoding with FFmpeg through go-astiav and resizing with swscale.
+package decode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"strings"
+
+	"github.com/asticode/go-astiav"
+)
+
+// allowedFormats are the demuxers untrusted input may use. None of them opens
+// other files or URLs; concat, hls, dash, image2 (file patterns) and the
+// like are deliberately absent. Audio containers are listed so that an
+// audio-only file reports ErrNotVideo rather than ErrFormatNotAllowed.
+var allowedFormats = []string{
+	"mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "avi", "flv",
+	"mpegts", "mpeg", "mpegvideo", "asf", "ogg", "ivf", "h264", "hevc", "m4v",
+	"mjpeg", "nut", "yuv4mpegpipe", "gif", "mp3", "wav", "aac", "flac",
+}
+
+// probeBytes is how much of a failed input is re-probed to explain the failure.
+const probeBytes = 1 << 20
+
+// maxErrorRun bounds consecutive decoder errors without a picture, so a
+// stream of garbage ends with ErrCorrupt instead of spinning.
+const maxErrorRun = 10000
+
+// Info describes the selected video stream.
+type Info struct {
+	Frames      int64   // frame count from the container's index; -1 if unknown
+	Duration    float64 // seconds; -1 if unknown
+	Width       int     // display orientation (after rotation)
+	Height      int     // display orientation (after rotation)
+	Rotation    int     // clockwise degrees applied to reach display orientation: 0, 90, 180, 270
+	Codec       string  // FFmpeg codec name, e.g. "h264"
+	PixelFormat string  // FFmpeg pixel format name, e.g. "yuv420p"
+	Format      string  // demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+	FPS         float64 // FFmpeg's frame-rate guess; 0 if unknown
+}
+
+// Frame is one kept picture.
+type Frame struct {
+	// Index counts decoded frames in display order from 0, kept or not, so a
+	// consumer can tell sampling gaps from lost frames.
+	Index int
+	// PTS is the best-effort timestamp in seconds. When the stream has none,
+	// it is extrapolated from the previous frame and the frame rate, and
+	// Estimated is set.
+	PTS       float64
+	Estimated bool
+	// Width and Height are the original size in display orientation.
+	Width, Height int
+	// Size is the letterbox side (Options.Size).
+	Size int
+	// Letterbox is packed RGB24, Size x Size, letterboxed as YOLOv5 does
+	// (MODEL.md §4). The buffer is reused: valid until the next Next call.
+	Letterbox []byte
+	// Gain, PadX and PadY map model coordinates back to the original
+	// picture: x0 = (x - PadX) / Gain.
+	Gain, PadX, PadY float64
+}
+
+// Stats counts what happened to the video stream so far. A video with any
+// damage counter above zero decoded only partly.
+type Stats struct {
+	Packets        int // video packets read
+	CorruptPackets int // packets the demuxer flagged as corrupt (still decoded)
+	DecodeErrors   int // packets or frames the decoder rejected and skipped
+	ReadErrors     int // demuxer errors; reading stops at the first, as in ffmpeg
+	Decoded        int // pictures out of the decoder
+	CorruptFrames  int // pictures the decoder flagged as concealed or damaged (still yielded)
+	Kept           int // frames returned by Next
+	EstimatedPTS   int // pictures without a timestamp
+	// Missing is how many packets the container's sample table promised but
+	// the file did not deliver, set at the end; it reveals truncated MP4s.
+	// Only MP4/MOV is checked: AVI and others count empty (repeat-frame)
+	// chunks in their indexes, and many containers have no count at all.
+	Missing int
+	// Corrupt sums the damage counters: CorruptPackets, DecodeErrors,
+	// ReadErrors and CorruptFrames.
+	Corrupt int
+}
+
+// Damaged reports whether any packet or picture was lost or damaged.
+func (s Stats) Damaged() bool { return s.Corrupt+s.Missing > 0 }
+
+// Decoder reads one video. It is not safe for concurrent use. A canceled
+// context ends it for good: FFmpeg cannot resume an interrupted read.
+type Decoder struct {
+	name string
+	opts Options
+
+	src    *source
+	file   *os.File // opened by Open when no reader was given
+	ioc    *astiav.IOContext
+	fc     *astiav.FormatContext
+	opened bool // OpenInput succeeded, so CloseInput owns fc
+	intr   astiav.IOInterrupter
+	st     *astiav.Stream
+	cc     *astiav.CodecContext
+	pkt    *astiav.Packet
+	frame  *astiav.Frame
+	lb     *letterboxer
+	sel    selector
+
+	info     Info
+	tb       float64 // stream time base in seconds
+	frameDur float64 // seconds per frame, for extrapolating missing timestamps
+	stats    Stats
+
+	pending  bool // pkt holds a packet the decoder refused with EAGAIN
+	draining bool // demuxer finished; the decoder is being flushed
+	errRun   int
+	prevPTS  float64
+	havePrev bool
+	readErr  error // demuxer error that ended reading, for messages
+	err      error // sticky terminal result, io.EOF included
+	closed   bool
+}
+
+// Open opens a video for decoding. With r nil it opens name as a local file;
+// otherwise name only labels errors. Both go through the same custom AVIO
+// path, so a ranged S3 reader behaves like a file. Errors wrap ErrNotVideo,
+// ErrCorrupt, ErrNoDecoder, ErrTooLarge or ErrFormatNotAllowed when the
+// input itself is at fault.
+func Open(ctx context.Context, name string, r io.ReadSeeker, opts Options) (*Decoder, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	d := &Decoder{name: name, opts: o}
+	if r == nil {
+		f, err := os.Open(name)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err // the path is already in our message
+			}
+			return nil, fmt.Errorf("open %s: %w", name, err)
+		}
+		d.file, r = f, f
+	}
+	if err := d.open(ctx, r); err != nil {
+		d.Close() //nolint:errcheck // the open error is the one to report
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	return d, nil
+}
+
+func (d *Decoder) open(ctx context.Context, r io.ReadSeeker) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	d.src = newSource(r)
+	d.src.ctx = ctx
+	defer func() { d.src.ctx = context.Background() }()
+
+	d.pkt, d.frame = astiav.AllocPacket(), astiav.AllocFrame()
+	if d.fc = astiav.AllocFormatContext(); d.fc == nil {
+		return errors.New("allocate format context")
+	}
+	ioc, err := astiav.AllocIOContext(ioBufferSize, false, d.src.read, d.src.seek, nil)
+	if err != nil {
+		return fmt.Errorf("allocate io context: %w", err)
+	}
+	d.ioc = ioc
+	d.fc.SetPb(ioc)
+	// The interrupt callback covers FFmpeg loops that do not call our read
+	// callback, e.g. inside avformat_find_stream_info.
+	d.intr = d.fc.SetInterruptCallback()
+	stop := context.AfterFunc(ctx, d.intr.Interrupt)
+	defer stop()
+
+	if err := d.openInput(); err != nil {
+		return err
+	}
+	if err := d.findStreamInfo(); err != nil {
+		return err
+	}
+	if err := d.openDecoder(); err != nil {
+		return err
+	}
+	d.lb = newLetterboxer(d.opts.Size)
+	d.sel = selector{every: d.opts.Every, fps: d.opts.FPS}
+	// FFmpeg may have finished between a cancellation and its next read.
+	return ctx.Err()
+}
+
+func (d *Decoder) openInput() error {
+	dict := astiav.NewDictionary()
+	defer dict.Free()
+	for _, kv := range [][2]string{
+		{"format_whitelist", strings.Join(allowedFormats, ",")},
+		// Nothing may be opened besides our own reader: no protocol matches.
+		{"protocol_whitelist", "none"},
+		{"enable_drefs", "0"}, // mov: never follow external data references
+	} {
+		if err := dict.Set(kv[0], kv[1], 0); err != nil {
+			return fmt.Errorf("set %s: %w", kv[0], err)
+		}
+	}
+	// An empty URL keeps FFmpeg from guessing by file extension.
+	if err := d.fc.OpenInput("", nil, dict); err != nil {
+		return d.classifyOpen(err)
+	}
+	d.opened = true
+	return nil
+}
+
+// classifyOpen explains why FFmpeg could not open the input, re-probing its
+// head to tell unrecognised bytes from a recognised but broken container.
+func (d *Decoder) classifyOpen(err error) error {
+	if e := d.ioFailure(); e != nil {
+		return e
+	}
+	head, herr := d.src.head(probeBytes)
+	if herr != nil {
+		return fmt.Errorf("read input: %w", herr)
+	}
+	if len(head) == 0 {
+		return fmt.Errorf("%w: empty input", ErrCorrupt)
+	}
+	name := probeFormat(head)
+	switch {
+	case name == "" && errors.Is(err, errEINVAL):
+		// FFmpeg's deeper probe found a demuxer that the whitelist refused.
+		return fmt.Errorf("%w: %w", ErrFormatNotAllowed, err)
+	case name == "":
+		return fmt.Errorf("%w: unrecognised content: %w", ErrNotVideo, err)
+	case !formatAllowed(name):
+		return fmt.Errorf("%w: %s", ErrFormatNotAllowed, name)
+	default:
+		return fmt.Errorf("%w: %s: %w", ErrCorrupt, name, err)
+	}
+}
+
+func formatAllowed(name string) bool {
+	for part := range strings.SplitSeq(name, ",") {
+		for _, a := range allowedFormats {
+			if part == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (d *Decoder) findStreamInfo() error {
+	// FindStreamInfo takes FFmpeg's per-stream option array, which go-astiav
+	// models as one dictionary: only safe with a single stream. Raw
+	// elementary streams, whose size is only known after decoding, are the
+	// single-stream case where the pixel cap matters most here.
+	var opts *astiav.Dictionary
+	if d.fc.NbStreams() == 1 {
+		opts = astiav.NewDictionary()
+		defer opts.Free()
+		if err := opts.Set("max_pixels", fmt.Sprint(d.opts.MaxPixels), 0); err != nil {
+			return fmt.Errorf("set max_pixels: %w", err)
+		}
+	}
+	// Containers with the picture size in the header are checked before
+	// FFmpeg decodes anything.
+	if err := d.checkHeaderSizes(); err != nil {
+		return err
+	}
+	if err := d.fc.FindStreamInfo(opts); err != nil {
+		if e := d.ioFailure(); e != nil {
+			return e
+		}
+		return fmt.Errorf("%w: find stream info: %w", ErrCorrupt, err)
+	}
+	return nil
+}
+
+func (d *Decoder) checkHeaderSizes() error {
+	for _, s := range d.fc.Streams() {
+		cp := s.CodecParameters()
+		if cp.MediaType() == astiav.MediaTypeVideo && int64(cp.Width())*int64(cp.Height()) > d.opts.MaxPixels {
+			return fmt.Errorf("%w: stream %d is %dx%d, over %d pixels", ErrTooLarge, s.Index(), cp.Width(), cp.Height(), d.opts.MaxPixels)
+		}
+	}
+	return nil
+}
+
+func (d *Decoder) openDecoder() error {
+	var kinds []string
+	for _, s := range d.fc.Streams() {
+		cp := s.CodecParameters()
+		kinds = append(kinds, cp.MediaType().String()+" "+cp.CodecID().Name())
+		if d.st == nil && cp.MediaType() == astiav.MediaTypeVideo && !attachedPicture(s) {
+			d.st = s
+		}
+	}
+	if d.st == nil {
+		if len(kinds) == 0 {
+			return fmt.Errorf("%w: no streams", ErrNotVideo)
+		}
+		return fmt.Errorf("%w: no video stream (streams: %s)", ErrNotVideo, strings.Join(kinds, ", "))
+	}
+	cp := d.st.CodecParameters()
+	w, h := cp.Width(), cp.Height()
+	switch {
+	case (w <= 0 || h <= 0) && d.fc.NbStreams() == 1:
+		// The probing decoder ran with max_pixels and FFmpeg does not say
+		// why it failed, so both causes are named.
+		return fmt.Errorf("%w: unknown picture size of %s stream: undecodable or over %d pixels", ErrCorrupt, cp.CodecID().Name(), d.opts.MaxPixels)
+	case w <= 0 || h <= 0:
+		return fmt.Errorf("%w: unknown picture size of %s stream", ErrCorrupt, cp.CodecID().Name())
+	case int64(w)*int64(h) > d.opts.MaxPixels:
+		return fmt.Errorf("%w: %dx%d is over %d pixels", ErrTooLarge, w, h, d.opts.MaxPixels)
+	}
+	codec := astiav.FindDecoder(cp.CodecID())
+	if codec == nil {
+		return fmt.Errorf("%w: %s (fourcc %q)", ErrNoDecoder, cp.CodecID().Name(), fourCC(uint32(cp.CodecTag())))
+	}
+	if d.cc = astiav.AllocCodecContext(codec); d.cc == nil {
+		return fmt.Errorf("allocate %s decoder", codec.Name())
+	}
+	if err := cp.ToCodecContext(d.cc); err != nil {
+		return fmt.Errorf("%w: %s parameters: %w", ErrCorrupt, codec.Name(), err)
+	}
+	d.cc.SetThreadCount(d.opts.Threads)
+	dict := astiav.NewDictionary()
+	defer dict.Free()
+	// Bounds mid-stream size changes too: the decoder refuses such pictures.
+	if err := dict.Set("max_pixels", fmt.Sprint(d.opts.MaxPixels), 0); err != nil {
+		return fmt.Errorf("set max_pixels: %w", err)
+	}
+	if err := d.cc.Open(codec, dict); err != nil {
+		if errors.Is(err, astiav.ErrExperimental) || errors.Is(err, astiav.ErrDecoderNotFound) {
+			return fmt.Errorf("%w: %s: %w", ErrNoDecoder, codec.Name(), err)
+		}
+		return fmt.Errorf("%w: open %s decoder: %w", ErrCorrupt, codec.Name(), err)
+	}
+	d.fillInfo(w, h)
+	return nil
+}
+
+func (d *Decoder) fillInfo(w, h int) {
+	st, cp := d.st, d.st.CodecParameters()
+	tb := st.TimeBase()
+	if tb.Den() != 0 {
+		d.tb = float64(tb.Num()) / float64(tb.Den())
+	}
+	rot := displayRotation(st)
+	if rot == 90 || rot == 270 {
+		w, h = h, w
+	}
+	fps := d.fc.GuessFrameRate(st, nil).Float64()
+	d.info = Info{
+		Frames:      -1,
+		Duration:    -1,
+		Width:       w,
+		Height:      h,
+		Rotation:    rot,
+		Codec:       cp.CodecID().Name(),
+		PixelFormat: cp.PixelFormat().Name(),
+		Format:      d.fc.InputFormat().Name(),
+		FPS:         fps,
+	}
+	if n := st.NbFrames(); n > 0 {
+		d.info.Frames = n
+	}
+	if dur := st.Duration(); dur > 0 && d.tb > 0 {
+		d.info.Duration = float64(dur) * d.tb
+	} else if dur := d.fc.Duration(); dur > 0 {
+		d.info.Duration = float64(dur) / float64(astiav.TimeBase)
+	}
+	switch {
+	case fps > 0:
+		d.frameDur = 1 / fps
+	case st.AvgFrameRate().Float64() > 0:
+		d.frameDur = 1 / st.AvgFrameRate().Float64()
+	default:
+		d.frameDur = 1.0 / 25 // FFmpeg's own fallback rate
+	}
+}
+
+// fourCC spells a codec tag as stored: little-endian characters.
+func fourCC(tag uint32) string {
+	return string([]byte{byte(tag), byte(tag >> 8), byte(tag >> 16), byte(tag >> 24)})
+}
+
+// displayRotation is the clockwise rotation the stream's display matrix asks
+// for, snapped to a multiple of 90 degrees; flips and shears are ignored.
+func displayRotation(st *astiav.Stream) int {
+	b := st.SideData(astiav.PacketSideDataTypeDisplaymatrix)
+	if len(b) < 36 {
+		return 0
+	}
+	m, err := astiav.NewDisplayMatrixFromBytes(b)
+	if err != nil {
+		return 0
+	}
+	deg := m.Rotation()
+	if math.IsNaN(deg) || math.IsInf(deg, 0) {
+		return 0
+	}
+	r := int(math.Round(deg/90)) * 90 % 360
+	return (r + 360) % 360
+}
+
+// Info describes the selected video stream.
+func (d *Decoder) Info() Info { return d.info }
+
+// Stats reports counters for the frames decoded so far.
+func (d *Decoder) Stats() Stats {
+	s := d.stats
+	s.Corrupt = s.CorruptPackets + s.DecodeErrors + s.ReadErrors + s.CorruptFrames
+	return s
+}
+
+// Next returns the next kept frame, or io.EOF after the last one. Damaged
+// packets are skipped and counted in Stats; a video that yields no picture at
+// all ends with ErrCorrupt instead of io.EOF.
+func (d *Decoder) Next(ctx context.Context) (*Frame, error) {
+	if d.closed {
+		return nil, fmt.Errorf("decode %s: %w", d.name, ErrClosed)
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	d.src.ctx = ctx
+	stop := context.AfterFunc(ctx, d.intr.Interrupt)
+	f, err := d.next(ctx)
+	interrupted := !stop()
+	d.src.ctx = context.Background()
+	if err == nil && interrupted {
+		// FFmpeg now refuses all I/O; make the next call say why.
+		d.err = fmt.Errorf("decode %s: %w", d.name, ctx.Err())
+	}
+	if err != nil {
+		if err != io.EOF {
+			err = fmt.Errorf("decode %s: %w", d.name, err)
+		}
+		d.err = err
+		return nil, err
+	}
+	return f, nil
+}
+
+func (d *Decoder) next(ctx context.Context) (*Frame, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		err := d.cc.ReceiveFrame(d.frame)
+		switch {
+		case err == nil:
+			d.errRun = 0
+			f, err := d.onFrame()
+			d.frame.Unref()
+			if err != nil || f != nil {
+				return f, err
+			}
+		case errors.Is(err, astiav.ErrEagain):
+			if err := d.feed(ctx); err != nil {
+				return nil, err
+			}
+		case errors.Is(err, astiav.ErrEof):
+			return nil, d.finish()
+		default:
+			if e := d.ioFailure(); e != nil {
+				return nil, e
+			}
+			d.stats.DecodeErrors++
+			if d.errRun++; d.errRun > maxErrorRun {
+				return nil, fmt.Errorf("%w: %d decode errors in a row: %w", ErrCorrupt, d.errRun, err)
+			}
+		}
+	}
+}
+
+// feed gives the decoder one video packet, or starts flushing it at the end
+// of input. Packets the decoder rejects are counted and skipped.
+func (d *Decoder) feed(ctx context.Context) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !d.pending {
+			if d.draining {
+				// A drained decoder never asks for more input; end defensively.
+				return d.finish()
+			}
+			if err := d.fc.ReadFrame(d.pkt); err != nil {
+				return d.endOfInput(err)
+			}
+			if d.pkt.StreamIndex() != d.st.Index() {
+				d.pkt.Unref()
+				continue
+			}
+			d.stats.Packets++
+			if d.pkt.Flags().Has(astiav.PacketFlagCorrupt) {
+				d.stats.CorruptPackets++
+			}
+		}
+		err := d.cc.SendPacket(d.pkt)
+		if errors.Is(err, astiav.ErrEagain) {
+			// The decoder has pictures to hand out first; resend afterwards.
+			d.pending = true
+			return nil
+		}
+		d.pending = false
+		d.pkt.Unref()
+		if err == nil {
+			return nil
+		}
+		if e := d.ioFailure(); e != nil {
+			return e
+		}
+		d.stats.DecodeErrors++
+		if d.errRun++; d.errRun > maxErrorRun {
+			return fmt.Errorf("%w: %d decode errors in a row: %w", ErrCorrupt, d.errRun, err)
+		}
+	}
+}
+
+// endOfInput handles a failed av_read_frame: reader and context failures are
+// returned; EOF or an unreadable remainder (where ffmpeg also stops) flushes
+// the decoder so buffered pictures still come out.
+func (d *Decoder) endOfInput(err error) error {
+	if e := d.ioFailure(); e != nil {
+		return e
+	}
+	if !errors.Is(err, astiav.ErrEof) {
+		d.stats.ReadErrors++
+		d.readErr = err
+	}
+	d.draining = true
+	if err := d.cc.SendPacket(nil); err != nil && !errors.Is(err, astiav.ErrEof) {
+		return fmt.Errorf("flush decoder: %w", err)
+	}
+	return nil
+}
+
+func (d *Decoder) finish() error {
+	if d.stats.Decoded == 0 {
+		msg := fmt.Sprintf("no decodable picture in %d packets (%d decode errors)", d.stats.Packets, d.stats.DecodeErrors)
+		if d.readErr != nil {
+			return fmt.Errorf("%w: %s: %w", ErrCorrupt, msg, d.readErr)
+		}
+		return fmt.Errorf("%w: %s", ErrCorrupt, msg)
+	}
+	if strings.HasPrefix(d.info.Format, "mov,") && d.info.Frames > int64(d.stats.Packets) {
+		d.stats.Missing = int(d.info.Frames - int64(d.stats.Packets))
+	}
+	return io.EOF
+}
+
+// ioFailure reports a context or reader error behind an FFmpeg failure, so
+// the caller sees the real cause rather than FFmpeg's generic code.
+func (d *Decoder) ioFailure() error {
+	if err := d.src.ctx.Err(); err != nil {
+		return err
+	}
+	if d.src.err != nil {
+		return fmt.Errorf("read input: %w", d.src.err)
+	}
+	return nil
+}
+
+func (d *Decoder) onFrame() (*Frame, error) {
+	idx := d.stats.Decoded
+	d.stats.Decoded++
+	w, h := d.frame.Width(), d.frame.Height()
+	if w <= 0 || h <= 0 {
+		return nil, fmt.Errorf("%w: frame %d has size %dx%d", ErrCorrupt, idx, w, h)
+	}
+	if int64(w)*int64(h) > d.opts.MaxPixels {
+		return nil, fmt.Errorf("%w: frame %d is %dx%d, over %d pixels", ErrTooLarge, idx, w, h, d.opts.MaxPixels)
+	}
+	if frameCorrupt(d.frame) {
+		d.stats.CorruptFrames++
+	}
+	pts, est := d.timestamp()
+	if !d.sel.keep(int64(idx), pts) {
+		return nil, nil
+	}
+	rot := d.info.Rotation
+	if err := d.lb.apply(d.frame, rot); err != nil {
+		return nil, fmt.Errorf("letterbox frame %d: %w", idx, err)
+	}
+	d.stats.Kept++
+	if rot == 90 || rot == 270 {
+		w, h = h, w
+	}
+	p := d.lb.p
+	return &Frame{
+		Index: idx, PTS: pts, Estimated: est,
+		Width: w, Height: h, Size: d.opts.Size,
+		Letterbox: d.lb.buf,
+		Gain:      p.Gain, PadX: p.PadX, PadY: p.PadY,
+	}, nil
+}
+
+// timestamp converts the best-effort timestamp to seconds exactly as ffprobe
+// prints it (ts * av_q2d(time_base)), extrapolating when it is missing.
+func (d *Decoder) timestamp() (float64, bool) {
+	if be := bestEffortTimestamp(d.frame); be != noPTS {
+		t := float64(be) * d.tb
+		d.prevPTS, d.havePrev = t, true
+		return t, false
+	}
+	d.stats.EstimatedPTS++
+	t := 0.0
+	switch {
+	case d.havePrev:
+		t = d.prevPTS + d.frameDur
+	case d.st.StartTime() != noPTS:
+		t = float64(d.st.StartTime()) * d.tb
+	}
+	d.prevPTS, d.havePrev = t, true
+	return t, true
+}
+
+// Close frees every FFmpeg resource and closes the file Open opened. It is
+// safe to call more than once.
+func (d *Decoder) Close() error {
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	if d.lb != nil {
+		d.lb.free()
+	}
+	if d.cc != nil {
+		d.cc.Free()
+	}
+	if d.fc != nil {
+		if d.opened {
+			d.fc.CloseInput() // frees the context; our custom pb stays ours
+		} else {
+			d.fc.Free()
+		}
+	}
+	if d.ioc != nil {
+		d.ioc.Free()
+	}
+	if d.pkt != nil {
+		d.pkt.Free()
+	}
+	if d.frame != nil {
+		d.frame.Free()
+	}
+	if d.src != nil {
+		d.src.detach()
+	}
+	if d.file != nil {
+		if err := d.file.Close(); err != nil {
+			return fmt.Errorf("close %s: %w", d.name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,211 @@
+// Package ingest turns videos into frame messages: it decodes each video,
+// letterboxes the frames to the model input and publishes them to the frames
+// stream, bracketed by start and end events for the coordinator.
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vidpipe/vidpipe/bus"
+	"github.com/vidpipe/vidpipe/ingest/decode"
+)
+
+// Video is one input: a validated name (the key of its outputs) and where
+// to read it from.
+type Video struct {
+	Name   string
+	Source string
+}
+
+// Options configure an Ingester.
+type Options struct {
+	Decode decode.Options
+	// Codec is how pixels travel: raw RGB (default) or JPEG.
+	Codec       bus.Codec
+	JPEGQuality int
+	// FullBackoff is how long to wait before retrying when the frames stream
+	// is full.
+	FullBackoff time.Duration
+	Logger      *slog.Logger
+	// Progress, when set, is called after each published frame.
+	Progress func(job, video string, published int)
+}
+
+// Ingester publishes videos' frames. One Ingester may ingest several videos
+// concurrently; each Ingest call owns its decoder and buffers.
+type Ingester struct {
+	js   jetstream.JetStream
+	opts Options
+}
+
+// New returns an Ingester publishing through js.
+func New(js jetstream.JetStream, opts Options) *Ingester {
+	if opts.JPEGQuality == 0 {
+		opts.JPEGQuality = 90
+	}
+	if opts.FullBackoff == 0 {
+		opts.FullBackoff = 20 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Ingester{js: js, opts: opts}
+}
+
+// Ingest decodes v and publishes its frames for job. A video that cannot be
+// opened or stops decoding early still gets its end event, carrying the
+// error, so the coordinator never waits for it; Ingest returns that error
+// too. Only a cancelled context or a broken bus stops it without one.
+func (in *Ingester) Ingest(ctx context.Context, job string, v Video) error {
+	log := in.opts.Logger.With("job", job, "video", v.Name)
+	end := bus.Event{Type: bus.VideoEnded, Job: job, Video: v.Name, Source: v.Source}
+	start := time.Now()
+
+	dec, err := decode.Open(ctx, v.Source, nil, in.opts.Decode)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		end.Error = err.Error()
+		log.Warn("cannot open video", "source", v.Source, "err", err)
+		return errors.Join(err, in.publishEvent(ctx, &end))
+	}
+	defer dec.Close()
+
+	info := dec.Info()
+	if err := in.publishEvent(ctx, &bus.Event{
+		Type: bus.VideoStarted, Job: job, Video: v.Name, Source: v.Source,
+		Width: info.Width, Height: info.Height, FPS: info.FPS, Duration: info.Duration,
+		FramesEstimate: info.Frames, Codec: info.Codec,
+	}); err != nil {
+		return err
+	}
+	log.Info("ingesting", "source", v.Source, "width", info.Width, "height", info.Height, "fps", info.FPS, "frames_estimate", info.Frames)
+
+	p := publisher{in: in, job: job, video: v.Name}
+	var decodeErr error
+	for {
+		t0 := time.Now()
+		fr, err := dec.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			decodeErr = err
+			break
+		}
+		if err := p.publish(ctx, fr, time.Since(t0)); err != nil {
+			return err
+		}
+	}
+	st := dec.Stats()
+	end.Frames = p.seq
+	end.Decoded = st.Decoded
+	end.CorruptFrames = st.Corrupt
+	end.DecodeSeconds = time.Since(start).Seconds()
+	if decodeErr != nil {
+		end.Error = decodeErr.Error()
+		log.Warn("decoding stopped early", "err", decodeErr, "frames", p.seq)
+	}
+	if err := in.publishEvent(ctx, &end); err != nil {
+		return err
+	}
+	log.Info("ingested", "frames", p.seq, "decoded", st.Decoded, "corrupt", st.Corrupt, "seconds", end.DecodeSeconds)
+	return decodeErr
+}
+
+// publisher holds one video's publishing state and reusable buffers.
+type publisher struct {
+	in         *Ingester
+	job, video string
+	seq        int
+	buf        []byte
+	jpegBuf    bytes.Buffer
+	rgba       *image.RGBA
+}
+
+func (p *publisher) publish(ctx context.Context, fr *decode.Frame, decodeTime time.Duration) error {
+	f := bus.Frame{
+		Job: p.job, Video: p.video, Seq: p.seq, Index: fr.Index,
+		PTS: fr.PTS, Estimated: fr.Estimated, Width: fr.Width, Height: fr.Height,
+		Size: fr.Size, Gain: fr.Gain, PadX: float32(fr.PadX), PadY: float32(fr.PadY),
+		DecodeMS: float32(decodeTime.Seconds() * 1000), Codec: p.in.opts.Codec,
+		Pixels: fr.Letterbox,
+	}
+	if f.Codec == bus.JPEG {
+		px, err := p.encodeJPEG(fr.Letterbox, fr.Size)
+		if err != nil {
+			return fmt.Errorf("encode frame %d of %s: %w", fr.Index, p.video, err)
+		}
+		f.Pixels = px
+	}
+	f.PublishedUnixNano = time.Now().UnixNano()
+	p.buf = bus.AppendFrame(p.buf[:0], &f)
+	msg := &nats.Msg{Subject: bus.FrameSubject(p.job, p.video), Data: p.buf}
+	if err := p.in.publishRetry(ctx, msg, bus.MsgID(p.job, p.video, p.seq)); err != nil {
+		return fmt.Errorf("publish frame %d of %s: %w", fr.Index, p.video, err)
+	}
+	p.seq++
+	if p.in.opts.Progress != nil {
+		p.in.opts.Progress(p.job, p.video, p.seq)
+	}
+	return nil
+}
+
+// encodeJPEG compresses a packed RGB24 square picture into p.jpegBuf.
+func (p *publisher) encodeJPEG(rgb []byte, size int) ([]byte, error) {
+	if p.rgba == nil || p.rgba.Rect.Dx() != size {
+		p.rgba = image.NewRGBA(image.Rect(0, 0, size, size))
+	}
+	px := p.rgba.Pix
+	for i, j := 0, 0; i+2 < len(rgb); i, j = i+3, j+4 {
+		px[j], px[j+1], px[j+2], px[j+3] = rgb[i], rgb[i+1], rgb[i+2], 255
+	}
+	p.jpegBuf.Reset()
+	if err := jpeg.Encode(&p.jpegBuf, p.rgba, &jpeg.Options{Quality: p.in.opts.JPEGQuality}); err != nil {
+		return nil, err
+	}
+	return p.jpegBuf.Bytes(), nil
+}
+
+// publishRetry publishes msg, waiting while the frames stream is full: that
+// refusal is the pipeline's backpressure, not an error.
+func (in *Ingester) publishRetry(ctx context.Context, msg *nats.Msg, id string) error {
+	for {
+		_, err := in.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
+		if err == nil || !bus.IsStreamFull(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(in.opts.FullBackoff):
+		}
+	}
+}
+
+func (in *Ingester) publishEvent(ctx context.Context, e *bus.Event) error {
+	b, err := bus.EncodeEvent(e)
+	if err != nil {
+		return err
+	}
+	msg := &nats.Msg{Subject: bus.EventSubject(e.Job, e.Video), Data: b}
+	if _, err := in.js.PublishMsg(ctx, msg, jetstream.WithMsgID(e.Job+"."+e.Video+"."+string(e.Type))); err != nil {
+		return fmt.Errorf("publish %s event of %s: %w", e.Type, e.Video, err)
+	}
+	return nil
+}
