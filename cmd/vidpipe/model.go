@@ -43,6 +43,9 @@ func (c *modelBuildConfig) run(ctx context.Context, logger *slog.Logger) error {
 		Arch: c.arch, Rep: c.rep, Width: c.width, Depth: c.depth,
 		ImgSize: c.imgsz, Classes: c.classes, Seed: c.seed,
 	}
+	if c.arch == yolo.ArchYOLOv5s {
+		cfg.Rep = "" // --rep only shapes repyolov5s
+	}
 	if c.weights != "" {
 		st, err := safetensors.Open(c.weights)
 		if err != nil {

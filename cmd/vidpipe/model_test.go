@@ -1,0 +1,128 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vidpipe/vidpipe/model/onnx"
+)
+
+func readModel(t *testing.T, path string) *onnx.Model {
+	t.Helper()
+	m, err := onnx.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func ops(m *onnx.Model) []string {
+	var out []string
+	for _, n := range m.Graph.Nodes {
+		out = append(out, n.OpType)
+	}
+	return out
+}
+
+// TestModelBuildAndFuse drives `vidpipe model build` and `vidpipe model fuse`
+// as a user would and checks the files they write.
+func TestModelBuildAndFuse(t *testing.T) {
+	dir := t.TempDir()
+	path := func(name string) string { return filepath.Join(dir, name) }
+	for _, args := range [][]string{
+		{"--arch", "yolov5s", "--form", "deploy", "-o", path("y.onnx")},
+		{"--arch", "repyolov5s", "--rep", "all", "--form", "train", "-o", path("train.onnx")},
+		{"--arch", "repyolov5s", "--rep", "all", "--form", "deploy", "-o", path("deploy.onnx")},
+	} {
+		if code, _, stderr := vidpipe(t, append([]string{"model", "build"}, args...)...); code != 0 {
+			t.Fatalf("model build %v: exit %d\n%s", args, code, stderr)
+		}
+	}
+	code, stdout, stderr := vidpipe(t, "model", "fuse", path("train.onnx"), "-o", path("fused.onnx"))
+	if code != 0 || !strings.Contains(stdout, "fused 17 RepVGG blocks") {
+		t.Fatalf("model fuse: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	y, train, deploy, fused := readModel(t, path("y.onnx")), readModel(t, path("train.onnx")), readModel(t, path("deploy.onnx")), readModel(t, path("fused.onnx"))
+	if !slices.Contains(ops(train), "BatchNormalization") {
+		t.Error("training form has no BatchNormalization")
+	}
+	for name, m := range map[string]*onnx.Model{"yolov5s": y, "build --form deploy": deploy, "fuse": fused} {
+		if got := onnx.Params(m.Graph); got != 7_225_885 {
+			t.Errorf("%s: %d params, want 7,225,885", name, got)
+		}
+		if !slices.Equal(ops(m), ops(y)) {
+			t.Errorf("%s: not the yolov5s graph", name)
+		}
+	}
+	in := train.Graph.Inputs[0].Type.Tensor.Shape
+	out := train.Graph.Outputs[0]
+	if train.Graph.Inputs[0].Name != "images" || in[0].Param == "" || in[2].Value != 640 || out.Name != "output0" || out.Type.Tensor.Shape[1].Value != 25200 || out.Type.Tensor.Shape[2].Value != 85 {
+		t.Errorf("interface: input %s %+v, output %s %+v", train.Graph.Inputs[0].Name, in, out.Name, out.Type.Tensor.Shape)
+	}
+}
+
+// TestModelFuseTorchExport fuses the whole-network torch.onnx export that
+// model/yolo/testdata/gen_reference.py made.
+func TestModelFuseTorchExport(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "fused.onnx")
+	code, stdout, stderr := vidpipe(t, "model", "fuse", "../../model/fuse/testdata/torch_repyolo_small_train.onnx", "-o", out)
+	if code != 0 || !strings.Contains(stdout, "fused 17 RepVGG blocks") {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if slices.Contains(ops(readModel(t, out)), "BatchNormalization") {
+		t.Error("BatchNormalization left")
+	}
+}
+
+func TestModelWeights(t *testing.T) {
+	weights := "../../model/yolo/testdata/repyolo_small.safetensors"
+	small := []string{"model", "build", "--arch", "repyolov5s", "--rep", "all", "--width", "0.03125", "--imgsz", "64", "--classes", "3", "--weights", weights}
+	out := filepath.Join(t.TempDir(), "w.onnx")
+	if code, _, stderr := vidpipe(t, append(small, "-o", out)...); code != 0 {
+		t.Fatalf("build with weights: exit %d\n%s", code, stderr)
+	}
+	// 80 classes do not fit the 3-class Detect tensors: the error names both.
+	bad := append(slices.Clone(small), "-o", out)
+	bad[slices.Index(bad, "3")] = "80"
+	code, _, stderr := vidpipe(t, bad...)
+	if code != 1 || !strings.Contains(stderr, "model.24.m.0") || !strings.Contains(stderr, "repyolo_small.safetensors") {
+		t.Errorf("mis-shaped weights: exit %d, stderr %q; want an error naming the file and the tensor", code, stderr)
+	}
+}
+
+func TestModelBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	good, err := os.ReadFile("../../model/fuse/testdata/rep_bn.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "truncated.onnx")
+	if err := os.WriteFile(truncated, good[:len(good)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	text := filepath.Join(dir, "text.safetensors")
+	if err := os.WriteFile(text, []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"model", "fuse", filepath.Join(dir, "missing.onnx"), "-o", filepath.Join(dir, "x.onnx")},
+		{"model", "fuse", truncated, "-o", filepath.Join(dir, "x.onnx")},
+		{"model", "build", "--weights", text, "-o", filepath.Join(dir, "x.onnx")},
+		{"model", "build", "--weights", filepath.Join(dir, "missing.safetensors"), "-o", filepath.Join(dir, "x.onnx")},
+		{"run", "--model", truncated, "x.mp4"},
+	} {
+		code, _, stderr := vidpipe(t, args...)
+		named := false
+		for _, a := range args {
+			if strings.Contains(a, dir) && strings.Contains(stderr, filepath.Base(a)) && !strings.HasSuffix(a, "x.onnx") {
+				named = true
+			}
+		}
+		if code != 1 || !named {
+			t.Errorf("vidpipe %v: exit %d, stderr %q; want exit 1 naming the input", args, code, stderr)
+		}
+	}
+}
