@@ -102,6 +102,8 @@ type Decoder struct {
 
 	info     Info
 	tb       float64 // stream time base in seconds
+	tbNum    int64   // the time base as a fraction, for exact conversions
+	tbDen    int64
 	frameDur float64 // seconds per frame, for extrapolating missing timestamps
 	stats    Stats
 
@@ -313,7 +315,7 @@ func (d *Decoder) onFrame() (*Frame, error) {
 // prints it (ts * av_q2d(time_base)), extrapolating when it is missing.
 func (d *Decoder) timestamp() (float64, bool) {
 	if be := bestEffortTimestamp(d.frame); be != noPTS {
-		t := float64(be) * d.tb
+		t := d.seconds(be)
 		d.prevPTS, d.havePrev = t, true
 		return t, false
 	}
@@ -323,10 +325,21 @@ func (d *Decoder) timestamp() (float64, bool) {
 	case d.havePrev:
 		t = d.prevPTS + d.frameDur
 	case d.st.StartTime() != noPTS:
-		t = float64(d.st.StartTime()) * d.tb
+		t = d.seconds(d.st.StartTime())
 	}
 	d.prevPTS, d.havePrev = t, true
 	return t, true
+}
+
+// seconds converts a timestamp in the stream's time base to seconds as
+// ts*num/den, one rounding instead of ffprobe's two (ts * av_q2d(tb)), so
+// 3 ticks of 1/10 s read 0.3, not 0.30000000000000004.
+func (d *Decoder) seconds(ts int64) float64 {
+	const exact = 1 << 53
+	if n := ts * d.tbNum; d.tbDen > 0 && ts > -exact && ts < exact && n > -exact && n < exact && (d.tbNum == 0 || n/d.tbNum == ts) {
+		return float64(n) / float64(d.tbDen)
+	}
+	return float64(ts) * d.tb
 }
 
 // Close frees every FFmpeg resource and closes the file Open opened. It is

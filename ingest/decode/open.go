@@ -250,6 +250,7 @@ func (d *Decoder) fillInfo(w, h int) {
 	tb := st.TimeBase()
 	if tb.Den() != 0 {
 		d.tb = float64(tb.Num()) / float64(tb.Den())
+		d.tbNum, d.tbDen = int64(tb.Num()), int64(tb.Den())
 	}
 	rot := displayRotation(st)
 	if rot == 90 || rot == 270 {
