@@ -151,6 +151,11 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		return nil, err
 	}
 	defer cleanup()
+	// A raw frame is size*size*3 bytes plus a small header; JPEG frames are
+	// far smaller. Refuse early rather than fail on the first publish.
+	if need := int64(size*size*3 + 1024); c.codec == "raw" && need > nc.MaxPayload() {
+		return nil, fmt.Errorf("raw %dx%d frames need %d bytes per message, over the NATS server's max_payload of %d: raise max_payload (8MB suits 1280) or use --frame-codec jpeg", size, size, need, nc.MaxPayload())
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)

@@ -215,3 +215,22 @@ func TestRunMemoryIsFlat(t *testing.T) {
 		t.Errorf("peak RSS grows %.2fx from a 10 s to a 60 s clip; want within 20%%", ratio)
 	}
 }
+
+// TestBench runs `vidpipe bench` small: every figure is measured and the
+// pipeline analysed exactly the frames the decoder found. The speed targets
+// themselves are read from a full-size run, not asserted here.
+func TestBench(t *testing.T) {
+	src := clip(t, t.TempDir(), "2")
+	code, stdout, stderr := vidpipe(t, "bench", "--imgsz", "128", "--json", src)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	var r BenchResult
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	if r.Frames != 20 || r.PipelineFPS <= 0 || r.ModelFPS <= 0 || r.DecodeFPS <= 0 || r.FFmpegCLIFPS <= 0 || r.JPEGFrameBytes <= 0 || r.RawFrameBytes != 128*128*3 {
+		t.Errorf("bench result: %+v", r)
+	}
+	t.Logf("pipeline/model %.3f, decode/ffmpeg %.3f", r.PipelineOverORT, r.DecodeOverFFmpeg)
+}
