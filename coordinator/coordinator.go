@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vidpipe/vidpipe/bus"
+	"github.com/vidpipe/vidpipe/storage"
 )
 
 // VideoSpec is one video of a job: its validated name and its source.
@@ -59,6 +60,10 @@ type Options struct {
 	Logger          *slog.Logger
 	// OnProgress is called after every result and event.
 	OnProgress func(Progress)
+	// Sink, when set, receives the outputs under SinkPrefix once they are
+	// complete; OutDir is then only a local staging area.
+	Sink       storage.Bucket
+	SinkPrefix string
 }
 
 // Coordinator writes jobs' outputs from the results stream.
@@ -116,7 +121,7 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 		if _, dup := videos[v.Name]; dup {
 			return nil, fmt.Errorf("job %s: video name %q appears twice", job.ID, v.Name)
 		}
-		videos[v.Name] = newVideo(v.Name, v.Source, c.opts.OutDir)
+		videos[v.Name] = newVideo(job.ID, v.Name, v.Source, c.opts.OutDir)
 	}
 	cons, err := c.js.OrderedConsumer(ctx, bus.ResultsStream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{
@@ -201,6 +206,9 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 	if err := writeJSON(filepath.Join(c.opts.OutDir, "summary.json"), sum); err != nil {
 		return sum, err
 	}
+	if err := c.uploadFile(ctx, filepath.Join(c.opts.OutDir, "summary.json"), "summary.json"); err != nil {
+		return sum, err
+	}
 	log.Info("job finished", "status", sum.Status, "frames", sum.Frames, "seconds", sum.WallSeconds)
 	return sum, nil
 }
@@ -253,10 +261,10 @@ func (c *Coordinator) finishVideo(ctx context.Context, log *slog.Logger, v *vide
 		log.Error("video outputs", "video", v.name, "err", err)
 		return s
 	}
-	det, err := v.closeDetections()
-	if err != nil {
+	if err := v.closeDetections(); err != nil {
 		return fail(err)
 	}
+	det := filepath.Join(v.dir, "detections.jsonl")
 	if c.opts.Annotate != nil && v.stats.Frames > 0 {
 		t0 := time.Now()
 		dst := filepath.Join(v.dir, "annotated.mp4")
@@ -276,12 +284,53 @@ func (c *Coordinator) finishVideo(ctx context.Context, log *slog.Logger, v *vide
 	if err := writeJSON(filepath.Join(v.dir, "stats.json"), s.Stats); err != nil {
 		return fail(err)
 	}
+	if err := c.upload(ctx, v.dir, v.name); err != nil {
+		return fail(err)
+	}
 	log.Info("video finished", "video", v.name, "status", s.Status, "frames", s.Stats.Frames, "fps", s.Stats.FPS, "error", s.Error)
 	return s
 }
 
 // errEndOfDetections marks a cursor that has read every line.
 var errEndOfDetections = errors.New("end of detections")
+
+// upload copies a finished video's files to the sink, if there is one.
+// Put replaces objects atomically, so a re-run never leaves a mix.
+func (c *Coordinator) upload(ctx context.Context, dir, video string) error {
+	if c.opts.Sink == nil {
+		return nil
+	}
+	for _, name := range []string{"detections.jsonl", "detections.parquet", "annotated.mp4", "stats.json"} {
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		if err := c.uploadFile(ctx, p, video+"/"+name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// uploadFile puts one local file at SinkPrefix/rel.
+func (c *Coordinator) uploadFile(ctx context.Context, path, rel string) error {
+	if c.opts.Sink == nil {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", rel, err)
+	}
+	defer f.Close()
+	key := rel
+	if c.opts.SinkPrefix != "" {
+		key = strings.TrimSuffix(c.opts.SinkPrefix, "/") + "/" + rel
+	}
+	if err := c.opts.Sink.Put(ctx, key, f); err != nil {
+		return fmt.Errorf("upload %s: %w", rel, err)
+	}
+	return nil
+}
 
 // cursor reads detections.jsonl forward for the annotator, which asks for
 // frames in increasing order.

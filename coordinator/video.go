@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/vidpipe/vidpipe/bus"
+	"github.com/vidpipe/vidpipe/results"
 )
 
 // Video states in summary.json.
@@ -35,6 +36,9 @@ type video struct {
 
 	file    *os.File
 	w       *bufio.Writer
+	pqFile  *os.File
+	pq      *results.Writer
+	job     string
 	next    int
 	pending map[int]*bus.Result
 
@@ -53,9 +57,9 @@ type video struct {
 	errs         []string
 }
 
-func newVideo(name, source, outDir string) *video {
+func newVideo(job, name, source, outDir string) *video {
 	return &video{
-		name: name, source: source, dir: filepath.Join(outDir, name),
+		job: job, name: name, source: source, dir: filepath.Join(outDir, name),
 		pending: make(map[int]*bus.Result),
 		stats:   Stats{Workers: map[string]int{}},
 	}
@@ -113,6 +117,14 @@ func (v *video) write(r *bus.Result) error {
 			return fmt.Errorf("create detections of %s: %w", v.name, err)
 		}
 		v.file, v.w = f, bufio.NewWriterSize(f, 64<<10)
+		pf, err := os.CreateTemp(v.dir, ".detections-*.parquet")
+		if err == nil {
+			err = pf.Chmod(0o644)
+		}
+		if err != nil {
+			return fmt.Errorf("create detections of %s: %w", v.name, err)
+		}
+		v.pqFile, v.pq = pf, results.NewWriter(pf, results.WriterOptions{})
 	}
 	dets := r.Detections
 	if dets == nil {
@@ -125,6 +137,16 @@ func (v *video) write(r *bus.Result) error {
 	if _, err := v.w.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("write detections of %s: %w", v.name, err)
 	}
+	for _, d := range dets {
+		row := results.Row{
+			Job: v.job, Video: v.name, Frame: int64(r.Index), PTS: r.PTS,
+			ClassID: int32(d.ClassID), Class: d.Class, Conf: d.Conf,
+			X1: d.Box[0], Y1: d.Box[1], X2: d.Box[2], Y2: d.Box[3],
+		}
+		if err := v.pq.Add(row); err != nil {
+			return fmt.Errorf("write detections of %s: %w", v.name, err)
+		}
+	}
 	v.stats.Frames++
 	v.stats.Workers[r.Worker]++
 	v.stages.add(r.DecodeMS, r.QueueMS, r.InferMS, r.PostMS)
@@ -136,29 +158,50 @@ func (v *video) write(r *bus.Result) error {
 	return nil
 }
 
-// closeDetections flushes detections.jsonl and moves it into place, so a
-// reader never sees half a file. A video with no analysed frame gets an
-// empty file.
-func (v *video) closeDetections() (string, error) {
-	final := filepath.Join(v.dir, "detections.jsonl")
+// closeDetections flushes detections.jsonl and detections.parquet and moves
+// them into place, so a reader never sees half a file. A video with no
+// analysed frame gets an empty JSONL file and a Parquet file with no rows.
+func (v *video) closeDetections() error {
+	if err := os.MkdirAll(v.dir, 0o755); err != nil {
+		return fmt.Errorf("create output dir: %w", err)
+	}
+	jsonl := filepath.Join(v.dir, "detections.jsonl")
+	parquet := filepath.Join(v.dir, "detections.parquet")
 	if v.file == nil {
-		if err := os.MkdirAll(v.dir, 0o755); err != nil {
-			return "", fmt.Errorf("create output dir: %w", err)
+		if err := os.WriteFile(jsonl, nil, 0o644); err != nil {
+			return fmt.Errorf("write detections of %s: %w", v.name, err)
 		}
-		return final, os.WriteFile(final, nil, 0o644)
+		f, err := os.Create(parquet)
+		if err != nil {
+			return fmt.Errorf("write detections of %s: %w", v.name, err)
+		}
+		err = results.NewWriter(f, results.WriterOptions{}).Close()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
 	}
 	err := v.w.Flush()
 	if cerr := v.file.Close(); err == nil {
 		err = cerr
 	}
+	if perr := v.pq.Close(); err == nil {
+		err = perr
+	}
+	if cerr := v.pqFile.Close(); err == nil {
+		err = cerr
+	}
 	if err == nil {
-		err = os.Rename(v.file.Name(), final)
+		err = os.Rename(v.file.Name(), jsonl)
 	}
-	v.file = nil
+	if err == nil {
+		err = os.Rename(v.pqFile.Name(), parquet)
+	}
+	v.file, v.pqFile = nil, nil
 	if err != nil {
-		return "", fmt.Errorf("write detections of %s: %w", v.name, err)
+		return fmt.Errorf("write detections of %s: %w", v.name, err)
 	}
-	return final, nil
+	return nil
 }
 
 // finish computes the video's statistics and status.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/ingest/decode"
+	"github.com/vidpipe/vidpipe/storage"
 )
 
 // Video is one input: a validated name (the key of its outputs) and where
@@ -40,6 +41,9 @@ type Options struct {
 	Logger      *slog.Logger
 	// Progress, when set, is called after each published frame.
 	Progress func(job, video string, published int)
+	// Open resolves s3:// sources; videos are then streamed with ranged
+	// reads, never downloaded whole.
+	Open Opener
 }
 
 // Ingester publishes videos' frames. One Ingester may ingest several videos
@@ -72,7 +76,7 @@ func (in *Ingester) Ingest(ctx context.Context, job string, v Video) error {
 	end := bus.Event{Type: bus.VideoEnded, Job: job, Video: v.Name, Source: v.Source}
 	start := time.Now()
 
-	dec, err := decode.Open(ctx, v.Source, nil, in.opts.Decode)
+	dec, closeDec, err := in.open(ctx, v.Source)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -81,7 +85,7 @@ func (in *Ingester) Ingest(ctx context.Context, job string, v Video) error {
 		log.Warn("cannot open video", "source", v.Source, "err", err)
 		return errors.Join(err, in.publishEvent(ctx, &end))
 	}
-	defer dec.Close()
+	defer closeDec()
 
 	info := dec.Info()
 	if err := in.publishEvent(ctx, &bus.Event{
@@ -126,6 +130,36 @@ func (in *Ingester) Ingest(ctx context.Context, job string, v Video) error {
 	}
 	log.Info("ingested", "frames", p.seq, "decoded", st.Decoded, "corrupt", st.Corrupt, "seconds", end.DecodeSeconds)
 	return decodeErr
+}
+
+// open starts decoding source: a local file, or an object read through a
+// seekable ranged reader (MP4s without faststart need the seeks).
+// The returned close releases the decoder and then the reader under it.
+func (in *Ingester) open(ctx context.Context, source string) (*decode.Decoder, func(), error) {
+	if !IsRemote(source) {
+		dec, err := decode.Open(ctx, source, nil, in.opts.Decode)
+		if err != nil {
+			return nil, nil, err
+		}
+		return dec, func() { dec.Close() }, nil
+	}
+	if in.opts.Open == nil {
+		return nil, nil, fmt.Errorf("open %s: no storage configured", source)
+	}
+	b, key, err := in.opts.Open(ctx, source)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open %s: %w", source, err)
+	}
+	r, err := storage.NewReadSeeker(ctx, b, key, storage.ReaderOptions{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("open %s: %w", source, err)
+	}
+	dec, err := decode.Open(ctx, source, r, in.opts.Decode)
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	return dec, func() { dec.Close(); r.Close() }, nil
 }
 
 // publisher holds one video's publishing state and reusable buffers.

@@ -25,6 +25,7 @@ import (
 	"github.com/vidpipe/vidpipe/model/infer"
 	"github.com/vidpipe/vidpipe/model/onnx"
 	"github.com/vidpipe/vidpipe/model/yolo"
+	"github.com/vidpipe/vidpipe/storage"
 	"github.com/vidpipe/vidpipe/workers"
 )
 
@@ -43,6 +44,8 @@ type runConfig struct {
 	codec       string
 	device      string
 	noAnnotate  bool
+	job         string
+	s3          s3Flags
 	nats        natsFlags
 	detect      detectFlags
 	videos      []string
@@ -61,9 +64,11 @@ func (c *runConfig) registerFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("frame-codec", "How frames travel: raw (letterboxed RGB, cheapest on CPU) or jpeg (smaller, for networks).").Default("raw").EnumVar(&c.codec, "raw", "jpeg")
 	cmd.Flag("device", "cpu, cuda or cuda:N.").Default("cpu").StringVar(&c.device)
 	cmd.Flag("no-annotate", "Skip annotated.mp4.").BoolVar(&c.noAnnotate)
+	cmd.Flag("job", "Job name; outputs then go to OUT/JOB/<video>/ (always the case for s3:// outputs, with a generated name).").StringVar(&c.job)
+	c.s3.register(cmd)
 	c.nats.register(cmd)
 	c.detect.register(cmd)
-	cmd.Arg("videos", "Video files.").Required().StringsVar(&c.videos)
+	cmd.Arg("videos", "Videos: local paths, s3://bucket/key, s3://bucket/prefix/ (every video under it) or @manifest (one per line, local or s3://).").Required().StringsVar(&c.videos)
 }
 
 func (c *runConfig) validate() error {
@@ -96,7 +101,7 @@ func (c *runConfig) run(ctx context.Context, logger *slog.Logger) error {
 	}
 	printSummary(os.Stdout, sum, c.out)
 	if !sum.OK() {
-		return fmt.Errorf("%d of %d videos did not succeed (see %s)", countFailed(sum), len(sum.Videos), filepath.Join(c.out, "summary.json"))
+		return fmt.Errorf("%d of %d videos did not succeed (see summary.json)", countFailed(sum), len(sum.Videos))
 	}
 	return nil
 }
@@ -164,10 +169,27 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		return nil, err
 	}
 
-	job := coordinator.Job{ID: newJobID()}
-	for i, name := range videoNames(c.videos) {
-		job.Videos = append(job.Videos, coordinator.VideoSpec{Name: name, Source: c.videos[i]})
+	bks := c.s3.buckets(logger)
+	defer bks.Close()
+	sources, err := ingest.Expand(ctx, c.videos, bks.Open)
+	if err != nil {
+		return nil, err
 	}
+	job := coordinator.Job{ID: c.job}
+	if job.ID == "" {
+		job.ID = newJobID()
+	}
+	if err := bus.ValidName("job", job.ID); err != nil {
+		return nil, usageError{err}
+	}
+	for i, name := range videoNames(sources) {
+		job.Videos = append(job.Videos, coordinator.VideoSpec{Name: name, Source: sources[i]})
+	}
+	outDir, sink, sinkPrefix, cleanOut, err := c.output(ctx, bks, job.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanOut()
 	logger.Info("job", "id", job.ID, "videos", len(job.Videos), "model", modelPath, "workers", c.workers, "threads", threads, "batch", c.batch, "input", size)
 
 	codec, _ := bus.ParseCodec(c.codec)
@@ -176,12 +198,14 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		annotator = annotateVideo
 	}
 	coord := coordinator.New(js, coordinator.Options{
-		OutDir: c.out, Annotate: annotator, AnnotateWorkers: 1, Logger: logger, OnProgress: prog.update,
+		OutDir: outDir, Annotate: annotator, AnnotateWorkers: 1, Logger: logger, OnProgress: prog.update,
+		Sink: sink, SinkPrefix: sinkPrefix,
 	})
 	in := ingest.New(js, ingest.Options{
 		Decode: decode.Options{Every: c.every, FPS: c.fps, Size: size},
-		Codec:  codec, Logger: logger,
+		Codec:  codec, Logger: logger, Open: bks.Open,
 	})
+	started := time.Now()
 
 	workCtx, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers()
@@ -219,7 +243,44 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	stopWorkers()
 	_ = wg.Wait()
 	<-ingestDone
-	return sum, err
+	if err != nil {
+		return nil, err
+	}
+	rec := jobRecord{
+		Job: job.ID, Inputs: c.videos, Videos: job.Videos, Model: modelRecord{Path: modelPath, SHA256: sha256Hex(modelBytes), Input: size},
+		Every: c.every, FPS: c.fps, Conf: c.detect.conf, IoU: c.detect.iou, MaxDet: c.detect.maxDet,
+		Batch: c.batch, Workers: c.workers, Threads: threads, FrameCodec: c.codec, Device: c.device,
+		Versions: versions(), Started: started.UTC(), Finished: time.Now().UTC(),
+		WallSeconds: time.Since(started).Seconds(), Status: sum.Status, Frames: sum.Frames,
+	}
+	if err := writeJobRecord(ctx, outDir, sink, sinkPrefix, &rec); err != nil {
+		return sum, err
+	}
+	return sum, nil
+}
+
+// output decides where a job's outputs go: a local directory (OUT, or
+// OUT/JOB with --job), or a bucket (OUT/JOB) through a local staging area.
+func (c *runConfig) output(ctx context.Context, bks *buckets, job string) (dir string, sink storage.Bucket, prefix string, clean func(), err error) {
+	if !ingest.IsRemote(c.out) {
+		dir = c.out
+		if c.job != "" {
+			dir = filepath.Join(c.out, c.job)
+		}
+		return dir, nil, "", func() {}, nil
+	}
+	sink, prefix, err = bks.Open(ctx, c.out)
+	if err != nil {
+		return "", nil, "", nil, err
+	}
+	prefix = strings.Trim(strings.TrimSuffix(prefix, "/")+"/"+job, "/")
+	if err := storage.ValidKey(prefix); err != nil {
+		return "", nil, "", nil, fmt.Errorf("output %s: %w", c.out, err)
+	}
+	if dir, err = os.MkdirTemp("", "vidpipe-out-"); err != nil {
+		return "", nil, "", nil, err
+	}
+	return dir, sink, prefix, func() { os.RemoveAll(dir) }, nil
 }
 
 // connect reaches the NATS server: an external one, or one started here.
