@@ -32,6 +32,11 @@ func main() {
 	run.registerFlags(runCmd)
 	cmds[runCmd.FullCommand()] = run.run
 
+	var query queryConfig
+	queryCmd := app.Command("query", "Filter or count detections in results, reading only what can match.")
+	query.registerFlags(queryCmd)
+	cmds[queryCmd.FullCommand()] = query.run
+
 	var bench benchConfig
 	benchCmd := app.Command("bench", "Measure the pipeline against its limits: model alone, and the ffmpeg CLI.")
 	bench.registerFlags(benchCmd)
