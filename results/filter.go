@@ -186,9 +186,19 @@ func stringIn(col colID, values []string) predicate {
 			return false
 		},
 		keep: func(c *column, sel []int32) []int32 {
+			// Test each distinct value once, then rows by code.
+			hit := make([]bool, len(c.strs))
+			anyHit := false
+			for code, v := range c.strs {
+				_, hit[code] = set[v]
+				anyHit = anyHit || hit[code]
+			}
+			if !anyHit {
+				return sel[:0]
+			}
 			out := sel[:0]
 			for _, i := range sel {
-				if _, ok := set[c.str[i]]; ok {
+				if hit[c.codes[i]] {
 					out = append(out, i)
 				}
 			}

@@ -48,7 +48,7 @@ func Scan(ctx context.Context, src Source, f Filter, fn func(Row) error) (ScanSt
 // scanOptions are knobs for this package's own callers.
 type scanOptions struct {
 	cols    colSet // columns fn needs; others are left zero in Row
-	noPrune bool   // read every row group: the baseline pruning is measured against
+	noPrune bool   // read every needed column of every row group, then filter: the naive baseline
 }
 
 // Footer reads are sized so one request usually gets the whole footer: a
@@ -103,7 +103,7 @@ func (s *scanner) run(ctx context.Context, f Filter, opt scanOptions, fn func(Ro
 		return err
 	}
 	for c := range numCols {
-		s.cols[c] = column{kind: colKinds[c], intern: map[string]string{}}
+		s.cols[c] = column{kind: colKinds[c], intern: map[string]string{}, codeOf: map[string]int32{}}
 	}
 	rowGroups := s.file.RowGroups()
 	s.st.RowGroups = len(rowGroups)
@@ -129,11 +129,11 @@ func (s *scanner) run(ctx context.Context, f Filter, opt scanOptions, fn func(Ro
 			return fmt.Errorf("row group %d claims %d rows: %w", g, n, ErrCorrupt)
 		}
 		var done colSet
-		if len(preds) == 0 {
-			if err := s.load(g, chunks, n, opt.cols); err != nil {
+		if len(preds) == 0 || opt.noPrune {
+			if err := s.load(g, chunks, n, need); err != nil {
 				return fmt.Errorf("row group %d: %w", g, err)
 			}
-			done = opt.cols
+			done = need
 		}
 		// sel is built only after a column's length has confirmed n, so a
 		// footer claiming billions of rows cannot make it allocate them.
@@ -337,7 +337,7 @@ func (s *scanner) load(g int, chunks []parquet.ColumnChunk, numRows int64, cols 
 			if !ok {
 				return fmt.Errorf("column %q: unexpected chunk type %T: %w", Columns[sp.col], chunks[s.leaf[sp.col]], ErrCorrupt)
 			}
-			if err := c.decode(cc, fetched); err != nil {
+			if err := c.decode(cc, fetched, numRows); err != nil {
 				return fmt.Errorf("column %q: %w", Columns[sp.col], err)
 			}
 			if got := c.len(); int64(got) != numRows {
@@ -372,10 +372,10 @@ func (s *scanner) row(cols colSet, i int32) Row {
 	var r Row
 	c := &s.cols
 	if cols.has(cJob) {
-		r.Job = c[cJob].str[i]
+		r.Job = c[cJob].str(i)
 	}
 	if cols.has(cVideo) {
-		r.Video = c[cVideo].str[i]
+		r.Video = c[cVideo].str(i)
 	}
 	if cols.has(cFrame) {
 		r.Frame = c[cFrame].i64[i]
@@ -387,7 +387,7 @@ func (s *scanner) row(cols colSet, i int32) Row {
 		r.ClassID = c[cClassID].i32[i]
 	}
 	if cols.has(cClass) {
-		r.Class = c[cClass].str[i]
+		r.Class = c[cClass].str(i)
 	}
 	if cols.has(cConf) {
 		r.Conf = c[cConf].f32[i]

@@ -2,16 +2,40 @@ package main
 
 import (
 	"context"
+	"io"
 
 	"github.com/vidpipe/vidpipe/bus"
+	"github.com/vidpipe/vidpipe/coordinator"
 	"github.com/vidpipe/vidpipe/coordinator/annotate"
+	"github.com/vidpipe/vidpipe/ingest"
+	"github.com/vidpipe/vidpipe/storage"
 )
 
-// annotateVideo is the coordinator's Annotator: it re-decodes the source
-// and draws the detections into an H.264 copy.
-func annotateVideo(ctx context.Context, source, dst string, boxes func(int) ([]bus.Detection, bool)) error {
+// annotator returns the coordinator's Annotator: it re-decodes the source,
+// streaming it from its bucket when remote, and draws the detections into
+// an H.264 copy.
+func annotator(open ingest.Opener) coordinator.Annotator {
+	return func(ctx context.Context, source, dst string, boxes func(int) ([]bus.Detection, bool)) error {
+		var src io.ReadSeeker
+		if ingest.IsRemote(source) {
+			b, key, err := open(ctx, source)
+			if err != nil {
+				return err
+			}
+			r, err := storage.NewReadSeeker(ctx, b, key, storage.ReaderOptions{})
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			src = r
+		}
+		return annotateVideo(ctx, source, src, dst, boxes)
+	}
+}
+
+func annotateVideo(ctx context.Context, source string, src io.ReadSeeker, dst string, boxes func(int) ([]bus.Detection, bool)) error {
 	var buf []annotate.Box
-	_, err := annotate.Write(ctx, source, nil, dst, func(frame int) ([]annotate.Box, bool) {
+	_, err := annotate.Write(ctx, source, src, dst, func(frame int) ([]annotate.Box, bool) {
 		dets, analysed := boxes(frame)
 		buf = buf[:0]
 		for _, d := range dets {

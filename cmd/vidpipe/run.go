@@ -131,6 +131,8 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	if err != nil {
 		logger.Warn("model class names unreadable; using class ids", "model", modelPath, "err", err)
 	}
+	modelHash := sha256Hex(modelBytes)
+	m = nil // the decoded graph is as large as the file: let it go before ONNX Runtime loads its own
 
 	threads := c.threads
 	if threads == 0 {
@@ -149,6 +151,7 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		}
 		sessions = append(sessions, s)
 	}
+	modelBytes = nil
 	size, _ := sessions[0].InputSize()
 
 	nc, cleanup, err := c.connect(logger)
@@ -193,12 +196,12 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	logger.Info("job", "id", job.ID, "videos", len(job.Videos), "model", modelPath, "workers", c.workers, "threads", threads, "batch", c.batch, "input", size)
 
 	codec, _ := bus.ParseCodec(c.codec)
-	var annotator coordinator.Annotator
+	var annotate coordinator.Annotator
 	if !c.noAnnotate {
-		annotator = annotateVideo
+		annotate = annotator(bks.Open)
 	}
 	coord := coordinator.New(js, coordinator.Options{
-		OutDir: outDir, Annotate: annotator, AnnotateWorkers: 1, Logger: logger, OnProgress: prog.update,
+		OutDir: outDir, Annotate: annotate, AnnotateWorkers: 1, Logger: logger, OnProgress: prog.update,
 		Sink: sink, SinkPrefix: sinkPrefix,
 	})
 	in := ingest.New(js, ingest.Options{
@@ -247,7 +250,7 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		return nil, err
 	}
 	rec := jobRecord{
-		Job: job.ID, Inputs: c.videos, Videos: job.Videos, Model: modelRecord{Path: modelPath, SHA256: sha256Hex(modelBytes), Input: size},
+		Job: job.ID, Inputs: c.videos, Videos: job.Videos, Model: modelRecord{Path: modelPath, SHA256: modelHash, Input: size},
 		Every: c.every, FPS: c.fps, Conf: c.detect.conf, IoU: c.detect.iou, MaxDet: c.detect.maxDet,
 		Batch: c.batch, Workers: c.workers, Threads: threads, FrameCodec: c.codec, Device: c.device,
 		Versions: versions(), Started: started.UTC(), Finished: time.Now().UTC(),

@@ -20,6 +20,7 @@ type FaultProxy struct {
 	mu       sync.Mutex
 	failLeft int // requests still to fail; negative: all of them
 	status   int
+	match    func(*http.Request) bool // nil: every request
 	requests atomic.Int64
 	failures atomic.Int64
 }
@@ -42,7 +43,7 @@ func NewFaultProxy(target string) *FaultProxy {
 	}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.requests.Add(1)
-		if status := p.take(); status != 0 {
+		if status := p.take(r); status != 0 {
 			p.failures.Add(1)
 			_, _ = io.Copy(io.Discard, r.Body)
 			writeS3Error(w, r, status)
@@ -56,16 +57,21 @@ func NewFaultProxy(target string) *FaultProxy {
 
 // FailNext makes the next n requests fail with status; n < 0 fails every
 // request until the next call, n == 0 stops failing.
-func (p *FaultProxy) FailNext(n, status int) {
+func (p *FaultProxy) FailNext(n, status int) { p.FailNextIf(n, status, nil) }
+
+// FailNextIf is FailNext counting only requests for which match is true; the
+// others pass. For example, failing UploadPart alone shows that a multipart
+// upload is aborted.
+func (p *FaultProxy) FailNextIf(n, status int, match func(*http.Request) bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.failLeft, p.status = n, status
+	p.failLeft, p.status, p.match = n, status, match
 }
 
-func (p *FaultProxy) take() int {
+func (p *FaultProxy) take(r *http.Request) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.failLeft == 0 {
+	if p.failLeft == 0 || (p.match != nil && !p.match(r)) {
 		return 0
 	}
 	if p.failLeft > 0 {
