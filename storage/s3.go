@@ -36,6 +36,9 @@ type S3Bucket struct {
 	bucket string
 	name   string
 	log    *slog.Logger
+	// pageSize is ListObjectsV2's MaxKeys; 0 lets the server pick (1000).
+	// Tests shrink it to cross page boundaries cheaply.
+	pageSize int32
 }
 
 // NewS3 opens bucket with credentials and region from AWS's default chain
@@ -224,6 +227,9 @@ func (b *S3Bucket) List(ctx context.Context, prefix string, fn func(key string) 
 	if prefix != "" {
 		in.Prefix = &prefix
 	}
+	if b.pageSize > 0 {
+		in.MaxKeys = &b.pageSize
+	}
 	p := s3.NewListObjectsV2Paginator(b.client, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -263,6 +269,9 @@ func (b *S3Bucket) Delete(ctx context.Context, key string) error {
 // error code for the message. Other errors (5xx after retries, network,
 // context) pass through whole.
 func classify(err error) error {
+	if authCodes[errorCode(err)] {
+		return fmt.Errorf("%w (%s)", ErrAccessDenied, errorCode(err))
+	}
 	switch statusCode(err) {
 	case 404:
 		return fmt.Errorf("%w (%s)", ErrNotFound, errorCode(err))
@@ -270,6 +279,18 @@ func classify(err error) error {
 		return fmt.Errorf("%w (%s)", ErrAccessDenied, errorCode(err))
 	}
 	return err
+}
+
+// authCodes are S3 error codes that mean the credentials were refused,
+// whatever the status. versitygw answers an unknown access key with 404
+// XAdminUserNotFound, which must not read as a missing object.
+var authCodes = map[string]bool{
+	"AccessDenied":          true,
+	"InvalidAccessKeyId":    true,
+	"SignatureDoesNotMatch": true,
+	"InvalidToken":          true,
+	"ExpiredToken":          true,
+	"XAdminUserNotFound":    true,
 }
 
 func statusCode(err error) int {
