@@ -265,3 +265,38 @@ func checksum(data []byte) uint64 {
 }
 
 func mb(n int64) float64 { return float64(n) / (1 << 20) }
+
+// Sequential reads start fetching the next block before it is asked for, so
+// fetching overlaps decoding.
+func TestObjectReaderReadsAhead(t *testing.T) {
+	ctx := context.Background()
+	fsb := newFS(t)
+	mustPut(t, ctx, fsb, "obj", randomBytes(5<<20, 6))
+	rb := &recordingBucket{Bucket: fsb, offsets: make(chan int64, 16)}
+	r, err := NewReadSeeker(ctx, rb, "obj", ReaderOptions{BlockSize: 1 << 20, Blocks: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := io.ReadFull(r, make([]byte, 2<<20)); err != nil { // blocks 0 and 1
+		t.Fatal(err)
+	}
+	seen := map[int64]bool{}
+	for !seen[2<<20] {
+		off := <-rb.offsets // the test's deadline bounds this wait
+		seen[off] = true
+	}
+	if seen[3<<20] {
+		t.Error("read two blocks ahead")
+	}
+}
+
+type recordingBucket struct {
+	Bucket
+	offsets chan int64
+}
+
+func (b *recordingBucket) GetRange(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {
+	b.offsets <- off
+	return b.Bucket.GetRange(ctx, key, off, length)
+}
