@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding"
@@ -33,10 +35,11 @@ var parquetKinds = [...]parquet.Kind{
 }
 
 // bindColumns finds each wanted column's leaf index in the file and checks
-// its type, so a foreign table fails with the column's name rather than
-// with wrong values.
+// its type, so a foreign table fails with the names of all the columns that
+// do not fit rather than with wrong values.
 func bindColumns(schema *parquet.Schema, want colSet) ([numCols]int, error) {
 	var leaf [numCols]int
+	var missing, wrong []string
 	for c := range numCols {
 		leaf[c] = -1
 		if !want.has(c) {
@@ -45,16 +48,28 @@ func bindColumns(schema *parquet.Schema, want colSet) ([numCols]int, error) {
 		name := Columns[c]
 		lc, ok := schema.Lookup(name)
 		if !ok {
-			return leaf, fmt.Errorf("missing column %q: %w", name, ErrSchema)
-		}
-		if lc.MaxRepetitionLevel != 0 {
-			return leaf, fmt.Errorf("column %q is repeated: %w", name, ErrSchema)
+			missing = append(missing, strconv.Quote(name))
+			continue
 		}
 		wantKind := parquetKinds[colKinds[c]]
-		if got := lc.Node.Type().Kind(); got != wantKind {
-			return leaf, fmt.Errorf("column %q is %s, want %s: %w", name, got, wantKind, ErrSchema)
+		switch got := lc.Node.Type().Kind(); {
+		case lc.MaxRepetitionLevel != 0:
+			wrong = append(wrong, fmt.Sprintf("%q is repeated", name))
+		case got != wantKind:
+			wrong = append(wrong, fmt.Sprintf("%q is %s, want %s", name, got, wantKind))
+		default:
+			leaf[c] = lc.ColumnIndex
 		}
-		leaf[c] = lc.ColumnIndex
+	}
+	var problems []string
+	if len(missing) > 0 {
+		problems = append(problems, "missing columns "+strings.Join(missing, ", "))
+	}
+	if len(wrong) > 0 {
+		problems = append(problems, "column "+strings.Join(wrong, ", "))
+	}
+	if len(problems) > 0 {
+		return leaf, fmt.Errorf("%s: %w", strings.Join(problems, "; "), ErrSchema)
 	}
 	return leaf, nil
 }
@@ -158,7 +173,6 @@ func (c *column) decode(cc *parquet.FileColumnChunk, data io.ReaderAt, rows int6
 	c.grow(int(min(rows, 1<<20)))
 	pages := cc.PagesFrom(data)
 	defer pages.Close()
-	var buf []parquet.Value
 	for {
 		page, err := pages.ReadPage()
 		if errors.Is(err, io.EOF) {
@@ -169,15 +183,9 @@ func (c *column) decode(cc *parquet.FileColumnChunk, data io.ReaderAt, rows int6
 		}
 		if page.NumNulls() > 0 {
 			parquet.Release(page)
-			return fmt.Errorf("%d null values: %w", page.NumNulls(), ErrSchema)
+			return fmt.Errorf("null values (%d in a page): %w", page.NumNulls(), ErrSchema)
 		}
-		ok, err := c.appendPage(page)
-		if err == nil && !ok {
-			if buf == nil {
-				buf = make([]parquet.Value, 512)
-			}
-			err = c.appendValues(page.Values(), buf)
-		}
+		err = c.appendPage(page)
 		parquet.Release(page)
 		if err != nil {
 			return err
@@ -200,57 +208,56 @@ func (c *column) grow(n int) {
 	}
 }
 
-// appendPage copies a page's values in bulk. It reports false for a page
-// layout it does not know, which the caller then reads value by value.
-func (c *column) appendPage(page parquet.Page) (bool, error) {
-	if page.DefinitionLevels() != nil && int64(len(page.DefinitionLevels())) != page.NumValues() {
-		return false, nil
-	}
+// appendPage copies a page's values in bulk.
+func (c *column) appendPage(page parquet.Page) error {
 	data := page.Data()
+	unexpected := func() error {
+		return fmt.Errorf("page of %s values for a %s column: %w", data.Kind(), parquetKinds[c.kind], ErrCorrupt)
+	}
 	if dict := page.Dictionary(); dict != nil {
 		if data.Kind() != encoding.Int32 {
-			return false, nil
+			return unexpected()
 		}
-		return true, c.appendIndexes(dict, data.Int32())
+		return c.appendIndexes(dict, data.Int32())
 	}
 	switch c.kind {
 	case kindString:
 		if data.Kind() != encoding.ByteArray {
-			return false, nil
+			return unexpected()
 		}
 		values, offsets := data.ByteArray()
 		if len(offsets) == 0 {
-			return true, nil
+			return nil
 		}
 		for i := range len(offsets) - 1 {
 			j, k := offsets[i], offsets[i+1]
 			if j > k || int(k) > len(values) {
-				return false, fmt.Errorf("byte array offsets [%d, %d) outside %d bytes: %w", j, k, len(values), ErrCorrupt)
+				return fmt.Errorf("byte array offsets [%d, %d) outside %d bytes: %w", j, k, len(values), ErrCorrupt)
 			}
 			c.codes = append(c.codes, c.codeFor(values[j:k]))
 		}
 	case kindInt64:
 		if data.Kind() != encoding.Int64 {
-			return false, nil
+			return unexpected()
 		}
 		c.i64 = append(c.i64, data.Int64()...)
 	case kindDouble:
 		if data.Kind() != encoding.Double {
-			return false, nil
+			return unexpected()
 		}
 		c.f64 = append(c.f64, data.Double()...)
 	case kindInt32:
 		if data.Kind() != encoding.Int32 {
-			return false, nil
+			return unexpected()
 		}
 		c.i32 = append(c.i32, data.Int32()...)
 	case kindFloat:
 		if data.Kind() != encoding.Float {
-			return false, nil
+			return unexpected()
 		}
 		c.f32 = append(c.f32, data.Float()...)
 	}
-	return true, nil
+	return nil
 }
 
 // appendIndexes resolves dictionary indexes, decoding each dictionary once.
@@ -303,35 +310,6 @@ func (c *column) appendIndexes(dict parquet.Dictionary, idx []int32) error {
 		}
 	}
 	return nil
-}
-
-func (c *column) appendValues(r parquet.ValueReader, buf []parquet.Value) error {
-	for {
-		n, err := r.ReadValues(buf)
-		for _, v := range buf[:n] {
-			if v.IsNull() {
-				return fmt.Errorf("null value: %w", ErrSchema)
-			}
-			switch c.kind {
-			case kindString:
-				c.codes = append(c.codes, c.codeFor(v.ByteArray()))
-			case kindInt64:
-				c.i64 = append(c.i64, v.Int64())
-			case kindDouble:
-				c.f64 = append(c.f64, v.Double())
-			case kindInt32:
-				c.i32 = append(c.i32, v.Int32())
-			case kindFloat:
-				c.f32 = append(c.f32, v.Float())
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read values: %w: %w", err, ErrCorrupt)
-		}
-	}
 }
 
 // dictionaryStrings reads a string column chunk's dictionary page alone

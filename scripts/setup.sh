@@ -66,4 +66,13 @@ if [[ ! -f "$video_dir/vtest.avi" ]]; then
   rm -rf "$tmp"
 fi
 
+# versitygw: the real S3 server that storage tests run against (internal/s3test).
+if (( test_deps )); then
+  vgw="$(go env GOPATH)/bin/versitygw"
+  if [[ ! -x "$vgw" ]]; then
+    log "installing versitygw v1.8.0 (go install, about a minute)"
+    go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+  fi
+fi
+
 log "ready: ONNX Runtime in $ort_dir, videos in $video_dir"
