@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vidpipe/vidpipe/bus"
+	"github.com/vidpipe/vidpipe/internal/files"
 	"github.com/vidpipe/vidpipe/storage"
 )
 
@@ -383,32 +384,12 @@ func (c *cursor) close() error {
 	return err
 }
 
-// writeJSON writes v to path atomically (temp file, then rename), so a
-// re-run or a crash never leaves half a file.
+// writeJSON writes v to path atomically, so a re-run or a crash never
+// leaves half a file.
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("create output dir: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Chmod(0o644); err == nil {
-		_, err = tmp.Write(append(b, '\n'))
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return files.WriteAtomic(path, append(b, '\n'), 0o644)
 }

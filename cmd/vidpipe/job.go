@@ -7,13 +7,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"time"
 
 	"github.com/vidpipe/vidpipe/coordinator"
+	"github.com/vidpipe/vidpipe/internal/files"
 	"github.com/vidpipe/vidpipe/model/infer"
 	"github.com/vidpipe/vidpipe/storage"
 )
@@ -85,11 +85,5 @@ func writeJobRecord(ctx context.Context, dir string, sink storage.Bucket, prefix
 		}
 		return nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("write job record: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "job.json"), b, 0o644); err != nil {
-		return fmt.Errorf("write job record: %w", err)
-	}
-	return nil
+	return files.WriteAtomic(filepath.Join(dir, "job.json"), b, 0o644)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/vidpipe/vidpipe/internal/files"
 	"github.com/vidpipe/vidpipe/model/fuse"
 	"github.com/vidpipe/vidpipe/model/onnx"
 	"github.com/vidpipe/vidpipe/model/yolo"
@@ -54,22 +55,7 @@ func Path(imgsz int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("cache built-in model: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".model-*")
-	if err != nil {
-		return "", fmt.Errorf("cache built-in model: %w", err)
-	}
-	_, err = tmp.Write(onnx.Encode(m))
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := files.WriteAtomic(path, onnx.Encode(m), 0o644); err != nil {
 		return "", fmt.Errorf("cache built-in model: %w", err)
 	}
 	return path, nil

@@ -2,25 +2,15 @@ package yolo
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
+
+	"github.com/vidpipe/vidpipe/model/detect"
 )
 
-// coco80 are the COCO class names in ultralytics' order.
-var coco80 = [80]string{
-	"person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
-	"fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
-	"elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
-	"skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
-	"tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
-	"sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
-	"potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
-	"microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
-	"teddy bear", "hair drier", "toothbrush",
-}
-
 // COCO80 returns the 80 COCO class names in ultralytics' order.
-func COCO80() []string { return append([]string(nil), coco80[:]...) }
+func COCO80() []string { return slices.Clone(detect.COCO80) }
 
 // pyDict renders names as Python's str() of {0: 'person', ...}, the form
 // ultralytics writes into the "names" metadata of its ONNX exports.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/vidpipe/vidpipe/model/detect"
 	"github.com/vidpipe/vidpipe/model/onnx"
 )
 
@@ -103,8 +104,8 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case len(c.Names) > 0 && len(c.Names) != c.Classes:
 		return c, fmt.Errorf("%w: %d class names for %d classes", ErrConfig, len(c.Names), c.Classes)
-	case len(c.Names) == 0 && c.Classes == len(coco80):
-		c.Names = coco80[:]
+	case len(c.Names) == 0 && c.Classes == len(detect.COCO80):
+		c.Names = COCO80()
 	case len(c.Names) == 0:
 		c.Names = make([]string, c.Classes)
 		for i := range c.Names {
