@@ -13,6 +13,9 @@ var (
 	// ErrSchema means a column the query needs is missing or has another
 	// type than the detections schema.
 	ErrSchema = errors.New("not a detections table")
+	// ErrUnsupported means the file uses a Parquet feature the scanner does
+	// not read, such as an unknown compression codec.
+	ErrUnsupported = errors.New("unsupported parquet feature")
 	// ErrClosed is returned by a Writer used after Close.
 	ErrClosed = errors.New("writer closed")
 	// ErrStop, returned by a Scan callback, ends the scan early without error

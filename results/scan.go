@@ -256,6 +256,9 @@ func (s *scanner) mayMatch(g int, chunks []parquet.ColumnChunk, preds []predicat
 	if err != nil {
 		return false, fmt.Errorf("read class dictionary: %w", err)
 	}
+	if err := checkPages(data, cm.Codec); err != nil {
+		return false, fmt.Errorf("class dictionary: %w", err)
+	}
 	cc, ok := chunks[s.leaf[cClass]].(*parquet.FileColumnChunk)
 	if !ok {
 		return true, nil
@@ -333,6 +336,10 @@ func (s *scanner) load(g int, chunks []parquet.ColumnChunk, numRows int64, cols 
 		for _, sp := range spans[i:j] {
 			c := &s.cols[sp.col]
 			c.reset()
+			cm := &s.meta.RowGroups[g].Columns[s.leaf[sp.col]].MetaData
+			if err := checkPages(data[sp.off-spans[i].off:sp.end-spans[i].off], cm.Codec); err != nil {
+				return fmt.Errorf("column %q: %w", Columns[sp.col], err)
+			}
 			cc, ok := chunks[s.leaf[sp.col]].(*parquet.FileColumnChunk)
 			if !ok {
 				return fmt.Errorf("column %q: unexpected chunk type %T: %w", Columns[sp.col], chunks[s.leaf[sp.col]], ErrCorrupt)

@@ -11,7 +11,7 @@ import (
 func TestZZHang(t *testing.T) {
 	good := writeRows(t, collect(genParams{Seed: 8, Videos: 2, Frames: 40, Dets: 2, Classes: 4}), WriterOptions{RowGroupRows: 50})
 	rng := rand.New(rand.NewPCG(1, 2))
-	for it := 0; it < 20000; it++ {
+	for it := 0; it < 100000; it++ {
 		data := append([]byte{}, good...)
 		for k := 0; k < 1+rng.IntN(4); k++ {
 			i := rng.IntN(len(data))

@@ -126,3 +126,36 @@ func TestModelBadFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestRunBringYourOwnModel runs the pipeline on models it did not build:
+// the torch.onnx export of a small RepYOLOv5s (3 classes, 64 px), and a
+// model with a fixed batch of 1, as ultralytics exports by default.
+func TestRunBringYourOwnModel(t *testing.T) {
+	dir := t.TempDir()
+	src := clip(t, dir, "1")
+
+	m := readModel(t, "../../model/fuse/testdata/torch_repyolo_small_train.onnx")
+	m.Graph.Inputs[0].Type.Tensor.Shape[0] = onnx.Dim{Value: 1}
+	fixed := filepath.Join(dir, "fixed.onnx")
+	if err := onnx.WriteFile(fixed, m); err != nil {
+		t.Fatal(err)
+	}
+	for _, model := range []string{"../../model/fuse/testdata/torch_repyolo_small_train.onnx", fixed} {
+		out := filepath.Join(dir, "out-"+filepath.Base(model))
+		code, stdout, stderr := vidpipe(t, "run", "--model", model, "--batch", "4", "--conf", "0.01", "--no-annotate", "--out", out, src)
+		if code != 0 {
+			t.Fatalf("run --model %s: exit %d\n%s\n%s", model, code, stdout, stderr)
+		}
+		lines := readLines(t, filepath.Join(out, "clip", "detections.jsonl"))
+		if len(lines) != 10 {
+			t.Errorf("%s: %d lines, want 10", model, len(lines))
+		}
+		for _, l := range lines {
+			for _, d := range l.Detections {
+				if d.ClassID < 0 || d.ClassID > 2 {
+					t.Fatalf("%s: class %d from a 3-class model", model, d.ClassID)
+				}
+			}
+		}
+	}
+}

@@ -153,6 +153,12 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	}
 	modelBytes = nil
 	size, _ := sessions[0].InputSize()
+	batch := c.batch
+	if mb := sessions[0].MaxBatch(); batch > mb {
+		// Exports with a fixed batch (ultralytics' default is 1) cap it.
+		logger.Info("model has a fixed batch size; batching less", "model", modelPath, "batch", mb)
+		batch = mb
+	}
 
 	nc, cleanup, err := c.connect(logger)
 	if err != nil {
@@ -193,7 +199,7 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		return nil, err
 	}
 	defer cleanOut()
-	logger.Info("job", "id", job.ID, "videos", len(job.Videos), "model", modelPath, "workers", c.workers, "threads", threads, "batch", c.batch, "input", size)
+	logger.Info("job", "id", job.ID, "videos", len(job.Videos), "model", modelPath, "workers", c.workers, "threads", threads, "batch", batch, "input", size)
 
 	codec, _ := bus.ParseCodec(c.codec)
 	var annotate coordinator.Annotator
@@ -215,7 +221,7 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	var wg errgroup.Group
 	for i, s := range sessions {
 		w, err := workers.New(ctx, js, s, workers.Options{
-			Name: fmt.Sprintf("worker-%d", i+1), Batch: c.batch, NMS: c.detect.options(), Names: names, Logger: logger,
+			Name: fmt.Sprintf("worker-%d", i+1), Batch: batch, NMS: c.detect.options(), Names: names, Logger: logger,
 		})
 		if err != nil {
 			return nil, err
@@ -252,7 +258,7 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	rec := jobRecord{
 		Job: job.ID, Inputs: c.videos, Videos: job.Videos, Model: modelRecord{Path: modelPath, SHA256: modelHash, Input: size},
 		Every: c.every, FPS: c.fps, Conf: c.detect.conf, IoU: c.detect.iou, MaxDet: c.detect.maxDet,
-		Batch: c.batch, Workers: c.workers, Threads: threads, FrameCodec: c.codec, Device: c.device,
+		Batch: batch, Workers: c.workers, Threads: threads, FrameCodec: c.codec, Device: c.device,
 		Versions: versions(), Started: started.UTC(), Finished: time.Now().UTC(),
 		WallSeconds: time.Since(started).Seconds(), Status: sum.Status, Frames: sum.Frames,
 	}

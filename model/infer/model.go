@@ -25,6 +25,9 @@ type outputLayout struct {
 	name    string
 	dims    []int64 // dims[0] is overwritten with the batch size
 	perItem int     // elements per batch item
+	// symbolic marks an output whose dims after the batch are named, not
+	// numbers (a dynamic export's "anchors"): Open learns them from one run.
+	symbolic bool
 }
 
 // inputPerItem is the number of input elements per image.
@@ -128,7 +131,10 @@ func (l *layout) checkOutput(vi *onnx.ValueInfo) (outputLayout, error) {
 	o := outputLayout{name: vi.Name, dims: make([]int64, len(tt.Shape)), perItem: 1}
 	for i, d := range tt.Shape[1:] {
 		if d.Value <= 0 {
-			return outputLayout{}, fmt.Errorf("has shape %s, want static dimensions after the batch", shapeString(tt.Shape))
+			// With a static input size the model still fixes these; a probe
+			// run reads them.
+			o.symbolic, o.perItem = true, 0
+			return o, nil
 		}
 		if int64(o.perItem) > maxElements/d.Value {
 			return outputLayout{}, fmt.Errorf("has shape %s, over %d elements per item", shapeString(tt.Shape), maxElements)

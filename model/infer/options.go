@@ -47,7 +47,7 @@ func (o Options) resolve(l *layout) (config, error) {
 			ErrBadOptions, c.maxBatch, l.h, l.w, maxElements)
 	}
 	for _, out := range l.outputs {
-		if c.maxBatch > maxElements/out.perItem {
+		if out.perItem > 0 && c.maxBatch > maxElements/out.perItem {
 			return config{}, fmt.Errorf("%w: max batch %d is over %d elements for output %q",
 				ErrBadOptions, c.maxBatch, maxElements, out.name)
 		}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -113,6 +114,10 @@ func Open(ctx context.Context, model []byte, name string, opts Options) (*Sessio
 			// On a GPU the cause may as well be the device as the model.
 			return nil, fmt.Errorf("open model %s on %s: %w", name, cfg.device, err)
 		}
+		return nil, fmt.Errorf("open model %s: %w: %w", name, ErrBadModel, err)
+	}
+	if err := probeOutputs(sess, l, cfg.maxBatch); err != nil {
+		sess.Destroy()
 		return nil, fmt.Errorf("open model %s: %w: %w", name, ErrBadModel, err)
 	}
 	s := &Session{
@@ -301,6 +306,54 @@ func (s *Session) Close() error {
 	s.bound, s.views, s.in, s.outs = nil, nil, nil, nil
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close model %s: %w", s.name, err)
+	}
+	return nil
+}
+
+// probeOutputs learns the shapes of outputs with symbolic dims after the
+// batch by running one all-zero image: with a static input size they are
+// fixed, they are just not written down in the file.
+func probeOutputs(sess *ort.DynamicAdvancedSession, l *layout, maxBatch int) error {
+	if !slices.ContainsFunc(l.outputs, func(o outputLayout) bool { return o.symbolic }) {
+		return nil
+	}
+	in, err := ort.NewTensor(ort.NewShape(int64(max(1, l.fixedBatch)), 3, int64(l.h), int64(l.w)), make([]float32, max(1, l.fixedBatch)*l.inputPerItem()))
+	if err != nil {
+		return err
+	}
+	defer in.Destroy()
+	outs := make([]ort.Value, len(l.outputs))
+	defer func() {
+		for _, o := range outs {
+			if o != nil {
+				o.Destroy()
+			}
+		}
+	}()
+	if err := sess.Run([]ort.Value{in}, outs); err != nil {
+		return fmt.Errorf("probe run for output shapes: %w", err)
+	}
+	for i := range l.outputs {
+		o := &l.outputs[i]
+		if !o.symbolic {
+			continue
+		}
+		shape := outs[i].GetShape()
+		if len(shape) != len(o.dims) {
+			return fmt.Errorf("output %q has rank %d, declared %d", o.name, len(shape), len(o.dims))
+		}
+		o.perItem = 1
+		for j, d := range shape[1:] {
+			if d <= 0 || int64(o.perItem) > maxElements/d {
+				return fmt.Errorf("output %q has shape %v", o.name, shape)
+			}
+			o.perItem *= int(d)
+			o.dims[j+1] = d
+		}
+		if maxBatch > maxElements/o.perItem {
+			return fmt.Errorf("%w: max batch %d is over %d elements for output %q", ErrBadOptions, maxBatch, maxElements, o.name)
+		}
+		o.symbolic = false
 	}
 	return nil
 }

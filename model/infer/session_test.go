@@ -156,3 +156,16 @@ func TestRunAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestRunSymbolicOutputDims: a dynamic export names its output dims
+// ("anchors") instead of writing numbers; with a static input size a probe
+// run learns them and everything else works as for a static model.
+func TestRunSymbolicOutputDims(t *testing.T) {
+	m := newTestModel(dynamicBatch, 8, 8, 4)
+	model := m.model()
+	model.Graph.Outputs[0] = onnx.TensorValue("output0", onnx.Float, dynamicBatch, onnx.Dim{Param: "c"}, onnx.Dim{Param: "h"}, onnx.Dim{Param: "w"})
+	s := openTest(t, onnx.Encode(model), "symbolic.onnx", Options{Threads: 1, MaxBatch: 3})
+	for i, batch := range []int{3, 1} {
+		runAndCheck(t, s, m, batch, lcg(40+i))
+	}
+}
