@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
 	"image/jpeg"
 	"log/slog"
 	"strconv"
@@ -365,4 +364,3 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-var _ image.Image // jpeg decoding yields image.Image values
