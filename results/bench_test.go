@@ -153,6 +153,7 @@ func BenchmarkQuery(b *testing.B) {
 					b.ReportMetric(float64(st.BytesRead)/1e6, "MB-read")
 					b.ReportMetric(float64(src.Size())/1e6, "file-MB")
 					b.ReportMetric(100*float64(st.BytesRead)/float64(src.Size()), "%read")
+					b.ReportMetric(float64(st.Reads), "requests")
 					b.ReportMetric(float64(st.RowGroupsRead), "rg-read")
 					b.ReportMetric(float64(st.RowGroups), "rg-total")
 					b.ReportMetric(float64(st.Matched), "rows-matched")

@@ -52,9 +52,12 @@ func bindColumns(schema *parquet.Schema, want colSet) ([numCols]int, error) {
 			continue
 		}
 		wantKind := parquetKinds[colKinds[c]]
-		switch got := lc.Node.Type().Kind(); {
+		got, ok := physicalKind(lc.Node)
+		switch {
 		case lc.MaxRepetitionLevel != 0:
 			wrong = append(wrong, fmt.Sprintf("%q is repeated", name))
+		case !ok:
+			wrong = append(wrong, fmt.Sprintf("%q has no physical type", name))
 		case got != wantKind:
 			wrong = append(wrong, fmt.Sprintf("%q is %s, want %s", name, got, wantKind))
 		default:
@@ -72,6 +75,21 @@ func bindColumns(schema *parquet.Schema, want colSet) ([numCols]int, error) {
 		return leaf, fmt.Errorf("%s: %w", strings.Join(problems, "; "), ErrSchema)
 	}
 	return leaf, nil
+}
+
+// physicalKind is a leaf's physical type. parquet-go panics when asked for
+// the kind of a group or of a leaf whose logical type lacks one, as a
+// damaged footer can declare.
+func physicalKind(n parquet.Node) (k parquet.Kind, ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	if !n.Leaf() {
+		return 0, false
+	}
+	return n.Type().Kind(), true
 }
 
 // column holds one column chunk's decoded values; only the slice of its

@@ -6,7 +6,6 @@ import (
 
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
-	"github.com/pierrec/lz4/v4"
 )
 
 // Page limits. Writers use pages of 1 MB or less; the limits are far above
@@ -18,16 +17,13 @@ const (
 
 // checkPages walks the page headers of one column chunk (data holds the
 // chunk's bytes) before parquet-go decodes it, because parquet-go trusts
-// them: it allocates the declared uncompressed size up front, and its LZ4
-// decoder retries with a doubled buffer forever on a malformed block.
-// It checks that every page fits the chunk, that declared sizes are sane,
-// and that snappy and LZ4 payloads decode to no more than declared.
+// them: it allocates the declared uncompressed size up front. It checks
+// that every page fits the chunk, that declared sizes are sane, and that
+// snappy payloads decode to no more than declared.
+//
+// LZ4_RAW is refused (see supportedCodec): parquet-go's LZ4 decoder
+// retries with a doubled buffer, forever, on a malformed block.
 func checkPages(data []byte, codec format.CompressionCodec) error {
-	switch codec {
-	case format.Uncompressed, format.Snappy, format.Gzip, format.Brotli, format.Zstd, format.Lz4Raw:
-	default:
-		return fmt.Errorf("compression codec %s: %w", codec, ErrUnsupported)
-	}
 	var proto thrift.CompactProtocol
 	var total int64
 	for pos, pages := 0, 0; pos < len(data); pages++ {
@@ -70,20 +66,23 @@ func checkPages(data []byte, codec format.CompressionCodec) error {
 	return nil
 }
 
-// checkPayload checks what can be checked cheaply before decompressing:
-// snappy states its decoded length up front, and an LZ4 block is decoded
-// into a buffer of the declared size.
-func checkPayload(codec format.CompressionCodec, payload []byte, limit int) error {
+// supportedCodec refuses codecs parquet-go cannot decode safely or at all.
+func supportedCodec(codec format.CompressionCodec) error {
 	switch codec {
-	case format.Snappy:
-		n, k := binary.Uvarint(payload)
-		if k <= 0 || n > uint64(limit) {
-			return fmt.Errorf("snappy block of %d bytes declared %d: %w", n, limit, ErrCorrupt)
-		}
-	case format.Lz4Raw:
-		if _, err := lz4.UncompressBlock(payload, make([]byte, limit)); err != nil {
-			return fmt.Errorf("lz4 block does not decode to %d bytes: %v: %w", limit, err, ErrCorrupt)
-		}
+	case format.Uncompressed, format.Snappy, format.Gzip, format.Brotli, format.Zstd:
+		return nil
+	}
+	return fmt.Errorf("compression codec %s: %w", codec, ErrUnsupported)
+}
+
+// checkPayload checks what can be checked cheaply before decompressing:
+// snappy states its decoded length up front.
+func checkPayload(codec format.CompressionCodec, payload []byte, limit int) error {
+	if codec != format.Snappy {
+		return nil
+	}
+	if n, k := binary.Uvarint(payload); k <= 0 || n > uint64(limit) {
+		return fmt.Errorf("snappy block of %d bytes declared %d: %w", n, limit, ErrCorrupt)
 	}
 	return nil
 }

@@ -51,8 +51,9 @@ type scanOptions struct {
 	noPrune bool   // read every needed column of every row group, then filter: the naive baseline
 }
 
-// Footer reads are sized so one request usually gets the whole footer: a
-// file's footer grows by ~2 KB per row group.
+// Footer reads are sized so one request usually gets the whole footer: it
+// grows by ~1 KB per row group, so 64 KB covers ~4M rows (an hour of video
+// is well under 1M detections); a larger footer costs a second request.
 const footerGuess = 64 << 10
 
 // Column chunks closer than this are fetched in one request: a request
@@ -99,7 +100,10 @@ func (s *scanner) run(ctx context.Context, f Filter, opt scanOptions, fn func(Ro
 	for _, p := range preds {
 		need |= 1 << p.col
 	}
-	if s.leaf, err = bindColumns(s.file.Schema(), need); err != nil {
+	if s.leaf, err = bindColumnsSafe(s.file, need); err != nil {
+		return err
+	}
+	if err := s.checkCodecs(need); err != nil {
 		return err
 	}
 	for c := range numCols {
@@ -182,6 +186,41 @@ func allRows(sel []int32, n int64) []int32 {
 		sel = append(sel, i)
 	}
 	return sel
+}
+
+// checkCodecs requires one supported codec per column: parquet-go decodes
+// every chunk of a column with the codec of its first chunk.
+func (s *scanner) checkCodecs(cols colSet) error {
+	for c := range numCols {
+		if !cols.has(c) {
+			continue
+		}
+		for g := range s.meta.RowGroups {
+			chunks := s.meta.RowGroups[g].Columns
+			if s.leaf[c] >= len(chunks) {
+				return fmt.Errorf("row group %d has %d columns: %w", g, len(chunks), ErrCorrupt)
+			}
+			codec := chunks[s.leaf[c]].MetaData.Codec
+			if err := supportedCodec(codec); err != nil {
+				return fmt.Errorf("column %q: %w", Columns[c], err)
+			}
+			if first := s.meta.RowGroups[0].Columns[s.leaf[c]].MetaData.Codec; codec != first {
+				return fmt.Errorf("column %q: codec %s in row group %d, %s in row group 0: %w", Columns[c], codec, g, first, ErrUnsupported)
+			}
+		}
+	}
+	return nil
+}
+
+// bindColumnsSafe binds columns, turning a panic of parquet-go's schema
+// code on a damaged footer into an error.
+func bindColumnsSafe(f *parquet.File, want colSet) (leaf [numCols]int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("read schema: %v: %w", r, ErrCorrupt)
+		}
+	}()
+	return bindColumns(f.Schema(), want)
 }
 
 // open reads the footer with one request when it fits in footerGuess.

@@ -3,7 +3,10 @@ package results
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -127,5 +130,47 @@ func TestScanStop(t *testing.T) {
 	_, err = Scan(ctx, src, Filter{}, func(Row) error { return nil })
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled scan: got %v", err)
+	}
+}
+
+func TestFileSource(t *testing.T) {
+	rows := collect(genParams{Seed: 11, Videos: 2, Frames: 300, Dets: 2})
+	path := filepath.Join(t.TempDir(), "detections.parquet")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWriter(f, WriterOptions{RowGroupRows: 200})
+	for _, r := range rows {
+		if err := w.Add(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	src, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var total ScanStats
+	for _, video := range []string{"video000", "video001"} {
+		st, err := Scan(context.Background(), src, Filter{Videos: []string{video}}, func(Row) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		total.Add(st)
+	}
+	if total.Matched != int64(len(rows)) || total.RowGroups != 2*((len(rows)+199)/200) {
+		t.Errorf("two scans of %s: %+v for %d rows", src.Name(), total, len(rows))
+	}
+
+	if _, err := OpenFile(filepath.Join(t.TempDir(), "missing.parquet")); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "missing.parquet") {
+		t.Errorf("open missing file: %v", err)
 	}
 }
