@@ -68,9 +68,10 @@ func New(js jetstream.JetStream, opts Options) *Ingester {
 }
 
 // Ingest decodes v and publishes its frames for job. A video that cannot be
-// opened or stops decoding early still gets its end event, carrying the
-// error, so the coordinator never waits for it; Ingest returns that error
-// too. Only a cancelled context or a broken bus stops it without one.
+// opened or stops decoding early is the video's failure, not Ingest's: it
+// gets its end event carrying the error, so the coordinator never waits for
+// it, and Ingest returns nil. Ingest returns an error only when the bus
+// fails or ctx ends, that is when the coordinator may be left waiting.
 func (in *Ingester) Ingest(ctx context.Context, job string, v Video) error {
 	log := in.opts.Logger.With("job", job, "video", v.Name)
 	end := bus.Event{Type: bus.VideoEnded, Job: job, Video: v.Name, Source: v.Source}
@@ -83,7 +84,7 @@ func (in *Ingester) Ingest(ctx context.Context, job string, v Video) error {
 		}
 		end.Error = err.Error()
 		log.Warn("cannot open video", "source", v.Source, "err", err)
-		return errors.Join(err, in.publishEvent(ctx, &end))
+		return in.publishEvent(ctx, &end)
 	}
 	defer closeDec()
 
@@ -129,7 +130,7 @@ func (in *Ingester) Ingest(ctx context.Context, job string, v Video) error {
 		return err
 	}
 	log.Info("ingested", "frames", p.seq, "decoded", st.Decoded, "corrupt", st.Corrupt, "seconds", end.DecodeSeconds)
-	return decodeErr
+	return nil
 }
 
 // open starts decoding source: a local file, or an object read through a

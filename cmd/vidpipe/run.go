@@ -106,59 +106,85 @@ func (c *runConfig) run(ctx context.Context, logger *slog.Logger) error {
 	return nil
 }
 
+// loadedModel is the detector a run uses, read once.
+type loadedModel struct {
+	path  string
+	bytes []byte
+	names []string
+	hash  string
+}
+
+// loadModel reads --model, or builds and caches the built-in model.
+func (c *runConfig) loadModel(logger *slog.Logger) (*loadedModel, error) {
+	path := c.model
+	if path == "" {
+		var err error
+		if path, err = builtin.Path(c.imgsz); err != nil {
+			return nil, err
+		}
+		logger.Info("using the built-in model (untrained weights: detections are not meaningful)", "path", path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read model: %w", err)
+	}
+	m, err := onnx.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("read model %s: %w", path, err)
+	}
+	names, err := yolo.ClassNames(m)
+	if err != nil {
+		logger.Warn("model class names unreadable; using class ids", "model", path, "err", err)
+	}
+	return &loadedModel{path: path, bytes: b, names: names, hash: sha256Hex(b)}, nil
+}
+
+// openSessions opens one ONNX Runtime session per worker and returns them
+// with the threads and batch size they run with.
+func (c *runConfig) openSessions(ctx context.Context, logger *slog.Logger, mdl *loadedModel) (sessions []*infer.Session, threads, batch int, err error) {
+	threads = c.threads
+	if threads == 0 {
+		threads = max(1, runtime.NumCPU()/c.workers)
+	}
+	for i := 0; i < c.workers; i++ {
+		s, err := infer.Open(ctx, mdl.bytes, mdl.path, infer.Options{Threads: threads, Device: c.device, MaxBatch: c.batch})
+		if err != nil {
+			closeAll(sessions)
+			return nil, 0, 0, err
+		}
+		sessions = append(sessions, s)
+	}
+	batch = c.batch
+	if mb := sessions[0].MaxBatch(); batch > mb {
+		// Exports with a fixed batch (ultralytics' default is 1) cap it.
+		logger.Info("model has a fixed batch size; batching less", "model", mdl.path, "batch", mb)
+		batch = mb
+	}
+	return sessions, threads, batch, nil
+}
+
+func closeAll(sessions []*infer.Session) {
+	for _, s := range sessions {
+		s.Close()
+	}
+}
+
 // execute runs the job and returns its summary.
 func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *progress) (*coordinator.Summary, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	modelPath := c.model
-	if modelPath == "" {
-		var err error
-		if modelPath, err = builtin.Path(c.imgsz); err != nil {
-			return nil, err
-		}
-		logger.Info("using the built-in model (untrained weights: detections are not meaningful)", "path", modelPath)
-	}
-	modelBytes, err := os.ReadFile(modelPath)
+	mdl, err := c.loadModel(logger)
 	if err != nil {
-		return nil, fmt.Errorf("read model: %w", err)
+		return nil, err
 	}
-	m, err := onnx.Decode(modelBytes)
+	sessions, threads, batch, err := c.openSessions(ctx, logger, mdl)
 	if err != nil {
-		return nil, fmt.Errorf("read model %s: %w", modelPath, err)
+		return nil, err
 	}
-	names, err := yolo.ClassNames(m)
-	if err != nil {
-		logger.Warn("model class names unreadable; using class ids", "model", modelPath, "err", err)
-	}
-	modelHash := sha256Hex(modelBytes)
-	m = nil // the decoded graph is as large as the file: let it go before ONNX Runtime loads its own
-
-	threads := c.threads
-	if threads == 0 {
-		threads = max(1, runtime.NumCPU()/c.workers)
-	}
-	sessions := make([]*infer.Session, 0, c.workers)
-	defer func() {
-		for _, s := range sessions {
-			s.Close()
-		}
-	}()
-	for i := 0; i < c.workers; i++ {
-		s, err := infer.Open(ctx, modelBytes, modelPath, infer.Options{Threads: threads, Device: c.device, MaxBatch: c.batch})
-		if err != nil {
-			return nil, err
-		}
-		sessions = append(sessions, s)
-	}
-	modelBytes = nil
+	defer closeAll(sessions)
+	mdl.bytes = nil // ONNX Runtime holds its own copy now
 	size, _ := sessions[0].InputSize()
-	batch := c.batch
-	if mb := sessions[0].MaxBatch(); batch > mb {
-		// Exports with a fixed batch (ultralytics' default is 1) cap it.
-		logger.Info("model has a fixed batch size; batching less", "model", modelPath, "batch", mb)
-		batch = mb
-	}
 
 	nc, cleanup, err := c.connect(logger)
 	if err != nil {
@@ -180,26 +206,16 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 
 	bks := c.s3.buckets(logger)
 	defer bks.Close()
-	sources, err := ingest.Expand(ctx, c.videos, bks.Open)
+	job, err := c.newJob(ctx, bks)
 	if err != nil {
 		return nil, err
-	}
-	job := coordinator.Job{ID: c.job}
-	if job.ID == "" {
-		job.ID = newJobID()
-	}
-	if err := bus.ValidName("job", job.ID); err != nil {
-		return nil, usageError{err}
-	}
-	for i, name := range videoNames(sources) {
-		job.Videos = append(job.Videos, coordinator.VideoSpec{Name: name, Source: sources[i]})
 	}
 	outDir, sink, sinkPrefix, cleanOut, err := c.output(ctx, bks, job.ID)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanOut()
-	logger.Info("job", "id", job.ID, "videos", len(job.Videos), "model", modelPath, "workers", c.workers, "threads", threads, "batch", batch, "input", size)
+	logger.Info("job", "id", job.ID, "videos", len(job.Videos), "model", mdl.path, "workers", c.workers, "threads", threads, "batch", batch, "input", size)
 
 	codec, _ := bus.ParseCodec(c.codec)
 	var annotate coordinator.Annotator
@@ -216,19 +232,22 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	})
 	started := time.Now()
 
+	// jobCtx ends the job early when ingest cannot report a video: the
+	// coordinator would otherwise wait for it forever.
+	jobCtx, failJob := context.WithCancelCause(ctx)
+	defer failJob(nil)
 	workCtx, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers()
 	var wg errgroup.Group
 	for i, s := range sessions {
 		w, err := workers.New(ctx, js, s, workers.Options{
-			Name: fmt.Sprintf("worker-%d", i+1), Batch: batch, NMS: c.detect.options(), Names: names, Logger: logger,
+			Name: fmt.Sprintf("worker-%d", i+1), Batch: batch, NMS: c.detect.options(), Names: mdl.names, Logger: logger,
 		})
 		if err != nil {
 			return nil, err
 		}
 		wg.Go(func() error { return w.Run(workCtx) })
 	}
-
 	ingestDone := make(chan struct{})
 	go func() {
 		defer close(ingestDone)
@@ -236,10 +255,8 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		g.SetLimit(c.concurrency)
 		for _, v := range job.Videos {
 			g.Go(func() error {
-				// A bad video is reported through its end event; only the
-				// bus failing stops the job.
-				if err := in.Ingest(ctx, job.ID, ingest.Video{Name: v.Name, Source: v.Source}); err != nil && ctx.Err() == nil {
-					logger.Debug("video ingest ended with an error", "video", v.Name, "err", err)
+				if err := in.Ingest(jobCtx, job.ID, ingest.Video{Name: v.Name, Source: v.Source}); err != nil && jobCtx.Err() == nil {
+					failJob(fmt.Errorf("ingest %s: %w", v.Source, err))
 				}
 				return nil
 			})
@@ -247,16 +264,19 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		_ = g.Wait()
 	}()
 
-	sum, err := coord.RunJob(ctx, job)
+	sum, err := coord.RunJob(jobCtx, job)
 	prog.finish()
 	stopWorkers()
 	_ = wg.Wait()
 	<-ingestDone
+	if cause := context.Cause(jobCtx); err != nil && cause != nil && ctx.Err() == nil {
+		err = cause
+	}
 	if err != nil {
 		return nil, err
 	}
 	rec := jobRecord{
-		Job: job.ID, Inputs: c.videos, Videos: job.Videos, Model: modelRecord{Path: modelPath, SHA256: modelHash, Input: size},
+		Job: job.ID, Inputs: c.videos, Videos: job.Videos, Model: modelRecord{Path: mdl.path, SHA256: mdl.hash, Input: size},
 		Every: c.every, FPS: c.fps, Conf: c.detect.conf, IoU: c.detect.iou, MaxDet: c.detect.maxDet,
 		Batch: batch, Workers: c.workers, Threads: threads, FrameCodec: c.codec, Device: c.device,
 		Versions: versions(), Started: started.UTC(), Finished: time.Now().UTC(),
@@ -266,6 +286,25 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		return sum, err
 	}
 	return sum, nil
+}
+
+// newJob names the job and its videos from the expanded inputs.
+func (c *runConfig) newJob(ctx context.Context, bks *buckets) (coordinator.Job, error) {
+	sources, err := ingest.Expand(ctx, c.videos, bks.Open)
+	if err != nil {
+		return coordinator.Job{}, err
+	}
+	job := coordinator.Job{ID: c.job}
+	if job.ID == "" {
+		job.ID = newJobID()
+	}
+	if err := bus.ValidName("job", job.ID); err != nil {
+		return coordinator.Job{}, usageError{err}
+	}
+	for i, name := range videoNames(sources) {
+		job.Videos = append(job.Videos, coordinator.VideoSpec{Name: name, Source: sources[i]})
+	}
+	return job, nil
 }
 
 // output decides where a job's outputs go: a local directory (OUT, or
