@@ -16,6 +16,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/ingest/decode"
 	"github.com/vidpipe/vidpipe/internal/s3test"
+	"github.com/vidpipe/vidpipe/model/builtin"
 	"github.com/vidpipe/vidpipe/storage"
 )
 
@@ -112,7 +113,7 @@ func TestStreamFromS3(t *testing.T) {
 	srv.CreateBucket(t, "videos")
 	dir := t.TempDir()
 	big := filepath.Join(dir, "big.mp4")
-	vtest := filepath.Join(cacheDir(), "videos", "vtest.avi")
+	vtest := filepath.Join(builtin.CacheDir(), "videos", "vtest.avi")
 	// MJPEG at high quality, vtest twice over: about 150 MB, moov at the end.
 	cmd := exec.Command("ffmpeg", "-y", "-v", "error", "-stream_loop", "1", "-i", vtest, "-c:v", "mjpeg", "-q:v", "2", big)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -152,12 +153,4 @@ func TestStreamFromS3(t *testing.T) {
 	if rss > 300<<20 {
 		t.Errorf("peak RSS %d MB; want < 300 MB", rss>>20)
 	}
-}
-
-func cacheDir() string {
-	if d := os.Getenv("VIDPIPE_CACHE"); d != "" {
-		return d
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".cache", "vidpipe")
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/vidpipe/vidpipe/model/builtin"
 	"github.com/vidpipe/vidpipe/model/detect"
 	"github.com/vidpipe/vidpipe/model/infer"
 	"github.com/vidpipe/vidpipe/model/onnx"
@@ -21,12 +21,7 @@ const fusedYOLOv5sParams = 7_225_885
 // decode, as CHW floats.
 func realFrame(t *testing.T, size int) []float32 {
 	t.Helper()
-	cache := os.Getenv("VIDPIPE_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "vidpipe")
-	}
-	src := filepath.Join(cache, "videos", "vtest.avi")
+	src := filepath.Join(builtin.CacheDir(), "videos", "vtest.avi")
 	rgb, err := exec.Command("ffmpeg", "-v", "error", "-i", src, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
 	if err != nil {
 		t.Fatalf("decode %s with ffmpeg (run scripts/setup.sh): %v", src, err)

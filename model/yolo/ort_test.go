@@ -1,54 +1,24 @@
 package yolo
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/vidpipe/vidpipe/model/infer"
 )
 
-// This file is a test-only bridge to ONNX Runtime, kept apart from
-// package model/infer so the builder's tests do not depend on it.
+// This file runs models through ONNX Runtime directly, below model/infer's
+// sessions, so a test can switch graph optimisations off or fetch any output.
 
-var (
-	ortOnce sync.Once
-	ortErr  error
-)
-
-// ortLibrary is $VIDPIPE_ORT_LIB, or the copy scripts/setup.sh installs.
-func ortLibrary() string {
-	if p := os.Getenv("VIDPIPE_ORT_LIB"); p != "" {
-		return p
-	}
-	cache := os.Getenv("VIDPIPE_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "vidpipe")
-	}
-	return filepath.Join(cache, "onnxruntime-1.24.1", "libonnxruntime.so.1")
-}
-
-// requireORT initialises the ONNX Runtime environment once; a missing
-// library fails the test, since the oracle comparison is the point.
+// requireORT initialises ONNX Runtime through model/infer, from the
+// library scripts/setup.sh installs; a missing library fails the test,
+// since the oracle comparison is the point.
 func requireORT(t testing.TB) {
 	t.Helper()
-	ortOnce.Do(func() {
-		lib := ortLibrary()
-		if _, err := os.Stat(lib); err != nil {
-			ortErr = fmt.Errorf("onnx runtime library: %w (run scripts/setup.sh)", err)
-			return
-		}
-		ort.SetSharedLibraryPath(lib)
-		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
-			ortErr = fmt.Errorf("initialise onnx runtime from %s: %w (run scripts/setup.sh)", lib, err)
-		}
-	})
-	if ortErr != nil {
-		t.Fatal(ortErr)
+	if err := infer.Init(infer.LibraryPath()); err != nil {
+		t.Fatal(err)
 	}
 }
 
