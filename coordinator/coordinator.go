@@ -301,7 +301,7 @@ func (c *Coordinator) upload(ctx context.Context, dir, video string) error {
 	if c.opts.Sink == nil {
 		return nil
 	}
-	for _, name := range []string{"detections.jsonl", "detections.parquet", "annotated.mp4", "stats.json"} {
+	for _, name := range []string{"detections.jsonl", "detections.parquet", "annotated.mp4", "preview.png", "stats.json"} {
 		p := filepath.Join(dir, name)
 		if _, err := os.Stat(p); err != nil {
 			continue

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/coordinator"
@@ -33,8 +35,19 @@ func annotator(open ingest.Opener) coordinator.Annotator {
 	}
 }
 
+// previewWindow bounds the frames searched for the preview picture, so
+// drawing it never decodes a long video a second time.
+const previewWindow = 1500
+
+// annotateVideo writes the annotated video, then preview.png beside it: the
+// frame with the most detections among the first previewWindow frames,
+// with its boxes drawn, for people who would rather look than read.
 func annotateVideo(ctx context.Context, source string, src io.ReadSeeker, dst string, boxes func(int) ([]bus.Detection, bool)) error {
-	var buf []annotate.Box
+	var (
+		buf       []annotate.Box
+		best      []annotate.Box
+		bestFrame = -1
+	)
 	_, err := annotate.Write(ctx, source, src, dst, func(frame int) ([]annotate.Box, bool) {
 		dets, analysed := boxes(frame)
 		buf = buf[:0]
@@ -44,7 +57,18 @@ func annotateVideo(ctx context.Context, source string, src io.ReadSeeker, dst st
 				ClassID: d.ClassID, Label: d.Class, Conf: d.Conf,
 			})
 		}
+		if analysed && frame < previewWindow && (bestFrame < 0 || len(buf) > len(best)) {
+			best, bestFrame = append(best[:0], buf...), frame
+		}
 		return buf, analysed
 	}, annotate.Options{})
-	return err
+	if err != nil || bestFrame < 0 {
+		return err
+	}
+	if seeker, ok := src.(io.Seeker); ok {
+		if _, err := seeker.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("preview of %s: %w", source, err)
+		}
+	}
+	return annotate.FramePNG(ctx, source, src, bestFrame, filepath.Join(filepath.Dir(dst), "preview.png"), best)
 }

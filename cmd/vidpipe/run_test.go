@@ -90,6 +90,9 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Errorf("annotated.mp4 probes to %v, want h264 768x576 with %d frames", got, want)
 	}
 
+	if _, err := os.Stat(filepath.Join(out, "clip", "preview.png")); err != nil {
+		t.Errorf("no preview picture: %v", err)
+	}
 	var stats coordinator.Stats
 	readJSON(t, filepath.Join(out, "clip", "stats.json"), &stats)
 	var sum coordinator.Summary

@@ -111,7 +111,12 @@ func write(ctx context.Context, srcName string, src io.ReadSeeker, dstPath strin
 		return st, fmt.Errorf("create output: %w", err)
 	}
 	tmpPath := tmp.Name()
-	if err := tmp.Close(); err != nil {
+	err = tmp.Chmod(0o644) // CreateTemp's 0600 would hide the video from others
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmpPath)
 		return st, fmt.Errorf("create output: %w", err)
 	}
 	defer func() {
