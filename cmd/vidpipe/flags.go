@@ -2,23 +2,67 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/nats-io/nats.go"
 
 	"github.com/vidpipe/vidpipe/model/detect"
 	"github.com/vidpipe/vidpipe/storage"
 )
 
 // natsFlags is the NATS connection shared by every subcommand that talks to
-// the bus; empty URL means an embedded server.
+// the bus; an empty URL means an embedded server where the command allows.
+// Secrets come from the environment or files, never from the command line.
 type natsFlags struct {
-	url string
+	url                    string
+	user, password, token  string
+	creds                  string
+	tlsCA, tlsCert, tlsKey string
 }
 
 func (f *natsFlags) register(cmd *kingpin.CmdClause) {
-	cmd.Flag("nats", "NATS URL of an external JetStream server; empty starts one in-process.").Envar("VIDPIPE_NATS").PlaceHolder("URL").StringVar(&f.url)
+	cmd.Flag("nats", "NATS URL of an external JetStream server (nats://host:4222, tls://...); empty starts one in-process.").Envar("VIDPIPE_NATS").PlaceHolder("URL").StringVar(&f.url)
+	cmd.Flag("nats-user", "NATS user; the password comes from VIDPIPE_NATS_PASSWORD.").Envar("VIDPIPE_NATS_USER").StringVar(&f.user)
+	cmd.Flag("nats-creds", "NATS credentials file (JWT and nkey seed).").Envar("VIDPIPE_NATS_CREDS").PlaceHolder("FILE").StringVar(&f.creds)
+	cmd.Flag("nats-tls-ca", "CA certificate that signs the NATS server's.").PlaceHolder("FILE").StringVar(&f.tlsCA)
+	cmd.Flag("nats-tls-cert", "Client certificate for NATS mutual TLS.").PlaceHolder("FILE").StringVar(&f.tlsCert)
+	cmd.Flag("nats-tls-key", "Client key for NATS mutual TLS.").PlaceHolder("FILE").StringVar(&f.tlsKey)
+	f.password = os.Getenv("VIDPIPE_NATS_PASSWORD")
+	f.token = os.Getenv("VIDPIPE_NATS_TOKEN")
+}
+
+// connect dials the external server, reconnecting forever with backoff and
+// logging the connection's state changes.
+func (f *natsFlags) connect(name string, logger *slog.Logger) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { logger.Warn("nats disconnected", "err", err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { logger.Info("nats reconnected", "server", nc.ConnectedUrlRedacted()) }),
+	}
+	switch {
+	case f.creds != "":
+		opts = append(opts, nats.UserCredentials(f.creds))
+	case f.user != "":
+		opts = append(opts, nats.UserInfo(f.user, f.password))
+	case f.token != "":
+		opts = append(opts, nats.Token(f.token))
+	}
+	if f.tlsCA != "" {
+		opts = append(opts, nats.RootCAs(f.tlsCA))
+	}
+	if f.tlsCert != "" || f.tlsKey != "" {
+		opts = append(opts, nats.ClientCert(f.tlsCert, f.tlsKey))
+	}
+	nc, err := nats.Connect(f.url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats %s: %w", redactURL(f.url), err)
+	}
+	return nc, nil
 }
 
 // detectFlags are the detector's thresholds.

@@ -32,6 +32,11 @@ func main() {
 	run.registerFlags(runCmd)
 	cmds[runCmd.FullCommand()] = run.run
 
+	var worker workerConfig
+	workerCmd := app.Command("worker", "Run detector workers against an external NATS JetStream (scale out on GPU nodes).")
+	worker.registerFlags(workerCmd)
+	cmds[workerCmd.FullCommand()] = worker.run
+
 	var query queryConfig
 	queryCmd := app.Command("query", "Filter or count detections in results, reading only what can match.")
 	query.registerFlags(queryCmd)

@@ -33,8 +33,7 @@ import (
 // wired through NATS exactly as they are when distributed.
 type runConfig struct {
 	out         string
-	model       string
-	imgsz       int
+	model       modelFlags
 	workers     int
 	threads     int
 	batch       int
@@ -53,9 +52,8 @@ type runConfig struct {
 
 func (c *runConfig) registerFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("out", "Output directory.").Default("out").StringVar(&c.out)
-	cmd.Flag("model", "YOLOv5-format ONNX model (input images NCHW, output0 [N,A,5+nc]); default: the built-in fused RepYOLOv5s (untrained).").PlaceHolder("PATH").StringVar(&c.model)
-	cmd.Flag("imgsz", "Input size of the built-in model (a --model file sets its own).").Default("640").IntVar(&c.imgsz)
-	cmd.Flag("workers", "In-process workers, each with its own model session.").Default("1").IntVar(&c.workers)
+	c.model.register(cmd)
+	cmd.Flag("workers", "In-process workers, each with its own model session; 0 leaves the frames to `vidpipe worker` processes on --nats.").Default("1").IntVar(&c.workers)
 	cmd.Flag("threads", "ONNX Runtime threads per worker; 0 divides the cores among workers.").Default("0").IntVar(&c.threads)
 	cmd.Flag("batch", "Largest batch a worker runs.").Default("4").IntVar(&c.batch)
 	cmd.Flag("every", "Analyse every Nth frame.").Default("1").IntVar(&c.every)
@@ -79,8 +77,10 @@ func (c *runConfig) validate() error {
 		return usagef("--fps must not be negative")
 	case c.every > 1 && c.fps > 0:
 		return usagef("--every and --fps exclude each other")
-	case c.workers < 1:
-		return usagef("--workers must be at least 1")
+	case c.workers < 0:
+		return usagef("--workers must not be negative")
+	case c.workers == 0 && c.nats.url == "":
+		return usagef("--workers 0 needs --nats: someone else must run the workers")
 	case c.batch < 1:
 		return usagef("--batch must be at least 1")
 	case c.concurrency < 1:
@@ -112,14 +112,26 @@ type loadedModel struct {
 	bytes []byte
 	names []string
 	hash  string
+	size  int // square input size, from the graph's declared input shape
 }
 
-// loadModel reads --model, or builds and caches the built-in model.
-func (c *runConfig) loadModel(logger *slog.Logger) (*loadedModel, error) {
-	path := c.model
+// modelFlags choose the detector.
+type modelFlags struct {
+	path  string
+	imgsz int
+}
+
+func (f *modelFlags) register(cmd *kingpin.CmdClause) {
+	cmd.Flag("model", "YOLOv5-format ONNX model (input images NCHW, output0 [N,A,5+nc]); default: the built-in fused RepYOLOv5s (untrained).").PlaceHolder("PATH").StringVar(&f.path)
+	cmd.Flag("imgsz", "Input size of the built-in model (a --model file sets its own).").Default("640").IntVar(&f.imgsz)
+}
+
+// load reads --model, or builds and caches the built-in model.
+func (f *modelFlags) load(logger *slog.Logger) (*loadedModel, error) {
+	path := f.path
 	if path == "" {
 		var err error
-		if path, err = builtin.Path(c.imgsz); err != nil {
+		if path, err = builtin.Path(f.imgsz); err != nil {
 			return nil, err
 		}
 		logger.Info("using the built-in model (untrained weights: detections are not meaningful)", "path", path)
@@ -136,25 +148,27 @@ func (c *runConfig) loadModel(logger *slog.Logger) (*loadedModel, error) {
 	if err != nil {
 		logger.Warn("model class names unreadable; using class ids", "model", path, "err", err)
 	}
-	return &loadedModel{path: path, bytes: b, names: names, hash: sha256Hex(b)}, nil
+	size := 0
+	if in := m.Graph.Inputs; len(in) > 0 && in[0].Type != nil && in[0].Type.Tensor != nil && len(in[0].Type.Tensor.Shape) == 4 {
+		size = int(in[0].Type.Tensor.Shape[3].Value)
+	}
+	return &loadedModel{path: path, bytes: b, names: names, hash: sha256Hex(b), size: size}, nil
 }
 
-// openSessions opens one ONNX Runtime session per worker and returns them
-// with the threads and batch size they run with.
-func (c *runConfig) openSessions(ctx context.Context, logger *slog.Logger, mdl *loadedModel) (sessions []*infer.Session, threads, batch int, err error) {
-	threads = c.threads
+// openSessions opens n ONNX Runtime sessions, one per worker, and returns
+// them with the threads and batch size they run with.
+func openSessions(ctx context.Context, logger *slog.Logger, mdl *loadedModel, n, threads, batch int, device string) (sessions []*infer.Session, _, _ int, err error) {
 	if threads == 0 {
-		threads = max(1, runtime.NumCPU()/c.workers)
+		threads = max(1, runtime.NumCPU()/n)
 	}
-	for i := 0; i < c.workers; i++ {
-		s, err := infer.Open(ctx, mdl.bytes, mdl.path, infer.Options{Threads: threads, Device: c.device, MaxBatch: c.batch})
+	for i := 0; i < n; i++ {
+		s, err := infer.Open(ctx, mdl.bytes, mdl.path, infer.Options{Threads: threads, Device: device, MaxBatch: batch})
 		if err != nil {
 			closeAll(sessions)
 			return nil, 0, 0, err
 		}
 		sessions = append(sessions, s)
 	}
-	batch = c.batch
 	if mb := sessions[0].MaxBatch(); batch > mb {
 		// Exports with a fixed batch (ultralytics' default is 1) cap it.
 		logger.Info("model has a fixed batch size; batching less", "model", mdl.path, "batch", mb)
@@ -174,17 +188,26 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	mdl, err := c.loadModel(logger)
+	mdl, err := c.model.load(logger)
 	if err != nil {
 		return nil, err
 	}
-	sessions, threads, batch, err := c.openSessions(ctx, logger, mdl)
-	if err != nil {
-		return nil, err
+	var (
+		sessions       []*infer.Session
+		threads, batch = c.threads, c.batch
+		size           = mdl.size
+	)
+	if c.workers > 0 {
+		if sessions, threads, batch, err = openSessions(ctx, logger, mdl, c.workers, c.threads, c.batch, c.device); err != nil {
+			return nil, err
+		}
+		defer closeAll(sessions)
+		size, _ = sessions[0].InputSize()
 	}
-	defer closeAll(sessions)
 	mdl.bytes = nil // ONNX Runtime holds its own copy now
-	size, _ := sessions[0].InputSize()
+	if size <= 0 {
+		return nil, fmt.Errorf("model %s: no static square input size", mdl.path)
+	}
 
 	nc, cleanup, err := c.connect(logger)
 	if err != nil {
@@ -334,9 +357,9 @@ func (c *runConfig) output(ctx context.Context, bks *buckets, job string) (dir s
 // connect reaches the NATS server: an external one, or one started here.
 func (c *runConfig) connect(logger *slog.Logger) (*nats.Conn, func(), error) {
 	if c.nats.url != "" {
-		nc, err := nats.Connect(c.nats.url, nats.Name("vidpipe-run"), nats.MaxReconnects(-1))
+		nc, err := c.nats.connect("vidpipe-run", logger)
 		if err != nil {
-			return nil, nil, fmt.Errorf("connect to nats %s: %w", redactURL(c.nats.url), err)
+			return nil, nil, err
 		}
 		return nc, nc.Close, nil
 	}

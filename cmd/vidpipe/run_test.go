@@ -189,6 +189,8 @@ func TestRunUsageErrors(t *testing.T) {
 		{"run", "--every", "0", "x.mp4"},
 		{"run", "--every", "2", "--fps", "5", "x.mp4"},
 		{"run", "--device", "gpu", "x.mp4"},
+		{"run", "--workers", "0", "x.mp4"},
+		{"worker"},
 	} {
 		code, _, stderr := vidpipe(t, args...)
 		if code != 2 || stderr == "" {
