@@ -15,8 +15,24 @@ import (
 	"github.com/asticode/go-astiav"
 )
 
-// setupFunc runs a parsed subcommand.
-type setupFunc func(ctx context.Context, logger *slog.Logger) error
+// subcommand is one `vidpipe ...` command: a config that registers its own
+// flags and runs once they are parsed.
+type subcommand interface {
+	registerFlags(cmd *kingpin.CmdClause)
+	run(ctx context.Context, logger *slog.Logger) error
+}
+
+// commands maps each command's full name to what runs it.
+type commands map[string]subcommand
+
+// add registers sc as the command name under parent (the app or a group).
+func (c commands) add(parent interface {
+	Command(name, help string) *kingpin.CmdClause
+}, name, help string, sc subcommand) {
+	cmd := parent.Command(name, help)
+	sc.registerFlags(cmd)
+	c[cmd.FullCommand()] = sc
+}
 
 func main() {
 	app := kingpin.New("vidpipe", "Batch video analytics: decode, detect, annotate.")
@@ -24,28 +40,15 @@ func main() {
 	logLevel := app.Flag("log.level", "Log level: debug, info, warn, error.").Default("info").Enum("debug", "info", "warn", "error")
 	logFormat := app.Flag("log.format", "Log format: text or json.").Default("text").Enum("text", "json")
 
-	cmds := map[string]setupFunc{}
-	registerModel(app, cmds)
-
-	var run runConfig
-	runCmd := app.Command("run", "Analyse videos end to end on one machine: embedded NATS, in-process workers and coordinator.")
-	run.registerFlags(runCmd)
-	cmds[runCmd.FullCommand()] = run.run
-
-	var worker workerConfig
-	workerCmd := app.Command("worker", "Run detector workers against an external NATS JetStream (scale out on GPU nodes).")
-	worker.registerFlags(workerCmd)
-	cmds[workerCmd.FullCommand()] = worker.run
-
-	var query queryConfig
-	queryCmd := app.Command("query", "Filter or count detections in results, reading only what can match.")
-	query.registerFlags(queryCmd)
-	cmds[queryCmd.FullCommand()] = query.run
-
-	var bench benchConfig
-	benchCmd := app.Command("bench", "Measure the pipeline against its limits: model alone, and the ffmpeg CLI.")
-	bench.registerFlags(benchCmd)
-	cmds[benchCmd.FullCommand()] = bench.run
+	cmds := commands{}
+	cmds.add(app, "run", "Analyse videos end to end on one machine: embedded NATS, in-process workers and coordinator.", &runConfig{})
+	cmds.add(app, "worker", "Run detector workers against an external NATS JetStream (scale out on GPU nodes).", &workerConfig{})
+	cmds.add(app, "query", "Filter or count detections in results, reading only what can match.", &queryConfig{})
+	cmds.add(app, "bench", "Measure the pipeline against its limits: model alone, and the ffmpeg CLI.", &benchConfig{})
+	model := app.Command("model", "Build, fuse and benchmark detector models.")
+	cmds.add(model, "build", "Build YOLOv5s or RepYOLOv5s as an ONNX graph.", &modelBuildConfig{})
+	cmds.add(model, "fuse", "Fuse a RepVGG-style ONNX graph into its deploy form.", &modelFuseConfig{})
+	cmds.add(model, "bench", "Compare yolov5s, RepYOLOv5s training form and RepYOLOv5s fused.", &modelBenchConfig{})
 
 	cmd, err := app.Parse(os.Args[1:])
 	if err != nil {
@@ -58,7 +61,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := cmds[cmd](ctx, logger); err != nil {
+	if err := cmds[cmd].run(ctx, logger); err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintf(os.Stderr, "vidpipe %s: %v\n", cmd, err)

@@ -131,22 +131,3 @@ func (c *modelBenchConfig) run(ctx context.Context, logger *slog.Logger) error {
 	}
 	return res.WriteTable(os.Stdout)
 }
-
-func registerModel(app *kingpin.Application, cmds map[string]setupFunc) {
-	model := app.Command("model", "Build, fuse and benchmark detector models.")
-
-	var b modelBuildConfig
-	cmd := model.Command("build", "Build YOLOv5s or RepYOLOv5s as an ONNX graph.")
-	b.registerFlags(cmd)
-	cmds[cmd.FullCommand()] = b.run
-
-	var f modelFuseConfig
-	cmd = model.Command("fuse", "Fuse a RepVGG-style ONNX graph into its deploy form.")
-	f.registerFlags(cmd)
-	cmds[cmd.FullCommand()] = f.run
-
-	var bc modelBenchConfig
-	cmd = model.Command("bench", "Compare yolov5s, RepYOLOv5s training form and RepYOLOv5s fused.")
-	bc.registerFlags(cmd)
-	cmds[cmd.FullCommand()] = bc.run
-}
