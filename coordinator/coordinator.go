@@ -184,8 +184,8 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 		if c.opts.OnProgress != nil {
 			c.opts.OnProgress(Progress{Video: v.name, Done: v.next, Total: v.total, Estimate: v.estimate, Ended: v.ended})
 		}
-		if v.done() && v.pending != nil {
-			v.pending = nil // finished: later duplicates are dropped by seen()
+		if v.done() && !v.finished {
+			v.finished = true
 			finish(v)
 		}
 	}
@@ -226,8 +226,8 @@ func (c *Coordinator) apply(msg jetstream.Msg, jobID string, videos map[string]*
 		if v == nil || r.Job != jobID {
 			return nil, fmt.Errorf("result for unknown video %s/%s", r.Job, r.Video)
 		}
-		if v.pending == nil {
-			v.stats.DuplicatesDropped++
+		if v.finished {
+			// A redelivery after the outputs were written: nothing to do.
 			return nil, nil
 		}
 		return v, v.add(&r)

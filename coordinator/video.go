@@ -43,6 +43,9 @@ type video struct {
 	pending map[int]*bus.Result
 
 	started, ended bool
+	// finished is set once every frame has its result and the outputs are
+	// being written; later messages for the video are redeliveries.
+	finished bool
 	estimate       int64
 	total          int
 	endErr         string
