@@ -240,6 +240,9 @@ func (c *Coordinator) apply(msg jetstream.Msg, jobID string, videos map[string]*
 		if v == nil || e.Job != jobID {
 			return nil, fmt.Errorf("event for unknown video %s/%s", e.Job, e.Video)
 		}
+		if v.finished {
+			return nil, nil // the outputs are being written from what came before
+		}
 		switch e.Type {
 		case bus.VideoStarted:
 			v.started, v.estimate = true, e.FramesEstimate
