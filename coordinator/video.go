@@ -46,11 +46,11 @@ type video struct {
 	// finished is set once every frame has its result and the outputs are
 	// being written; later messages for the video are redeliveries.
 	finished bool
-	estimate       int64
-	total          int
-	endErr         string
-	decoded        int
-	corrupt        int
+	estimate int64
+	total    int
+	endErr   string
+	decoded  int
+	corrupt  int
 
 	stats        Stats
 	stages       stages
