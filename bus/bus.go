@@ -25,6 +25,37 @@ const (
 	EventsSubject  = "vidpipe.events"
 	// WorkersConsumer is the durable pull consumer every worker shares.
 	WorkersConsumer = "workers"
+
+	// VideosStream holds one task per video of a submitted job, waiting for
+	// an ingest process. Work-queue retention: a task is gone once an ingest
+	// process has published the video's frames and its end event.
+	VideosStream  = "VIDPIPE_VIDEOS"
+	VideosSubject = "vidpipe.videos"
+	// IngestConsumer is the durable pull consumer every ingest process shares.
+	IngestConsumer = "ingest"
+
+	// JobsBucket is the KV bucket of job records, keyed by job id; writes are
+	// compare-and-set on the revision, so two writers never lose an update.
+	JobsBucket = "VIDPIPE_JOBS"
+	// WorkersBucket is the KV bucket of worker heartbeats, keyed by worker
+	// name; an entry older than its TTL is a worker that is gone.
+	WorkersBucket = "VIDPIPE_WORKERS"
+
+	// ControlSubject carries core NATS notices (not stored): a job's
+	// cancellation reaches ingest processes on ControlSubject.cancel.<job>.
+	ControlSubject = "vidpipe.control"
+
+	// MaxDeliveriesAdvisory is where JetStream reports a frame that reached
+	// the workers consumer's MaxDeliver without an ack.
+	MaxDeliveriesAdvisory = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + FramesStream + "." + WorkersConsumer
+)
+
+// Frame headers that carry a job's detection thresholds to the workers, so
+// one worker pool serves jobs with different thresholds.
+const (
+	HeaderConf   = "Vidpipe-Conf"
+	HeaderIoU    = "Vidpipe-Iou"
+	HeaderMaxDet = "Vidpipe-Max-Det"
 )
 
 // Sentinel errors.
@@ -81,6 +112,12 @@ func ResultSubject(job, video string) string { return ResultsSubject + "." + job
 
 // EventSubject is where events of one video are published.
 func EventSubject(job, video string) string { return EventsSubject + "." + job + "." + video }
+
+// VideoSubject is where a video's ingest task waits.
+func VideoSubject(job, video string) string { return VideosSubject + "." + job + "." + video }
+
+// CancelSubject is where a job's cancellation is announced.
+func CancelSubject(job string) string { return ControlSubject + ".cancel." + job }
 
 // JobFilter matches every subject of a job under prefix.
 func JobFilter(prefix, job string) string { return prefix + "." + job + ".>" }

@@ -31,6 +31,17 @@ type StreamOptions struct {
 	MaxAckPending int
 	// ResultsMaxAge is how long results and events are kept for replay.
 	ResultsMaxAge time.Duration
+	// IngestAckWait is how long an ingest process may hold a video task
+	// between progress notices before it is handed to another process.
+	IngestAckWait time.Duration
+	// IngestMaxDeliver bounds attempts at one video task: a task whose
+	// ingest process keeps dying is not retried forever.
+	IngestMaxDeliver int
+	// WorkerTTL is how long a worker heartbeat lives; workers beat every
+	// third of it.
+	WorkerTTL time.Duration
+	// JobsMaxAge is how long finished job records are kept (0: forever).
+	JobsMaxAge time.Duration
 }
 
 // DefaultStreamOptions suit one machine.
@@ -44,11 +55,17 @@ func DefaultStreamOptions() StreamOptions {
 		MaxDeliver:       5,
 		MaxAckPending:    256,
 		ResultsMaxAge:    7 * 24 * time.Hour,
+		IngestAckWait:    60 * time.Second,
+		IngestMaxDeliver: 3,
+		WorkerTTL:        15 * time.Second,
+		JobsMaxAge:       30 * 24 * time.Hour,
 	}
 }
 
-// Setup creates or updates the streams and the workers' consumer. It is
-// idempotent: every component calls it on start.
+// Setup creates or updates the streams, consumers and KV buckets. It is
+// idempotent: the coordinator (or `vidpipe run`) calls it on every start;
+// ingest and worker processes, whose NATS users may not create anything,
+// wait for them with Await.
 func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
 	frames := jetstream.StreamConfig{
 		Name:        FramesStream,
@@ -90,7 +107,77 @@ func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
 	if _, err := js.CreateOrUpdateConsumer(ctx, FramesStream, workers); err != nil {
 		return fmt.Errorf("create consumer %s: %w", WorkersConsumer, err)
 	}
+	return setupJobs(ctx, js, o)
+}
+
+// setupJobs creates what the job service adds: the video tasks and their
+// consumer, and the jobs and workers KV buckets.
+func setupJobs(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
+	videos := jetstream.StreamConfig{
+		Name:        VideosStream,
+		Description: "one ingest task per video of a submitted job",
+		Subjects:    []string{VideosSubject + ".>"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Duplicates:  o.DuplicateWindow,
+		Storage:     jetstream.FileStorage,
+		Replicas:    o.Replicas,
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, videos); err != nil {
+		return fmt.Errorf("create stream %s: %w", VideosStream, err)
+	}
+	ingest := jetstream.ConsumerConfig{
+		Durable:       IngestConsumer,
+		Description:   "every ingest process pulls video tasks from here",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       o.IngestAckWait,
+		MaxDeliver:    o.IngestMaxDeliver,
+		MaxAckPending: 1024,
+		FilterSubject: VideosSubject + ".>",
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, VideosStream, ingest); err != nil {
+		return fmt.Errorf("create consumer %s: %w", IngestConsumer, err)
+	}
+	jobs := jetstream.KeyValueConfig{
+		Bucket: JobsBucket, Description: "job records", History: 1,
+		TTL: o.JobsMaxAge, Storage: jetstream.FileStorage, Replicas: o.Replicas,
+	}
+	if _, err := js.CreateOrUpdateKeyValue(ctx, jobs); err != nil {
+		return fmt.Errorf("create kv %s: %w", JobsBucket, err)
+	}
+	hb := jetstream.KeyValueConfig{
+		Bucket: WorkersBucket, Description: "worker heartbeats", History: 1,
+		TTL: o.WorkerTTL, Storage: jetstream.MemoryStorage, Replicas: o.Replicas,
+	}
+	if _, err := js.CreateOrUpdateKeyValue(ctx, hb); err != nil {
+		return fmt.Errorf("create kv %s: %w", WorkersBucket, err)
+	}
 	return nil
+}
+
+// Await waits until the coordinator has created the consumer a process
+// pulls from, retrying every second; it logs once while it waits. A process
+// started before the coordinator therefore just waits for it.
+func Await(ctx context.Context, js jetstream.JetStream, stream, consumer string, log func(msg string, args ...any)) (jetstream.Consumer, error) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for logged := false; ; {
+		c, err := js.Consumer(ctx, stream, consumer)
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, fmt.Errorf("consumer %s on %s: %w", consumer, stream, err)
+		}
+		if !logged && log != nil {
+			log("waiting for the coordinator to create the consumer", "stream", stream, "consumer", consumer)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("consumer %s on %s: %w", consumer, stream, ctx.Err())
+		case <-t.C:
+		}
+	}
 }
 
 // storeFailed is the JetStream error code for a refused store; with
