@@ -18,8 +18,7 @@ type Task struct {
 	Every int     `json:"every,omitempty"`
 	FPS   float64 `json:"fps,omitempty"`
 	// Size is the model's square input size.
-	Size  int    `json:"size"`
-	Codec string `json:"codec,omitempty"`
+	Size int `json:"size"`
 
 	// Detection thresholds, passed to the workers in frame headers; zero
 	// leaves a worker's own setting.
@@ -70,11 +69,6 @@ func (t *Task) Validate() error {
 		return bad("iou %v is outside [0, 1]", t.IoU)
 	case t.MaxDet < 0:
 		return bad("max_det %d is negative", t.MaxDet)
-	}
-	if t.Codec != "" {
-		if _, err := ParseCodec(t.Codec); err != nil {
-			return bad("%v", err)
-		}
 	}
 	return nil
 }

@@ -95,16 +95,29 @@ type VideoSummary struct {
 
 // Summary is summary.json.
 type Summary struct {
-	Job         string         `json:"job"`
-	Status      string         `json:"status"`
-	Frames      int            `json:"frames"`
-	WallSeconds float64        `json:"wall_seconds"`
-	FPS         float64        `json:"fps"`
-	Videos      []VideoSummary `json:"videos"`
+	Job         string  `json:"job"`
+	Status      string  `json:"status"`
+	Frames      int     `json:"frames"`
+	WallSeconds float64 `json:"wall_seconds"`
+	FPS         float64 `json:"fps"`
+	// Stats are the job's statistics over all its videos.
+	Stats  Stats          `json:"stats"`
+	Videos []VideoSummary `json:"videos"`
 }
 
 // OK reports whether every video succeeded.
 func (s *Summary) OK() bool { return s.Status == Succeeded }
+
+// Unsuccessful counts the videos that did not succeed.
+func (s *Summary) Unsuccessful() int {
+	n := 0
+	for _, v := range s.Videos {
+		if v.Status != Succeeded {
+			n++
+		}
+	}
+	return n
+}
 
 // RunJob follows the job's results and events from the start of the
 // results stream, so a restarted coordinator rebuilds the same outputs,
@@ -192,6 +205,11 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 	wg.Wait()
 
 	sum := &Summary{Job: job.ID, Status: Succeeded}
+	all := tally{stats: Stats{Workers: map[string]int{}}}
+	for _, v := range videos {
+		all.merge(&v.tally)
+	}
+	sum.Stats = all.summarise()
 	for _, spec := range job.Videos {
 		s := summaries[spec.Name]
 		sum.Videos = append(sum.Videos, s)

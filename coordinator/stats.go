@@ -52,6 +52,14 @@ type StageStats struct {
 	Post   Percentiles `json:"post"`
 }
 
+// merge appends o's samples to s.
+func (s *stages) merge(o *stages) {
+	s.decode = append(s.decode, o.decode...)
+	s.queue = append(s.queue, o.queue...)
+	s.infer = append(s.infer, o.infer...)
+	s.post = append(s.post, o.post...)
+}
+
 func (s *stages) summary() StageStats {
 	return StageStats{
 		Decode: summarise(s.decode), Queue: summarise(s.queue),
@@ -75,7 +83,64 @@ type Stats struct {
 	FPS         float64 `json:"fps"`
 	// StagesMS are per-frame latencies: decode+letterbox, time queued, model
 	// inference (batch time divided by batch size) and post-processing.
-	StagesMS  StageStats     `json:"stages_ms"`
-	BatchMean float64        `json:"batch_mean"`
-	Workers   map[string]int `json:"workers"`
+	StagesMS  StageStats `json:"stages_ms"`
+	BatchMean float64    `json:"batch_mean"`
+	// Workers counts the frames each worker analysed; WorkerShare is the
+	// same as fractions of Frames.
+	Workers     map[string]int     `json:"workers"`
+	WorkerShare map[string]float64 `json:"worker_share"`
+}
+
+// shares divides each worker's frames by the total.
+func shares(workers map[string]int, total int) map[string]float64 {
+	out := make(map[string]float64, len(workers))
+	for w, n := range workers {
+		if total > 0 {
+			out[w] = round3(float64(n) / float64(total))
+		}
+	}
+	return out
+}
+
+// tally is what a video, or a whole job, accumulates from its results.
+type tally struct {
+	stats        Stats
+	stages       stages
+	batchSum     int
+	firstPublish int64
+	lastDone     int64
+}
+
+// merge adds o, another video's tally, to t.
+func (t *tally) merge(o *tally) {
+	t.stats.Frames += o.stats.Frames
+	t.stats.FailedFrames += o.stats.FailedFrames
+	t.stats.Decoded += o.stats.Decoded
+	t.stats.CorruptFrames += o.stats.CorruptFrames
+	t.stats.DuplicatesDropped += o.stats.DuplicatesDropped
+	for w, n := range o.stats.Workers {
+		t.stats.Workers[w] += n
+	}
+	t.stages.merge(&o.stages)
+	t.batchSum += o.batchSum
+	if t.firstPublish == 0 || (o.firstPublish > 0 && o.firstPublish < t.firstPublish) {
+		t.firstPublish = o.firstPublish
+	}
+	t.lastDone = max(t.lastDone, o.lastDone)
+}
+
+// summarise fills the derived statistics: throughput, mean batch, stage
+// percentiles and worker shares.
+func (t *tally) summarise() Stats {
+	s := t.stats
+	if t.lastDone > t.firstPublish && t.firstPublish > 0 {
+		s.WallSeconds = round3(float64(t.lastDone-t.firstPublish) / 1e9)
+		s.FPS = round3(float64(s.Frames) / s.WallSeconds)
+	}
+	if s.Frames > 0 {
+		s.BatchMean = round3(float64(t.batchSum) / float64(s.Frames))
+	}
+	s.StagesMS = t.stages.summary()
+	s.WorkerShare = shares(s.Workers, s.Frames)
+	return s
 }

@@ -52,19 +52,15 @@ type video struct {
 	decoded  int
 	corrupt  int
 
-	stats        Stats
-	stages       stages
-	batchSum     int
-	firstPublish int64
-	lastDone     int64
-	errs         []string
+	tally
+	errs []string
 }
 
 func newVideo(job, name, source, outDir string) *video {
 	return &video{
 		job: job, name: name, source: source, dir: filepath.Join(outDir, name),
 		pending: make(map[int]*bus.Result),
-		stats:   Stats{Workers: map[string]int{}},
+		tally:   tally{stats: Stats{Workers: map[string]int{}}},
 	}
 }
 
@@ -209,16 +205,9 @@ func (v *video) closeDetections() error {
 
 // finish computes the video's statistics and status.
 func (v *video) finish() (status, errMsg string) {
+	v.stats.Decoded, v.stats.CorruptFrames = v.decoded, v.corrupt
+	v.stats = v.summarise()
 	s := &v.stats
-	s.Decoded, s.CorruptFrames = v.decoded, v.corrupt
-	if v.lastDone > v.firstPublish && v.firstPublish > 0 {
-		s.WallSeconds = round3(float64(v.lastDone-v.firstPublish) / 1e9)
-		s.FPS = round3(float64(s.Frames) / s.WallSeconds)
-	}
-	if s.Frames > 0 {
-		s.BatchMean = round3(float64(v.batchSum) / float64(s.Frames))
-	}
-	s.StagesMS = v.stages.summary()
 
 	var problems []string
 	if v.endErr != "" {

@@ -12,6 +12,7 @@ import (
 	"image/jpeg"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -27,6 +28,12 @@ import (
 type Video struct {
 	Name   string
 	Source string
+	// Decode, when set, replaces the Ingester's decode options for this
+	// video: a job's own sampling and the model's input size.
+	Decode *decode.Options
+	// Header goes with every frame message: a job's detection thresholds
+	// for the workers.
+	Header nats.Header
 }
 
 // Options configure an Ingester.
@@ -77,7 +84,11 @@ func (in *Ingester) Ingest(ctx context.Context, job string, v Video) error {
 	end := bus.Event{Type: bus.VideoEnded, Job: job, Video: v.Name, Source: v.Source}
 	start := time.Now()
 
-	dec, closeDec, err := in.open(ctx, v.Source)
+	opts := in.opts.Decode
+	if v.Decode != nil {
+		opts = *v.Decode
+	}
+	dec, closeDec, err := in.open(ctx, v.Source, opts)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -98,7 +109,7 @@ func (in *Ingester) Ingest(ctx context.Context, job string, v Video) error {
 	}
 	log.Info("ingesting", "source", v.Source, "width", info.Width, "height", info.Height, "fps", info.FPS, "frames_estimate", info.Frames)
 
-	p := publisher{in: in, job: job, video: v.Name}
+	p := publisher{in: in, job: job, video: v.Name, header: nats.Header(http.Header(v.Header).Clone())}
 	var decodeErr error
 	for {
 		t0 := time.Now()
@@ -136,9 +147,9 @@ func (in *Ingester) Ingest(ctx context.Context, job string, v Video) error {
 // open starts decoding source: a local file, or an object read through a
 // seekable ranged reader (MP4s without faststart need the seeks).
 // The returned close releases the decoder and then the reader under it.
-func (in *Ingester) open(ctx context.Context, source string) (*decode.Decoder, func(), error) {
+func (in *Ingester) open(ctx context.Context, source string, opts decode.Options) (*decode.Decoder, func(), error) {
 	if !IsRemote(source) {
-		dec, err := decode.Open(ctx, source, nil, in.opts.Decode)
+		dec, err := decode.Open(ctx, source, nil, opts)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -155,7 +166,7 @@ func (in *Ingester) open(ctx context.Context, source string) (*decode.Decoder, f
 	if err != nil {
 		return nil, nil, fmt.Errorf("open %s: %w", source, err)
 	}
-	dec, err := decode.Open(ctx, source, r, in.opts.Decode)
+	dec, err := decode.Open(ctx, source, r, opts)
 	if err != nil {
 		r.Close()
 		return nil, nil, err
@@ -167,10 +178,12 @@ func (in *Ingester) open(ctx context.Context, source string) (*decode.Decoder, f
 type publisher struct {
 	in         *Ingester
 	job, video string
-	seq        int
-	buf        []byte
-	jpegBuf    bytes.Buffer
-	rgba       *image.RGBA
+	// header is the video's frame header; publishing sets its message id.
+	header  nats.Header
+	seq     int
+	buf     []byte
+	jpegBuf bytes.Buffer
+	rgba    *image.RGBA
 }
 
 func (p *publisher) publish(ctx context.Context, fr *decode.Frame, decodeTime time.Duration) error {
@@ -190,7 +203,7 @@ func (p *publisher) publish(ctx context.Context, fr *decode.Frame, decodeTime ti
 	}
 	f.PublishedUnixNano = time.Now().UnixNano()
 	p.buf = bus.AppendFrame(p.buf[:0], &f)
-	msg := &nats.Msg{Subject: bus.FrameSubject(p.job, p.video), Data: p.buf}
+	msg := &nats.Msg{Subject: bus.FrameSubject(p.job, p.video), Data: p.buf, Header: p.header}
 	if err := p.in.publishRetry(ctx, msg, bus.MsgID(p.job, p.video, p.seq)); err != nil {
 		return fmt.Errorf("publish frame %d of %s: %w", fr.Index, p.video, err)
 	}

@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
+	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/storage"
 )
 
@@ -146,4 +148,22 @@ func readManifest(ctx context.Context, src string, open Opener) ([]string, error
 		return nil, fmt.Errorf("manifest %s lists no videos", src)
 	}
 	return lines, nil
+}
+
+// Names derives unique video names from sources' base names: the keys of
+// their outputs and the last token of their subjects.
+func Names(inputs []string) []string {
+	seen := map[string]int{}
+	names := make([]string, len(inputs))
+	for i, in := range inputs {
+		base := filepath.Base(in)
+		base = strings.TrimSuffix(base, filepath.Ext(base))
+		n := bus.NameFrom(base)
+		seen[n]++
+		if seen[n] > 1 {
+			n = fmt.Sprintf("%s-%d", n, seen[n])
+		}
+		names[i] = n
+	}
+	return names
 }

@@ -1,6 +1,7 @@
 // Package workers runs the detector on frames pulled from the frames stream:
 // it batches what is waiting, runs the model, applies NMS, publishes one
-// result per frame and only then acks the frame.
+// result per frame and only then acks the frame, and it announces each
+// worker with a heartbeat in the workers KV bucket.
 package workers
 
 import (
@@ -11,32 +12,42 @@ import (
 	"image/jpeg"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vidpipe/vidpipe/bus"
+	"github.com/vidpipe/vidpipe/internal/metrics"
 	"github.com/vidpipe/vidpipe/model/detect"
 )
 
 // Options configure a Worker.
 type Options struct {
-	// Name identifies the worker in results and statistics.
+	// Name identifies the worker in results, statistics, metrics and its
+	// heartbeat's key.
 	Name string
 	// Batch is the largest batch; a smaller one runs when fewer frames wait
 	// than MaxWait allows to gather.
 	Batch   int
 	MaxWait time.Duration
-	NMS     detect.NMSOptions
+	// NMS holds the worker's thresholds; a frame's bus.HeaderConf,
+	// bus.HeaderIoU and bus.HeaderMaxDet headers override conf, IoU and
+	// max detections for that frame only.
+	NMS detect.NMSOptions
 	// Names maps class ids to names.
 	Names []string
 	// NakDelay is how long a frame waits before redelivery after a
 	// transient failure.
 	NakDelay time.Duration
 	Logger   *slog.Logger
+	// Heartbeat, when set, makes Run keep an entry in bus.WorkersBucket
+	// while it runs (see Heartbeat) and delete it after the drain.
+	Heartbeat *Identity
+	// Metrics receives the worker's counts and timings; nil records none.
+	Metrics *metrics.Worker
 }
 
 // Worker pulls frames and publishes detections. It owns one model session.
@@ -51,8 +62,13 @@ type Worker struct {
 	ackWait    time.Duration
 
 	frames []bus.Frame
+	thr    []thresholds // per frame of the batch
 	msgs   []jetstream.Msg
 	rgb    []byte // scratch for JPEG frames
+
+	// Counts for the heartbeat, written by Run and read by the beater.
+	published, failed atomic.Int64
+	inFlight          atomic.Int32
 }
 
 // New prepares a worker on the shared workers consumer.
@@ -71,6 +87,12 @@ func New(ctx context.Context, js jetstream.JetStream, sess Session, opts Options
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Heartbeat != nil {
+		// The name is the heartbeat's key.
+		if err := bus.ValidName("worker", opts.Name); err != nil {
+			return nil, err
+		}
 	}
 	h, w := sess.InputSize()
 	if h != w {
@@ -91,15 +113,20 @@ func New(ctx context.Context, js jetstream.JetStream, sess Session, opts Options
 	return &Worker{
 		js: js, cons: cons, sess: sess, det: det, opts: opts, size: w,
 		maxDeliver: info.Config.MaxDeliver, ackWait: info.Config.AckWait,
-		frames: make([]bus.Frame, opts.Batch),
+		frames: make([]bus.Frame, opts.Batch), thr: make([]thresholds, opts.Batch),
 	}, nil
 }
 
 // Run processes batches until ctx is cancelled. On cancellation it finishes
 // the batch in hand (publishing and acking it) before returning: SIGTERM
-// drains, nothing is lost.
+// drains, nothing is lost. With Options.Heartbeat it beats from the start
+// and deletes its entry once drained.
 func (w *Worker) Run(ctx context.Context) error {
 	log := w.opts.Logger.With("worker", w.opts.Name)
+	if w.opts.Heartbeat != nil {
+		hb := w.startBeat(ctx, log)
+		defer hb.stopBeat(ctx)
+	}
 	log.Info("worker ready", "batch", w.opts.Batch, "input", w.size)
 	for ctx.Err() == nil {
 		batch, err := w.cons.Fetch(w.opts.Batch, jetstream.FetchMaxWait(w.opts.MaxWait))
@@ -133,6 +160,8 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) error {
 	stop := w.keepAlive(msgs)
 	defer stop()
+	w.inFlight.Store(int32(len(msgs)))
+	defer w.inFlight.Store(0)
 
 	received := time.Now()
 	input, err := w.sess.Input(len(msgs))
@@ -147,6 +176,12 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) error {
 			w.poison(ctx, m, err)
 			continue
 		}
+		t, err := frameThresholds(m.Headers(), w.det.base)
+		if err != nil {
+			w.poison(ctx, m, fmt.Errorf("frame %s/%s#%d: %w", f.Job, f.Video, f.Seq, err))
+			continue
+		}
+		w.thr[len(good)] = t
 		good = append(good, m)
 	}
 	if len(good) == 0 {
@@ -154,18 +189,20 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) error {
 	}
 	t0 := time.Now()
 	outs, err := w.sess.Run(ctx, len(good))
-	inferMS := float32(time.Since(t0).Seconds() * 1000 / float64(len(good)))
+	took := time.Since(t0)
+	inferMS := float32(took.Seconds() * 1000 / float64(len(good)))
 	if err != nil {
 		for _, m := range good {
 			w.retryOrFail(ctx, m, err)
 		}
 		return err
 	}
+	w.opts.Metrics.Batch(len(good), took)
 	var errs []error
 	for i, m := range good {
 		f := &w.frames[i]
 		t1 := time.Now()
-		dets, err := w.det.image(outs, i)
+		dets, err := w.det.image(outs, i, w.thr[i])
 		if err != nil {
 			w.poison(ctx, m, err)
 			continue
@@ -265,6 +302,11 @@ func (w *Worker) publish(ctx context.Context, r *bus.Result) error {
 	if _, err := w.js.PublishMsg(ctx, msg, jetstream.WithMsgID(bus.MsgID(r.Job, r.Video, r.Seq))); err != nil {
 		return fmt.Errorf("publish result %s/%s#%d: %w", r.Job, r.Video, r.Seq, err)
 	}
+	w.published.Add(1)
+	if r.Error != "" {
+		w.failed.Add(1)
+	}
+	w.opts.Metrics.Published(r.Error != "")
 	return nil
 }
 
@@ -272,7 +314,7 @@ func (w *Worker) publish(ctx context.Context, r *bus.Result) error {
 // it is neither lost silently nor redelivered forever.
 func (w *Worker) poison(ctx context.Context, m jetstream.Msg, cause error) {
 	log := w.opts.Logger.With("worker", w.opts.Name, "subject", m.Subject())
-	job, video, seq, ok := frameID(m)
+	job, video, seq, ok := bus.ParseFrameID(m.Subject(), m.Headers().Get(jetstream.MsgIDHeader))
 	if ok {
 		r := &bus.Result{Job: job, Video: video, Seq: seq, Error: cause.Error(), Worker: w.opts.Name}
 		if f := w.frameOf(m); f != nil {
@@ -307,26 +349,6 @@ func (w *Worker) retryOrFail(ctx context.Context, m jetstream.Msg, cause error) 
 		return
 	}
 	_ = m.NakWithDelay(w.opts.NakDelay)
-}
-
-// frameID recovers (job, video, seq) from the subject and Nats-Msg-Id, which
-// survive even when the payload does not.
-func frameID(m jetstream.Msg) (job, video string, seq int, ok bool) {
-	parts := strings.Split(m.Subject(), ".")
-	if len(parts) != 4 {
-		return "", "", 0, false
-	}
-	job, video = parts[2], parts[3]
-	id := m.Headers().Get(jetstream.MsgIDHeader)
-	i := strings.LastIndexByte(id, '.')
-	if i < 0 || id[:i] != job+"."+video {
-		return "", "", 0, false
-	}
-	seq, err := strconv.Atoi(id[i+1:])
-	if err != nil || seq < 0 || bus.ValidName("job", job) != nil || bus.ValidName("video", video) != nil {
-		return "", "", 0, false
-	}
-	return job, video, seq, true
 }
 
 // keepAlive tells the server the batch is still being worked on whenever a

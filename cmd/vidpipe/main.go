@@ -42,7 +42,14 @@ func main() {
 
 	cmds := commands{}
 	cmds.add(app, "run", "Analyse videos end to end on one machine: embedded NATS, in-process workers and coordinator.", &runConfig{})
+	cmds.add(app, "coordinator", "Run the job service: job API, results into outputs, resume after restarts.", &coordinatorConfig{})
+	cmds.add(app, "ingest", "Run a pool of decoders taking video tasks from an external NATS JetStream.", &ingestConfig{})
 	cmds.add(app, "worker", "Run detector workers against an external NATS JetStream (scale out on GPU nodes).", &workerConfig{})
+	cmds.add(app, "submit", "Submit a job to the coordinator's API; prints the job id.", &submitConfig{})
+	cmds.add(app, "jobs", "List jobs.", &jobsConfig{})
+	cmds.add(app, "status", "Show one job; --watch follows it with a progress bar.", &statusConfig{})
+	cmds.add(app, "cancel", "Cancel a job.", &cancelConfig{})
+	cmds.add(app, "workers", "List live workers with their throughput.", &workersConfig{})
 	cmds.add(app, "query", "Filter or count detections in results, reading only what can match.", &queryConfig{})
 	cmds.add(app, "bench", "Measure the pipeline against its limits: model alone, and the ffmpeg CLI.", &benchConfig{})
 	model := app.Command("model", "Build, fuse and benchmark detector models.")

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -101,7 +102,7 @@ func (c *runConfig) run(ctx context.Context, logger *slog.Logger) error {
 	}
 	printSummary(os.Stdout, sum, c.out)
 	if !sum.OK() {
-		return fmt.Errorf("%d of %d videos did not succeed (see summary.json)", countFailed(sum), len(sum.Videos))
+		return fmt.Errorf("%d of %d videos did not succeed (see summary.json)", sum.Unsuccessful(), len(sum.Videos))
 	}
 	return nil
 }
@@ -126,8 +127,9 @@ func (f *modelFlags) register(cmd *kingpin.CmdClause) {
 	cmd.Flag("imgsz", "Input size of the built-in model (a --model file sets its own).").Default("640").IntVar(&f.imgsz)
 }
 
-// load reads --model, or builds and caches the built-in model.
-func (f *modelFlags) load(logger *slog.Logger) (*loadedModel, error) {
+// load reads --model (a path or an s3:// URI), or builds and caches the
+// built-in model.
+func (f *modelFlags) load(ctx context.Context, logger *slog.Logger, bks *buckets) (*loadedModel, error) {
 	path := f.path
 	if path == "" {
 		var err error
@@ -136,9 +138,9 @@ func (f *modelFlags) load(logger *slog.Logger) (*loadedModel, error) {
 		}
 		logger.Info("using the built-in model (untrained weights: detections are not meaningful)", "path", path)
 	}
-	b, err := os.ReadFile(path)
+	b, err := fetchModel(ctx, path, bks)
 	if err != nil {
-		return nil, fmt.Errorf("read model: %w", err)
+		return nil, err
 	}
 	m, err := onnx.Decode(b)
 	if err != nil {
@@ -153,6 +155,40 @@ func (f *modelFlags) load(logger *slog.Logger) (*loadedModel, error) {
 		size = int(in[0].Type.Tensor.Shape[3].Value)
 	}
 	return &loadedModel{path: path, bytes: b, names: names, hash: sha256Hex(b), size: size}, nil
+}
+
+// maxModelBytes bounds a model read from a bucket.
+const maxModelBytes = 2 << 30
+
+// fetchModel reads a model file or object.
+func fetchModel(ctx context.Context, path string, bks *buckets) ([]byte, error) {
+	if !ingest.IsRemote(path) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read model: %w", err)
+		}
+		return b, nil
+	}
+	if bks == nil {
+		return nil, fmt.Errorf("read model %s: this command reads models from local paths only", path)
+	}
+	bk, key, err := bks.Open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("read model %s: %w", path, err)
+	}
+	r, err := bk.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read model %s: %w", path, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(io.LimitReader(r, maxModelBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read model %s: %w", path, err)
+	}
+	if len(b) > maxModelBytes {
+		return nil, fmt.Errorf("read model %s: over %d bytes", path, maxModelBytes)
+	}
+	return b, nil
 }
 
 // openSessions opens n ONNX Runtime sessions, one per worker, and returns
@@ -188,7 +224,9 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	mdl, err := c.model.load(logger)
+	bks := c.s3.buckets(logger)
+	defer bks.Close()
+	mdl, err := c.model.load(ctx, logger, bks)
 	if err != nil {
 		return nil, err
 	}
@@ -226,9 +264,15 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	if err := bus.Setup(ctx, js, bus.DefaultStreamOptions()); err != nil {
 		return nil, err
 	}
+	// Frames whose workers keep dying become failed frames, not a hang.
+	watcher, err := coordinator.NewMaxDeliveriesWatcher(ctx, nc, js, logger)
+	if err != nil {
+		return nil, err
+	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() { _ = watcher.Run(watchCtx) }()
 
-	bks := c.s3.buckets(logger)
-	defer bks.Close()
 	job, err := c.newJob(ctx, bks)
 	if err != nil {
 		return nil, err
@@ -324,7 +368,7 @@ func (c *runConfig) newJob(ctx context.Context, bks *buckets) (coordinator.Job, 
 	if err := bus.ValidName("job", job.ID); err != nil {
 		return coordinator.Job{}, usageError{err}
 	}
-	for i, name := range videoNames(sources) {
+	for i, name := range ingest.Names(sources) {
 		job.Videos = append(job.Videos, coordinator.VideoSpec{Name: name, Source: sources[i]})
 	}
 	return job, nil
@@ -387,37 +431,10 @@ func (c *runConfig) connect(logger *slog.Logger) (*nats.Conn, func(), error) {
 	}, nil
 }
 
-// videoNames derives unique output names from the inputs' base names.
-func videoNames(inputs []string) []string {
-	seen := map[string]int{}
-	names := make([]string, len(inputs))
-	for i, in := range inputs {
-		base := filepath.Base(in)
-		base = strings.TrimSuffix(base, filepath.Ext(base))
-		n := bus.NameFrom(base)
-		seen[n]++
-		if seen[n] > 1 {
-			n = fmt.Sprintf("%s-%d", n, seen[n])
-		}
-		names[i] = n
-	}
-	return names
-}
-
 func newJobID() string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	return "run-" + time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
-}
-
-func countFailed(s *coordinator.Summary) int {
-	n := 0
-	for _, v := range s.Videos {
-		if v.Status != coordinator.Succeeded {
-			n++
-		}
-	}
-	return n
 }
 
 // redactURL hides credentials in a NATS URL before it reaches a log.

@@ -5,25 +5,38 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"sync/atomic"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vidpipe/vidpipe/bus"
+	"github.com/vidpipe/vidpipe/internal/metrics"
 	"github.com/vidpipe/vidpipe/workers"
 )
 
+// pendingTimeout bounds the consumer read behind vidpipe_frames_pending at
+// each scrape.
+const pendingTimeout = 2 * time.Second
+
 // workerConfig is `vidpipe worker`: detector workers as their own process,
-// pulling frames from an external NATS JetStream. SIGTERM drains the batch
-// in hand before exit.
+// pulling frames from an external NATS JetStream whose streams the
+// coordinator created (a worker's NATS user may create nothing). Each model
+// session keeps a heartbeat in the workers KV bucket. SIGTERM drains the
+// batch in hand before exit.
 type workerConfig struct {
 	name    string
 	workers int
 	threads int
 	batch   int
 	device  string
+	metrics string
 	model   modelFlags
 	nats    natsFlags
 	detect  detectFlags
@@ -31,14 +44,38 @@ type workerConfig struct {
 
 func (c *workerConfig) registerFlags(cmd *kingpin.CmdClause) {
 	host, _ := os.Hostname()
-	cmd.Flag("name", "Worker name in results and statistics.").Default(fmt.Sprintf("%s-%d", bus.NameFrom(host), os.Getpid())).StringVar(&c.name)
+	cmd.Flag("name", "Worker name in results, statistics, metrics and heartbeats.").Default(fmt.Sprintf("%s-%d", bus.NameFrom(host), os.Getpid())).StringVar(&c.name)
 	cmd.Flag("workers", "Model sessions in this process.").Default("1").IntVar(&c.workers)
 	cmd.Flag("threads", "ONNX Runtime threads per session; 0 divides the cores.").Default("0").IntVar(&c.threads)
 	cmd.Flag("batch", "Largest batch.").Default("8").IntVar(&c.batch)
 	cmd.Flag("device", "cpu, cuda or cuda:N.").Default("cpu").StringVar(&c.device)
+	cmd.Flag("metrics", "Serve Prometheus /metrics and /healthz on this address (host:port); empty: off.").Envar("VIDPIPE_METRICS").PlaceHolder("ADDR").StringVar(&c.metrics)
 	c.model.register(cmd)
 	c.nats.register(cmd)
 	c.detect.register(cmd)
+}
+
+// workerHealth is what /healthz reports: ready once NATS is connected and
+// the sessions pull frames, not while starting or draining.
+type workerHealth struct {
+	nc      atomic.Pointer[nats.Conn]
+	waiting atomic.Pointer[string] // why the process is not ready; nil once it is
+}
+
+func (h *workerHealth) set(why string) { h.waiting.Store(&why) }
+
+func (h *workerHealth) ready() error {
+	if why := h.waiting.Load(); why != nil {
+		return errors.New(*why)
+	}
+	if nc := h.nc.Load(); nc == nil || nc.Status() != nats.CONNECTED {
+		status := "not connected"
+		if nc != nil {
+			status = nc.Status().String()
+		}
+		return fmt.Errorf("nats %s", status)
+	}
+	return nil
 }
 
 func (c *workerConfig) run(ctx context.Context, logger *slog.Logger) error {
@@ -51,11 +88,40 @@ func (c *workerConfig) run(ctx context.Context, logger *slog.Logger) error {
 	if c.workers < 1 || c.batch < 1 || c.threads < 0 {
 		return usagef("--workers and --batch must be at least 1, --threads not negative")
 	}
+	var health workerHealth
+	health.set("opening model sessions")
+	var reg *prometheus.Registry
+	serveDone := make(chan error, 1)
+	// runCtx also ends when the metrics server fails, so the process stops
+	// (drained) rather than run unobserved.
+	runCtx, failRun := context.WithCancelCause(ctx)
+	defer failRun(nil)
+	if c.metrics != "" {
+		// Listen before the slow start, so a taken port fails at once.
+		ln, err := net.Listen("tcp", c.metrics)
+		if err != nil {
+			return fmt.Errorf("listen metrics %s: %w", c.metrics, err)
+		}
+		reg = metrics.NewRegistry()
+		srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
+		defer func() { stopServer(); <-serveDone }()
+		go func() {
+			err := metrics.ServeListener(srvCtx, ln, reg, health.ready, logger)
+			if err != nil {
+				failRun(err)
+			}
+			serveDone <- err
+		}()
+		logger.Info("serving metrics", "addr", ln.Addr().String())
+	} else {
+		close(serveDone)
+	}
+
 	mdl, err := c.model.load(logger)
 	if err != nil {
 		return err
 	}
-	sessions, threads, batch, err := openSessions(ctx, logger, mdl, c.workers, c.threads, c.batch, c.device)
+	sessions, threads, batch, err := openSessions(runCtx, logger, mdl, c.workers, c.threads, c.batch, c.device)
 	if err != nil {
 		return err
 	}
@@ -67,29 +133,63 @@ func (c *workerConfig) run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	defer nc.Close()
+	health.nc.Store(nc)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	if err := bus.Setup(ctx, js, bus.DefaultStreamOptions()); err != nil {
-		return err
+	health.set("waiting for the coordinator to create the workers consumer")
+	cons, err := bus.Await(runCtx, js, bus.FramesStream, bus.WorkersConsumer, logger.Info)
+	if err != nil {
+		if runCtx.Err() != nil && ctx.Err() != nil {
+			logger.Info("worker process stopped before the coordinator was ready", "name", c.name)
+			return nil
+		}
+		return errors.Join(err, context.Cause(runCtx))
 	}
-	logger.Info("worker process ready", "name", c.name, "sessions", len(sessions), "threads", threads, "batch", batch, "device", c.device, "model", mdl.path)
-	var g errgroup.Group
+	if reg != nil {
+		if err := metrics.RegisterPending(reg, cons, pendingTimeout); err != nil {
+			return err
+		}
+	}
+
+	id := &workers.Identity{Device: c.device, Model: mdl.path, ModelSHA256: mdl.hash, Threads: threads}
+	ws := make([]*workers.Worker, len(sessions))
 	for i, s := range sessions {
 		name := c.name
 		if len(sessions) > 1 {
 			name = fmt.Sprintf("%s-%d", c.name, i+1)
 		}
-		w, err := workers.New(ctx, js, s, workers.Options{Name: name, Batch: batch, NMS: c.detect.options(), Names: mdl.names, Logger: logger})
+		var mw *metrics.Worker
+		if reg != nil {
+			if mw, err = metrics.NewWorker(reg, name); err != nil {
+				return err
+			}
+		}
+		ws[i], err = workers.New(runCtx, js, s, workers.Options{
+			Name: name, Batch: batch, NMS: c.detect.options(), Names: mdl.names, Logger: logger,
+			Heartbeat: id, Metrics: mw,
+		})
 		if err != nil {
 			return err
 		}
-		g.Go(func() error { return w.Run(ctx) })
+	}
+	logger.Info("worker process ready", "name", c.name, "sessions", len(sessions), "threads", threads, "batch", batch, "device", c.device, "model", mdl.path)
+	health.waiting.Store(nil)
+	go func() {
+		<-runCtx.Done()
+		health.set("draining")
+	}()
+	var g errgroup.Group
+	for _, w := range ws {
+		g.Go(func() error { return w.Run(runCtx) })
 	}
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil
+	}
+	if cause := context.Cause(runCtx); err == nil && ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause // the metrics server failed
 	}
 	logger.Info("worker process drained and stopped", "name", c.name)
 	return err

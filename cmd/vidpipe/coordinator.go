@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vidpipe/vidpipe/bus"
+	"github.com/vidpipe/vidpipe/coordinator"
+	"github.com/vidpipe/vidpipe/coordinator/api"
+	"github.com/vidpipe/vidpipe/coordinator/jobs"
+	"github.com/vidpipe/vidpipe/internal/metrics"
+	"github.com/vidpipe/vidpipe/workers"
+)
+
+// coordinatorConfig is `vidpipe coordinator`: the long-running job service.
+// It owns the streams and buckets, serves the job API, follows every job's
+// results into its outputs, and resumes running jobs after a restart.
+type coordinatorConfig struct {
+	listen          string
+	tokenFile       string
+	out             string
+	localInputs     bool
+	annotateWorkers int
+	model           modelFlags
+	nats            natsFlags
+	s3              s3Flags
+}
+
+func (c *coordinatorConfig) registerFlags(cmd *kingpin.CmdClause) {
+	cmd.Flag("listen", "Address of the job API, /metrics and /healthz.").Default(":8080").StringVar(&c.listen)
+	cmd.Flag("token-file", "File holding the API bearer token (else VIDPIPE_TOKEN).").PlaceHolder("FILE").StringVar(&c.tokenFile)
+	cmd.Flag("out", "Where job folders go unless a job names its output: s3://bucket/prefix or a local directory.").Default("out").StringVar(&c.out)
+	cmd.Flag("local-inputs", "Accept local paths as job inputs (files on the ingest machines).").BoolVar(&c.localInputs)
+	cmd.Flag("annotate-workers", "Videos annotated at the same time.").Default("1").IntVar(&c.annotateWorkers)
+	c.model.register(cmd)
+	c.nats.register(cmd)
+	c.s3.register(cmd)
+}
+
+// apiToken reads the bearer token from a file or VIDPIPE_TOKEN; never from
+// the command line, where ps would show it.
+func apiToken(file string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read token: %w", err)
+		}
+		if tok := strings.TrimSpace(string(b)); tok != "" {
+			return tok, nil
+		}
+		return "", usagef("token file %s is empty", file)
+	}
+	if tok := strings.TrimSpace(os.Getenv("VIDPIPE_TOKEN")); tok != "" {
+		return tok, nil
+	}
+	return "", usagef("no API token: set VIDPIPE_TOKEN or --token-file")
+}
+
+func (c *coordinatorConfig) run(ctx context.Context, logger *slog.Logger) error {
+	if c.nats.url == "" {
+		return usagef("--nats (or VIDPIPE_NATS) is required: the coordinator runs on an external JetStream")
+	}
+	token, err := apiToken(c.tokenFile)
+	if err != nil {
+		return err
+	}
+	bks := c.s3.buckets(logger)
+	defer bks.Close()
+	mdl, err := c.model.load(ctx, logger, bks)
+	if err != nil {
+		return err
+	}
+	if mdl.size <= 0 {
+		return fmt.Errorf("model %s: no static square input size; export it with a fixed --imgsz", mdl.path)
+	}
+	nc, err := c.nats.connect("vidpipe-coordinator", logger)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	if err := bus.Setup(ctx, js, bus.DefaultStreamOptions()); err != nil {
+		return err
+	}
+	store, err := jobs.OpenStore(ctx, js)
+	if err != nil {
+		return err
+	}
+	reg := metrics.NewRegistry()
+	var met *metrics.Coordinator
+	svc := jobs.New(js, store, jobs.Options{
+		Out: c.out, Model: jobs.Model{Path: mdl.path, SHA256: mdl.hash, Input: mdl.size},
+		Open: bks.Open, Annotate: annotator(bks.Open), AnnotateWorkers: c.annotateWorkers,
+		LocalInputs: c.localInputs, Logger: logger,
+		OnFrames: func(n int) { met.AddResults(n) },
+		OnRate: func(job string, fps *float64) {
+			if fps == nil {
+				met.ForgetJob(job)
+				return
+			}
+			met.SetJobFPS(job, *fps)
+		},
+	})
+	if met, err = metrics.NewCoordinator(reg, svc.StateCounts, 5*time.Second); err != nil {
+		return err
+	}
+	frames, err := js.Consumer(ctx, bus.FramesStream, bus.WorkersConsumer)
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", bus.WorkersConsumer, err)
+	}
+	if err := metrics.RegisterPending(reg, frames, 5*time.Second); err != nil {
+		return err
+	}
+	apiHandler, err := api.Handler(svc, api.Options{
+		Token: token, Logger: logger,
+		Workers: func(ctx context.Context) (any, error) { return workers.ListHeartbeats(ctx, js) },
+	})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", apiHandler)
+	ops := metrics.Handler(reg, natsReady(nc), logger)
+	mux.Handle("/metrics", ops)
+	mux.Handle("/healthz", ops)
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", c.listen, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	watcher, err := coordinator.NewMaxDeliveriesWatcher(ctx, nc, js, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if err := svc.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	logger.Info("coordinator ready", "api", "http://"+ln.Addr().String(), "model", mdl.path, "input", mdl.size, "out", c.out)
+	var g errgroup.Group
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve api: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error { return watcher.Run(ctx) })
+	<-ctx.Done()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	svc.Wait()
+	err = g.Wait()
+	logger.Info("coordinator stopped; running jobs resume on the next start")
+	return err
+}

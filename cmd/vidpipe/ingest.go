@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vidpipe/vidpipe/bus"
+	"github.com/vidpipe/vidpipe/ingest"
+)
+
+// ingestConfig is `vidpipe ingest`: a pool of decoders taking video tasks
+// from JetStream and publishing their frames. SIGTERM hands the videos in
+// hand back to the other ingest processes.
+type ingestConfig struct {
+	concurrency int
+	codec       string
+	metrics     string
+	nats        natsFlags
+	s3          s3Flags
+}
+
+func (c *ingestConfig) registerFlags(cmd *kingpin.CmdClause) {
+	cmd.Flag("concurrency", "Videos decoded at the same time.").Default("2").IntVar(&c.concurrency)
+	cmd.Flag("frame-codec", "How frames travel: raw (letterboxed RGB) or jpeg (smaller, for networks).").Default("raw").EnumVar(&c.codec, "raw", "jpeg")
+	cmd.Flag("metrics", "Address for /metrics and /healthz; empty: off.").PlaceHolder("ADDR").StringVar(&c.metrics)
+	c.nats.register(cmd)
+	c.s3.register(cmd)
+}
+
+func (c *ingestConfig) run(ctx context.Context, logger *slog.Logger) error {
+	if c.nats.url == "" {
+		return usagef("--nats (or VIDPIPE_NATS) is required: ingest takes its tasks from an external JetStream")
+	}
+	if c.concurrency < 1 {
+		return usagef("--concurrency must be at least 1")
+	}
+	nc, err := c.nats.connect("vidpipe-ingest", logger)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	bks := c.s3.buckets(logger)
+	defer bks.Close()
+	codec, _ := bus.ParseCodec(c.codec)
+	in := ingest.New(js, ingest.Options{Codec: codec, Logger: logger, Open: bks.Open})
+	pool, err := ingest.NewPool(ctx, js, in, ingest.PoolOptions{Concurrency: c.concurrency, Logger: logger})
+	if err != nil {
+		return err
+	}
+	stopMetrics, err := serveMetrics(ctx, c.metrics, nil, nc, logger)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	err = pool.Run(ctx)
+	logger.Info("ingest stopped")
+	return err
+}

@@ -1,0 +1,226 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vidpipe/vidpipe/bus"
+)
+
+// maxDeliveriesType is the schema type of JetStream's max-deliveries
+// advisory (nats-server's JSConsumerDeliveryExceededAdvisoryType).
+const maxDeliveriesType = "io.nats.jetstream.advisory.v1.max_deliver"
+
+// Retries of one advisory whose handling hit a transient error (a NATS
+// timeout, say): giving up early would leave the frame's video waiting.
+const (
+	advisoryAttempts = 5
+	advisoryBackoff  = 500 * time.Millisecond
+)
+
+// maxDeliveries is the part of nats-server's
+// JSConsumerDeliveryExceededAdvisory that the watcher needs.
+type maxDeliveries struct {
+	Type       string `json:"type"`
+	Stream     string `json:"stream"`
+	Consumer   string `json:"consumer"`
+	StreamSeq  uint64 `json:"stream_seq"`
+	Deliveries uint64 `json:"deliveries"`
+}
+
+// decodeMaxDeliveries parses and checks an advisory about the workers
+// consumer of the frames stream.
+func decodeMaxDeliveries(b []byte) (maxDeliveries, error) {
+	var a maxDeliveries
+	if err := json.Unmarshal(b, &a); err != nil {
+		return a, fmt.Errorf("%w: max deliveries advisory: %v", bus.ErrBadMessage, err)
+	}
+	switch {
+	case a.Type != maxDeliveriesType:
+		return a, fmt.Errorf("%w: max deliveries advisory: type %q, want %q", bus.ErrBadMessage, a.Type, maxDeliveriesType)
+	case a.Stream != bus.FramesStream || a.Consumer != bus.WorkersConsumer:
+		return a, fmt.Errorf("%w: max deliveries advisory: about %s/%s, want %s/%s", bus.ErrBadMessage, a.Stream, a.Consumer, bus.FramesStream, bus.WorkersConsumer)
+	case a.StreamSeq == 0:
+		return a, fmt.Errorf("%w: max deliveries advisory: no stream sequence", bus.ErrBadMessage)
+	}
+	return a, nil
+}
+
+// MaxDeliveriesWatcher turns frames that reached the workers consumer's
+// MaxDeliver without an ack (their workers were killed or kept timing out)
+// into error results, so their videos finish with the frames counted as
+// failed instead of waiting forever, and removes them from the frames
+// stream, where they would otherwise hold a work-queue slot forever.
+//
+// Every coordinator may run one: handling an advisory twice publishes a
+// duplicate that Nats-Msg-Id drops and finds the frame already deleted.
+type MaxDeliveriesWatcher struct {
+	sub    *nats.Subscription
+	js     jetstream.JetStream
+	log    *slog.Logger
+	frames jetstream.Stream // looked up on first use
+}
+
+// NewMaxDeliveriesWatcher subscribes to bus.MaxDeliveriesAdvisory and
+// returns once the server knows of the subscription: JetStream sends the
+// advisory only while someone listens, and only once per frame, so the
+// watcher must be in place before workers start. Call Run to handle the
+// advisories.
+func NewMaxDeliveriesWatcher(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, log *slog.Logger) (*MaxDeliveriesWatcher, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sub, err := nc.SubscribeSync(bus.MaxDeliveriesAdvisory)
+	if err != nil {
+		return nil, fmt.Errorf("subscribe %s: %w", bus.MaxDeliveriesAdvisory, err)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := nc.FlushWithContext(fctx); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("subscribe %s: %w", bus.MaxDeliveriesAdvisory, err)
+	}
+	return &MaxDeliveriesWatcher{sub: sub, js: js, log: log.With("advisory", "max_deliveries")}, nil
+}
+
+// WatchMaxDeliveries subscribes and handles advisories until ctx ends
+// (NewMaxDeliveriesWatcher, then Run).
+func WatchMaxDeliveries(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, log *slog.Logger) error {
+	w, err := NewMaxDeliveriesWatcher(ctx, nc, js, log)
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
+}
+
+// Run handles advisories one at a time until ctx ends, then unsubscribes
+// and returns nil. Malformed advisories are logged and ignored; an error is
+// returned only when the subscription itself is lost.
+func (w *MaxDeliveriesWatcher) Run(ctx context.Context) error {
+	defer func() { _ = w.sub.Unsubscribe() }()
+	w.log.Info("watching for undeliverable frames")
+	for {
+		m, err := w.sub.NextMsgWithContext(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, nats.ErrSlowConsumer):
+			// The client dropped advisories: their frames stay in the
+			// stream and their videos wait. Loud, because only an operator
+			// can tell which.
+			w.log.Error("advisories dropped by a slow subscription", "err", err)
+			continue
+		case err != nil:
+			return fmt.Errorf("read %s: %w", bus.MaxDeliveriesAdvisory, err)
+		}
+		w.handle(ctx, m.Data)
+	}
+}
+
+// handle records one advisory's frame, retrying transient errors. Once
+// started, an attempt runs to its end even if ctx is cancelled meanwhile,
+// so a frame is never left with its result published but still stored.
+func (w *MaxDeliveriesWatcher) handle(ctx context.Context, data []byte) {
+	a, err := decodeMaxDeliveries(data)
+	if err != nil {
+		w.log.Warn("ignoring advisory", "err", err)
+		return
+	}
+	log := w.log.With("stream_seq", a.StreamSeq, "deliveries", a.Deliveries)
+	wait := advisoryBackoff
+	for attempt := 1; ; attempt++ {
+		err := w.record(context.WithoutCancel(ctx), log, a)
+		if err == nil {
+			return
+		}
+		if attempt == advisoryAttempts || ctx.Err() != nil {
+			log.Error("undeliverable frame not recorded: its video waits", "err", err, "attempts", attempt)
+			return
+		}
+		log.Warn("record undeliverable frame", "err", err, "attempt", attempt)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+// record publishes the error result of the frame at a.StreamSeq, then
+// deletes the frame. Publishing first means a crash in between leaves a
+// stuck slot at worst, never a frame without a result.
+func (w *MaxDeliveriesWatcher) record(ctx context.Context, log *slog.Logger, a maxDeliveries) error {
+	frames, err := w.framesStream(ctx)
+	if err != nil {
+		return err
+	}
+	raw, err := frames.GetMsg(ctx, a.StreamSeq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		// Acked late by a slow worker, or handled already (a repeated
+		// advisory, another coordinator): nothing left to do.
+		log.Info("undeliverable frame already gone")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("get frame %d from %s: %w", a.StreamSeq, bus.FramesStream, err)
+	}
+	job, video, seq, ok := bus.ParseFrameID(raw.Subject, raw.Header.Get(jetstream.MsgIDHeader))
+	if !ok {
+		// Not published by ingest, so no video waits for it; it only
+		// holds a slot.
+		log.Error("deleting undeliverable message that is not a vidpipe frame", "subject", raw.Subject)
+	} else {
+		r := &bus.Result{
+			Job: job, Video: video, Seq: seq, Worker: "coordinator",
+			Error:        fmt.Sprintf("frame delivered %d times without an ack (workers died or timed out)", a.Deliveries),
+			DoneUnixNano: time.Now().UnixNano(),
+		}
+		var f bus.Frame
+		if bus.DecodeFrame(raw.Data, &f) == nil && f.Job == job && f.Video == video && f.Seq == seq {
+			r.Index, r.PTS, r.PublishedUnixNano = f.Index, f.PTS, f.PublishedUnixNano
+		}
+		b, err := bus.EncodeResult(r)
+		if err != nil {
+			return fmt.Errorf("encode result %s/%s#%d: %w", job, video, seq, err)
+		}
+		msg := &nats.Msg{Subject: bus.ResultSubject(job, video), Data: b}
+		// The workers' Msg-Id: a result a worker published before dying
+		// wins, and a repeated advisory adds nothing.
+		ack, err := w.js.PublishMsg(ctx, msg, jetstream.WithMsgID(bus.MsgID(job, video, seq)))
+		if err != nil {
+			return fmt.Errorf("publish result %s/%s#%d: %w", job, video, seq, err)
+		}
+		if ack.Duplicate {
+			log.Info("undeliverable frame already has a result", "job", job, "video", video, "seq", seq)
+		} else {
+			log.Warn("frame failed: delivered too many times without an ack", "job", job, "video", video, "seq", seq)
+		}
+	}
+	if err := frames.DeleteMsg(ctx, a.StreamSeq); err != nil {
+		// The server reports a missing message only in words; ask again.
+		if _, gerr := frames.GetMsg(ctx, a.StreamSeq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		return fmt.Errorf("delete frame %d from %s: %w", a.StreamSeq, bus.FramesStream, err)
+	}
+	return nil
+}
+
+func (w *MaxDeliveriesWatcher) framesStream(ctx context.Context) (jetstream.Stream, error) {
+	if w.frames != nil {
+		return w.frames, nil
+	}
+	s, err := w.js.Stream(ctx, bus.FramesStream)
+	if err != nil {
+		return nil, fmt.Errorf("open stream %s: %w", bus.FramesStream, err)
+	}
+	w.frames = s
+	return s, nil
+}

@@ -1,0 +1,102 @@
+// Package jobs is the coordinator's job service: it takes job specs,
+// keeps each job's record in a JetStream KV bucket, dispatches the videos to
+// ingest processes, follows the results to the outputs, and resumes running
+// jobs when a coordinator restarts.
+package jobs
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/vidpipe/vidpipe/bus"
+	"github.com/vidpipe/vidpipe/ingest"
+)
+
+// ErrBadSpec marks a job spec that cannot run; the API answers 400 with it.
+var ErrBadSpec = errors.New("bad job spec")
+
+// Limits on what one job may ask for.
+const (
+	MaxInputs         = 10000
+	MaxVideos         = 5000
+	MaxIdempotencyKey = 256
+)
+
+// Spec is what a user submits: POST /v1/jobs.
+type Spec struct {
+	// Name is the job id; empty generates one.
+	Name string `json:"name,omitempty"`
+	// Inputs are s3://bucket/key, s3://bucket/prefix/ (every video under
+	// it) or @s3://bucket/manifest (one input per line); local paths only
+	// where the coordinator allows them.
+	Inputs []string `json:"inputs"`
+	// Model, when set, must name the model the worker pool serves: its path
+	// or URI, or "sha256:<hex>" of its bytes.
+	Model string `json:"model,omitempty"`
+	// Sampling: every Nth frame, or about FPS frames per second.
+	Every int     `json:"every,omitempty"`
+	FPS   float64 `json:"fps,omitempty"`
+	// Thresholds; zero keeps the workers' defaults.
+	Conf   float64 `json:"conf,omitempty"`
+	IoU    float64 `json:"iou,omitempty"`
+	MaxDet int     `json:"max_det,omitempty"`
+	// Output is where the job's folder goes (s3://bucket/prefix); empty uses
+	// the coordinator's --out.
+	Output string `json:"output,omitempty"`
+	// Annotate writes annotated.mp4 per video; default true.
+	Annotate *bool `json:"annotate,omitempty"`
+	// IdempotencyKey makes a retried submission return the first job
+	// instead of starting a second (also the Idempotency-Key header).
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+}
+
+// annotate reports whether the job wants annotated videos.
+func (s *Spec) annotate() bool { return s.Annotate == nil || *s.Annotate }
+
+// Validate checks the fields that need no storage access. allowLocal
+// permits local paths, which name files on the ingest machines.
+func (s *Spec) Validate(allowLocal bool) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrBadSpec, fmt.Sprintf(format, args...))
+	}
+	if s.Name != "" {
+		if err := bus.ValidName("job", s.Name); err != nil {
+			return bad("name: %v", err)
+		}
+	}
+	switch {
+	case len(s.Inputs) == 0:
+		return bad("inputs: at least one video, prefix or manifest is required")
+	case len(s.Inputs) > MaxInputs:
+		return bad("inputs: %d entries, at most %d", len(s.Inputs), MaxInputs)
+	case s.Every < 0:
+		return bad("every: %d is negative", s.Every)
+	case s.FPS < 0 || math.IsNaN(s.FPS) || math.IsInf(s.FPS, 0):
+		return bad("fps: %v is not a non-negative number", s.FPS)
+	case s.Every > 1 && s.FPS > 0:
+		return bad("every and fps exclude each other")
+	case s.Conf < 0 || s.Conf > 1 || math.IsNaN(s.Conf):
+		return bad("conf: %v is outside [0, 1]", s.Conf)
+	case s.IoU < 0 || s.IoU > 1 || math.IsNaN(s.IoU):
+		return bad("iou: %v is outside [0, 1]", s.IoU)
+	case s.MaxDet < 0 || s.MaxDet > 30000:
+		return bad("max_det: %d is outside [0, 30000]", s.MaxDet)
+	case len(s.IdempotencyKey) > MaxIdempotencyKey:
+		return bad("idempotency_key: longer than %d bytes", MaxIdempotencyKey)
+	}
+	for i, in := range s.Inputs {
+		src := strings.TrimPrefix(in, "@")
+		switch {
+		case strings.TrimSpace(in) == "" || src == "":
+			return bad("inputs[%d]: empty", i)
+		case !ingest.IsRemote(src) && !allowLocal:
+			return bad("inputs[%d]: %q is a local path; this coordinator takes s3:// inputs only (start it with --local-inputs to allow paths on the ingest machines)", i, in)
+		}
+	}
+	if s.Output != "" && !ingest.IsRemote(s.Output) && !allowLocal {
+		return bad("output: %q is a local path; use s3://bucket/prefix", s.Output)
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vidpipe/vidpipe/bus"
+)
+
+// Store errors.
+var (
+	// ErrNotFound: no job has that id.
+	ErrNotFound = errors.New("job not found")
+	// ErrExists: a job with that id exists already.
+	ErrExists = errors.New("job exists")
+)
+
+// Store keeps job records in the jobs KV bucket. Every change is a
+// compare-and-set on the entry's revision, retried on conflict, so two
+// coordinators (or a coordinator and its API) never lose each other's
+// updates.
+type Store struct {
+	kv jetstream.KeyValue
+}
+
+// OpenStore opens the jobs bucket (bus.Setup creates it).
+func OpenStore(ctx context.Context, js jetstream.JetStream) (*Store, error) {
+	kv, err := js.KeyValue(ctx, bus.JobsBucket)
+	if err != nil {
+		return nil, fmt.Errorf("open kv %s: %w", bus.JobsBucket, err)
+	}
+	return &Store{kv: kv}, nil
+}
+
+// Create stores a new record; ErrExists if the id is taken.
+func (s *Store) Create(ctx context.Context, r *Record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.kv.Create(ctx, r.ID, b); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("job %s: %w", r.ID, ErrExists)
+		}
+		return fmt.Errorf("store job %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Get reads one record.
+func (s *Store) Get(ctx context.Context, id string) (*Record, error) {
+	r, _, err := s.get(ctx, id)
+	return r, err
+}
+
+func (s *Store) get(ctx context.Context, id string) (*Record, uint64, error) {
+	if err := bus.ValidName("job", id); err != nil {
+		return nil, 0, fmt.Errorf("job %q: %w", id, ErrNotFound)
+	}
+	e, err := s.kv.Get(ctx, id)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, 0, fmt.Errorf("job %s: %w", id, ErrNotFound)
+		}
+		return nil, 0, fmt.Errorf("read job %s: %w", id, err)
+	}
+	var r Record
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
+		return nil, 0, fmt.Errorf("read job %s: %w", id, err)
+	}
+	return &r, e.Revision(), nil
+}
+
+// errUnchanged lets an Update function say there is nothing to write.
+var errUnchanged = errors.New("unchanged")
+
+// Update applies fn to the current record and stores the result,
+// re-reading and re-applying fn when another writer got there first. fn
+// returning errUnchanged skips the write; any other error aborts.
+func (s *Store) Update(ctx context.Context, id string, fn func(*Record) error) (*Record, error) {
+	for attempt := 0; ; attempt++ {
+		r, rev, err := s.get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := fn(r); err != nil {
+			if errors.Is(err, errUnchanged) {
+				return r, nil
+			}
+			return r, err
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			return nil, err
+		}
+		_, err = s.kv.Update(ctx, id, b, rev)
+		if err == nil {
+			return r, nil
+		}
+		if attempt >= 20 || !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return nil, fmt.Errorf("update job %s: %w", id, err)
+		}
+	}
+}
+
+// List returns every record, newest first.
+func (s *Store) List(ctx context.Context) ([]*Record, error) {
+	lister, err := s.kv.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	defer lister.Stop()
+	var out []*Record
+	for key := range lister.Keys() {
+		r, err := s.Get(ctx, key)
+		if errors.Is(err, ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b *Record) int { return b.Created.Compare(a.Created) })
+	return out, nil
+}

@@ -1,0 +1,267 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vidpipe/vidpipe/bus"
+	"github.com/vidpipe/vidpipe/ingest/decode"
+)
+
+// PoolOptions configure a Pool.
+type PoolOptions struct {
+	// Concurrency is how many videos the pool decodes at once.
+	Concurrency int
+	// RetryDelay is how long a task waits before another attempt after a
+	// bus failure.
+	RetryDelay time.Duration
+	Logger     *slog.Logger
+}
+
+// Pool is `vidpipe ingest`: a set of decoders taking video tasks from the
+// videos stream. A task is acked once the video's frames and end event are
+// published; a process that dies leaves its tasks to be redelivered to
+// another, and frames published twice are dropped by message id or by the
+// coordinator.
+type Pool struct {
+	js   jetstream.JetStream
+	in   *Ingester
+	cons jetstream.Consumer
+	jobs jetstream.KeyValue
+	opts PoolOptions
+
+	mu      sync.Mutex
+	cancels map[string]map[*context.CancelFunc]struct{} // per job
+	ackWait time.Duration
+}
+
+// NewPool waits for the ingest consumer and the jobs bucket, which the
+// coordinator creates.
+func NewPool(ctx context.Context, js jetstream.JetStream, in *Ingester, opts PoolOptions) (*Pool, error) {
+	if opts.Concurrency < 1 {
+		opts.Concurrency = 1
+	}
+	if opts.RetryDelay == 0 {
+		opts.RetryDelay = 5 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	cons, err := bus.Await(ctx, js, bus.VideosStream, bus.IngestConsumer, opts.Logger.Info)
+	if err != nil {
+		return nil, err
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", bus.IngestConsumer, err)
+	}
+	jobs, err := js.KeyValue(ctx, bus.JobsBucket)
+	if err != nil {
+		return nil, fmt.Errorf("open kv %s: %w", bus.JobsBucket, err)
+	}
+	return &Pool{
+		js: js, in: in, cons: cons, jobs: jobs, opts: opts,
+		cancels: map[string]map[*context.CancelFunc]struct{}{},
+		ackWait: info.Config.AckWait,
+	}, nil
+}
+
+// Run takes tasks until ctx ends. Videos in hand when it ends are handed
+// back (nak) at once, so another process restarts them rather than waiting
+// for the ack deadline.
+func (p *Pool) Run(ctx context.Context) error {
+	sub, err := p.js.Conn().Subscribe(bus.CancelSubject("*"), p.onCancel)
+	if err != nil {
+		return fmt.Errorf("subscribe to cancellations: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+
+	slots := make(chan struct{}, p.opts.Concurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	p.opts.Logger.Info("ingest pool ready", "concurrency", p.opts.Concurrency)
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		msg, err := p.next(ctx)
+		if err != nil {
+			<-slots
+			if ctx.Err() != nil {
+				return nil
+			}
+			p.opts.Logger.Warn("fetch video task", "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			p.handle(ctx, msg)
+		}()
+	}
+}
+
+// next waits for one task; it holds no more tasks than it has free
+// decoders, so idle processes get the rest.
+func (p *Pool) next(ctx context.Context) (jetstream.Msg, error) {
+	for {
+		batch, err := p.cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return nil, err
+		}
+		for m := range batch.Messages() {
+			return m, nil
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return nil, err
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// handle ingests one task and settles its message.
+func (p *Pool) handle(ctx context.Context, m jetstream.Msg) {
+	var t bus.Task
+	if err := bus.DecodeTask(m.Data(), &t); err != nil {
+		p.opts.Logger.Error("dropping a task that cannot be read", "subject", m.Subject(), "err", err)
+		_ = m.TermWithReason(err.Error())
+		return
+	}
+	log := p.opts.Logger.With("job", t.Job, "video", t.Video)
+	if state, err := p.jobState(ctx, t.Job); err != nil {
+		log.Warn("job state", "err", err)
+	} else if state.Final() {
+		log.Info("skipping a video of a finished job", "state", state)
+		_ = m.Ack()
+		return
+	}
+	jobCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	unregister := p.register(t.Job, &cancel)
+	defer unregister()
+	stop := keepAlive(m, p.ackWait)
+	defer stop()
+
+	err := p.in.Ingest(jobCtx, t.Job, videoOf(&t))
+	switch {
+	case err == nil:
+		if err := m.DoubleAck(context.WithoutCancel(ctx)); err != nil {
+			log.Warn("ack video task", "err", err)
+		}
+	case ctx.Err() != nil:
+		// Shutting down: another process starts the video again.
+		_ = m.Nak()
+	case jobCtx.Err() != nil:
+		log.Info("video stopped: job cancelled")
+		_ = m.Ack()
+	default:
+		log.Error("ingest video; retrying later", "err", err)
+		_ = m.NakWithDelay(p.opts.RetryDelay)
+	}
+}
+
+// videoOf turns a task into the Ingester's video with its own sampling and
+// the job's thresholds in the frame header.
+func videoOf(t *bus.Task) Video {
+	v := Video{
+		Name: t.Video, Source: t.Source,
+		Decode: &decode.Options{Every: t.Every, FPS: t.FPS, Size: t.Size},
+	}
+	h := nats.Header{}
+	if t.Conf > 0 {
+		h.Set(bus.HeaderConf, strconv.FormatFloat(t.Conf, 'g', -1, 64))
+	}
+	if t.IoU > 0 {
+		h.Set(bus.HeaderIoU, strconv.FormatFloat(t.IoU, 'g', -1, 64))
+	}
+	if t.MaxDet > 0 {
+		h.Set(bus.HeaderMaxDet, strconv.Itoa(t.MaxDet))
+	}
+	if len(h) > 0 {
+		v.Header = h
+	}
+	return v
+}
+
+// jobState reads the job's state from the jobs bucket.
+func (p *Pool) jobState(ctx context.Context, job string) (bus.JobState, error) {
+	e, err := p.jobs.Get(ctx, job)
+	if err != nil {
+		return "", fmt.Errorf("read job %s: %w", job, err)
+	}
+	return bus.JobStateOf(e.Value())
+}
+
+// register makes cancel reachable by the job's cancellation notice.
+func (p *Pool) register(job string, cancel *context.CancelFunc) (unregister func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cancels[job] == nil {
+		p.cancels[job] = map[*context.CancelFunc]struct{}{}
+	}
+	p.cancels[job][cancel] = struct{}{}
+	return func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		delete(p.cancels[job], cancel)
+		if len(p.cancels[job]) == 0 {
+			delete(p.cancels, job)
+		}
+	}
+}
+
+// onCancel stops the videos of a cancelled job that this pool is decoding.
+func (p *Pool) onCancel(m *nats.Msg) {
+	job := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for cancel := range p.cancels[job] {
+		(*cancel)()
+	}
+}
+
+// keepAlive tells the server the task is still being worked on every third
+// of its ack wait: a long video is not handed to a second process.
+func keepAlive(m jetstream.Msg, ackWait time.Duration) (stop func()) {
+	every := ackWait / 3
+	if every <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
