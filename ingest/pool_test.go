@@ -27,7 +27,6 @@ func testClip(t *testing.T, name string, seconds, fps int) string {
 	return path
 }
 
-
 func putTask(t *testing.T, js jetstream.JetStream, task bus.Task) {
 	t.Helper()
 	b, err := bus.EncodeTask(&task)
