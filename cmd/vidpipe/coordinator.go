@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +33,7 @@ type coordinatorConfig struct {
 	out             string
 	localInputs     bool
 	annotateWorkers int
+	streams         bus.StreamOptions
 	model           modelFlags
 	nats            natsFlags
 	s3              s3Flags
@@ -43,6 +45,13 @@ func (c *coordinatorConfig) registerFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("out", "Where job folders go unless a job names its output: s3://bucket/prefix or a local directory.").Default("out").StringVar(&c.out)
 	cmd.Flag("local-inputs", "Accept local paths as job inputs (files on the ingest machines).").BoolVar(&c.localInputs)
 	cmd.Flag("annotate-workers", "Videos annotated at the same time.").Default("1").IntVar(&c.annotateWorkers)
+	c.streams = bus.DefaultStreamOptions()
+	o := &c.streams
+	cmd.Flag("replicas", "JetStream replicas of streams and buckets (3 on a production cluster).").Default(strconv.Itoa(o.Replicas)).IntVar(&o.Replicas)
+	cmd.Flag("frames-waiting", "Frames queued for workers before ingest is held back.").Default(strconv.FormatInt(o.MaxFramesWaiting, 10)).Int64Var(&o.MaxFramesWaiting)
+	cmd.Flag("ack-wait", "How long a worker may hold a frame without a sign of life before it goes to another worker.").Default(o.AckWait.String()).DurationVar(&o.AckWait)
+	cmd.Flag("max-deliver", "Deliveries of one frame before it is recorded as failed.").Default(strconv.Itoa(o.MaxDeliver)).IntVar(&o.MaxDeliver)
+	cmd.Flag("worker-ttl", "How long a worker's heartbeat lives.").Default(o.WorkerTTL.String()).DurationVar(&o.WorkerTTL)
 	c.model.register(cmd)
 	c.nats.register(cmd)
 	c.s3.register(cmd)
@@ -93,7 +102,7 @@ func (c *coordinatorConfig) run(ctx context.Context, logger *slog.Logger) error 
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	if err := bus.Setup(ctx, js, bus.DefaultStreamOptions()); err != nil {
+	if err := bus.Setup(ctx, js, c.streams); err != nil {
 		return err
 	}
 	store, err := jobs.OpenStore(ctx, js)

@@ -38,6 +38,7 @@ type workerConfig struct {
 	device  string
 	metrics string
 	model   modelFlags
+	s3      s3Flags
 	nats    natsFlags
 	detect  detectFlags
 }
@@ -51,6 +52,7 @@ func (c *workerConfig) registerFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("device", "cpu, cuda or cuda:N.").Default("cpu").StringVar(&c.device)
 	cmd.Flag("metrics", "Serve Prometheus /metrics and /healthz on this address (host:port); empty: off.").Envar("VIDPIPE_METRICS").PlaceHolder("ADDR").StringVar(&c.metrics)
 	c.model.register(cmd)
+	c.s3.register(cmd) // for --model s3://...
 	c.nats.register(cmd)
 	c.detect.register(cmd)
 }
@@ -117,7 +119,9 @@ func (c *workerConfig) run(ctx context.Context, logger *slog.Logger) error {
 		close(serveDone)
 	}
 
-	mdl, err := c.model.load(logger)
+	bks := c.s3.buckets(logger)
+	defer bks.Close()
+	mdl, err := c.model.load(runCtx, logger, bks)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -9,14 +14,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/coordinator"
+	"github.com/vidpipe/vidpipe/workers"
 )
 
 // TestRunWithWorkerProcesses runs the job with no in-process worker: two
-// `vidpipe worker` processes on the same external JetStream share the
-// frames, every frame is analysed exactly once, and SIGTERM stops each
-// worker cleanly.
+// `vidpipe worker` processes, started first, wait on the external JetStream
+// without creating anything until `vidpipe run` sets it up; then they share
+// the frames, every frame is analysed exactly once, each keeps a heartbeat
+// and one serves /metrics and /healthz, and SIGTERM stops each worker
+// cleanly and removes its heartbeat.
 func TestRunWithWorkerProcesses(t *testing.T) {
 	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: t.TempDir(), Listen: true})
 	if err != nil {
@@ -24,13 +36,65 @@ func TestRunWithWorkerProcesses(t *testing.T) {
 	}
 	defer srv.Shutdown()
 	url := srv.ClientURL()
+	nc, err := bus.ConnectEmbedded(srv, t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
 	dir := t.TempDir()
 	src := clip(t, dir, "3")
+
+	// A free port for ext1's metrics; nothing else here listens.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsURL := "http://" + ln.Addr().String()
+	ln.Close()
+	errString := func(err error) string {
+		if err == nil {
+			return ""
+		}
+		return " " + err.Error()
+	}
+	get := func(path string) (int, string, error) {
+		resp, err := http.Get(metricsURL + path)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), err
+	}
+	poll := func(what string, cond func() (bool, string)) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			ok, last := cond()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not after 60 s (last: %s)", what, last)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 
 	var procs []*exec.Cmd
 	var logs []*bytes.Buffer
 	for _, name := range []string{"ext1", "ext2"} {
-		cmd := exec.Command(binary, "worker", "--nats", url, "--name", name, "--imgsz", "128", "--batch", "1", "--threads", "1")
+		args := []string{"worker", "--nats", url, "--name", name, "--imgsz", "128", "--batch", "1", "--threads", "1"}
+		if name == "ext1" {
+			args = append(args, "--metrics", strings.TrimPrefix(metricsURL, "http://"))
+		}
+		cmd := exec.Command(binary, args...)
 		var buf bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &buf, &buf
 		if err := cmd.Start(); err != nil {
@@ -38,6 +102,15 @@ func TestRunWithWorkerProcesses(t *testing.T) {
 		}
 		procs, logs = append(procs, cmd), append(logs, &buf)
 		defer cmd.Process.Kill()
+	}
+
+	// Before the coordinator's side exists, a worker waits and says so.
+	poll("ext1 waiting for the coordinator", func() (bool, string) {
+		code, body, err := get("/healthz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "waiting for the coordinator"), body + errString(err)
+	})
+	if _, err := js.Stream(ctx, bus.FramesStream); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatalf("frames stream before `vidpipe run`: %v, want none (workers create nothing)", err)
 	}
 
 	out := filepath.Join(dir, "out")
@@ -61,6 +134,42 @@ func TestRunWithWorkerProcesses(t *testing.T) {
 	}
 	t.Logf("frames per worker: %v", stats.Workers)
 
+	// Heartbeats come every third of the bucket's 15 s TTL.
+	poll("heartbeats counting every frame", func() (bool, string) {
+		hbs, err := workers.ListHeartbeats(ctx, js)
+		if err != nil || len(hbs) != 2 {
+			return false, errString(err)
+		}
+		for _, h := range hbs {
+			if int(h.Frames) != stats.Workers[h.Name] || h.Failed != 0 || len(h.ModelSHA256) != 64 || h.Batch != 1 || h.Threads != 1 || h.Device != "cpu" {
+				return false, "heartbeat " + h.Name + " does not match the run"
+			}
+		}
+		return true, ""
+	})
+	if code, body, err := get("/healthz"); code != http.StatusOK {
+		t.Errorf("ext1 /healthz while pulling frames: %d %q %v", code, body, err)
+	}
+	_, body, err := get("/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	var published float64
+	for _, m := range fams["vidpipe_worker_frames_total"].GetMetric() {
+		published += m.GetCounter().GetValue()
+	}
+	if int(published) != stats.Workers["ext1"] {
+		t.Errorf("ext1 vidpipe_worker_frames_total %v, want its %d frames", published, stats.Workers["ext1"])
+	}
+	if m := fams["vidpipe_frames_pending"].GetMetric(); len(m) != 1 || m[0].GetGauge().GetValue() != 0 {
+		t.Errorf("vidpipe_frames_pending after the job: %v, want 0", m)
+	}
+
 	for i, p := range procs {
 		if err := p.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
@@ -75,5 +184,8 @@ func TestRunWithWorkerProcesses(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Errorf("worker %d still running 30 s after SIGTERM", i+1)
 		}
+	}
+	if hbs, err := workers.ListHeartbeats(ctx, js); err != nil || len(hbs) != 0 {
+		t.Errorf("heartbeats after both workers stopped: %+v %v", hbs, err)
 	}
 }
