@@ -41,7 +41,7 @@ var natsServer = sync.OnceValues(func() (string, error) {
 // nats-server with infra/nats/nats.conf (one NATS user per role, with the
 // role's permissions), versitygw, and each component as its own process.
 type cluster struct {
-	t         *testing.T
+	t         testing.TB
 	dir       string
 	natsURL   string
 	apiURL    string
@@ -61,7 +61,7 @@ type proc struct {
 	err  error
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -71,7 +71,7 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t testing.TB) *cluster {
 	t.Helper()
 	bin, err := natsServer()
 	if err != nil {
@@ -201,7 +201,7 @@ func (c *cluster) client() *api.Client {
 }
 
 // kill sends sig and waits for the process to exit.
-func (p *proc) kill(t *testing.T, sig syscall.Signal) {
+func (p *proc) kill(t testing.TB, sig syscall.Signal) {
 	t.Helper()
 	_ = p.cmd.Process.Signal(sig)
 	select {
@@ -382,5 +382,67 @@ func TestClusterEndToEnd(t *testing.T) {
 		if w.err != nil {
 			t.Errorf("%s after SIGTERM: %v", w.name, w.err)
 		}
+	}
+}
+
+// BenchmarkWorkerScaling measures a job's frames per second with one and
+// with two worker processes of one ONNX Runtime thread each (320x320 input,
+// 400 frames of vtest.avi), everything else equal. On a 2-core machine the
+// second worker competes with ingest and the coordinator for the cores, so
+// the efficiency (fps2 / 2·fps1) says how much of a core a worker gets.
+//
+//	go test -run XXX -bench WorkerScaling -benchtime 1x ./cmd/vidpipe
+func BenchmarkWorkerScaling(b *testing.B) {
+	fps := map[int]float64{}
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
+			c := startCluster(b)
+			c.uploadClips(2, "20")
+			c.coordinator("coordinator", "--imgsz", "320")
+			c.vidpipe("ingest", "ingest", "ingest", "--concurrency", "2")
+			for i := 1; i <= n; i++ {
+				name := fmt.Sprintf("worker-%d", i)
+				c.vidpipe(name, "worker", "worker", "--name", name, "--imgsz", "320", "--batch", "4", "--threads", "1")
+			}
+			cl := c.client()
+			waitWorkers(b, cl, n)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				rec, _, err := cl.Submit(context.Background(), jobs.Spec{Inputs: []string{"s3://videos/clips/"}, Annotate: new(bool)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				t0 := time.Now()
+				done := c.waitJob(cl, rec.ID, "the end", 10*time.Minute, func(r *jobs.Record) bool { return r.State.Final() })
+				wall := time.Since(t0).Seconds()
+				if done.State != bus.JobSucceeded {
+					b.Fatalf("job %s: %s (%s)", rec.ID, done.State, done.Error)
+				}
+				fps[n] = done.Stats.FPS
+				b.ReportMetric(done.Stats.FPS, "frames/s")
+				b.ReportMetric(float64(done.Stats.Frames)/wall, "frames/s-submit-to-done")
+				b.Logf("%d workers: %d frames, %.2f frames/s (first frame to last result), %.1f s submit to done, shares %v",
+					n, done.Stats.Frames, done.Stats.FPS, wall, done.Stats.WorkerShare)
+			}
+		})
+	}
+	if fps[1] > 0 && fps[2] > 0 {
+		b.Logf("scaling: 2 workers run at %.2fx the frames/s of 1; efficiency %.0f%%", fps[2]/fps[1], 100*fps[2]/(2*fps[1]))
+	}
+}
+
+// waitWorkers waits until n workers beat, so start-up is not measured.
+func waitWorkers(tb testing.TB, cl *api.Client, n int) {
+	tb.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		var live []workers.Heartbeat
+		if err := cl.Workers(context.Background(), &live); err == nil && len(live) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("fewer than %d workers after 3 minutes", n)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

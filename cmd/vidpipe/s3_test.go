@@ -20,14 +20,14 @@ import (
 	"github.com/vidpipe/vidpipe/results"
 )
 
-func putObject(t *testing.T, c *s3.Client, bucket, key string, body []byte) {
+func putObject(t testing.TB, c *s3.Client, bucket, key string, body []byte) {
 	t.Helper()
 	if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(body)}); err != nil {
 		t.Fatalf("put %s: %v", key, err)
 	}
 }
 
-func getObject(t *testing.T, c *s3.Client, bucket, key string) []byte {
+func getObject(t testing.TB, c *s3.Client, bucket, key string) []byte {
 	t.Helper()
 	out, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: &key})
 	if err != nil {
