@@ -46,8 +46,12 @@ const (
 	ControlSubject = "vidpipe.control"
 
 	// MaxDeliveriesAdvisory is where JetStream reports a frame that reached
-	// the workers consumer's MaxDeliver without an ack.
+	// the workers consumer's MaxDeliver without an ack. AdvisoriesStream
+	// keeps those reports until a coordinator has handled them through
+	// AdvisoriesConsumer, so none is lost while no coordinator runs.
 	MaxDeliveriesAdvisory = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + FramesStream + "." + WorkersConsumer
+	AdvisoriesStream      = "VIDPIPE_ADVISORIES"
+	AdvisoriesConsumer    = "coordinator"
 )
 
 // Frame headers that carry a job's detection thresholds to the workers, so

@@ -137,6 +137,24 @@ func setupJobs(ctx context.Context, js jetstream.JetStream, o StreamOptions) err
 	if _, err := js.CreateOrUpdateConsumer(ctx, VideosStream, ingest); err != nil {
 		return fmt.Errorf("create consumer %s: %w", IngestConsumer, err)
 	}
+	advisories := jetstream.StreamConfig{
+		Name:        AdvisoriesStream,
+		Description: "frames that reached MaxDeliver, until a coordinator records them as failed",
+		Subjects:    []string{MaxDeliveriesAdvisory},
+		Retention:   jetstream.WorkQueuePolicy,
+		MaxAge:      o.ResultsMaxAge,
+		Storage:     jetstream.FileStorage,
+		Replicas:    o.Replicas,
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, advisories); err != nil {
+		return fmt.Errorf("create stream %s: %w", AdvisoriesStream, err)
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, AdvisoriesStream, jetstream.ConsumerConfig{
+		Durable: AdvisoriesConsumer, Description: "the coordinator records undeliverable frames",
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute,
+	}); err != nil {
+		return fmt.Errorf("create consumer %s: %w", AdvisoriesConsumer, err)
+	}
 	jobs := jetstream.KeyValueConfig{
 		Bucket: JobsBucket, Description: "job records", History: 1,
 		TTL: o.JobsMaxAge, Storage: jetstream.FileStorage, Replicas: o.Replicas,

@@ -59,90 +59,82 @@ func decodeMaxDeliveries(b []byte) (maxDeliveries, error) {
 // failed instead of waiting forever, and removes them from the frames
 // stream, where they would otherwise hold a work-queue slot forever.
 //
-// Every coordinator may run one: handling an advisory twice publishes a
-// duplicate that Nats-Msg-Id drops and finds the frame already deleted.
+// It reads the advisories from bus.AdvisoriesStream, which keeps them while
+// no coordinator runs; handling one twice publishes a duplicate that
+// Nats-Msg-Id drops and finds the frame already deleted.
 type MaxDeliveriesWatcher struct {
-	sub    *nats.Subscription
+	cons   jetstream.Consumer
 	js     jetstream.JetStream
 	log    *slog.Logger
 	frames jetstream.Stream // looked up on first use
 }
 
-// NewMaxDeliveriesWatcher subscribes to bus.MaxDeliveriesAdvisory and
-// returns once the server knows of the subscription: JetStream sends the
-// advisory only while someone listens, and only once per frame, so the
-// watcher must be in place before workers start. Call Run to handle the
-// advisories.
-func NewMaxDeliveriesWatcher(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, log *slog.Logger) (*MaxDeliveriesWatcher, error) {
+// NewMaxDeliveriesWatcher opens the advisories consumer (bus.Setup creates
+// it). Call Run to handle the advisories.
+func NewMaxDeliveriesWatcher(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (*MaxDeliveriesWatcher, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	sub, err := nc.SubscribeSync(bus.MaxDeliveriesAdvisory)
+	cons, err := js.Consumer(ctx, bus.AdvisoriesStream, bus.AdvisoriesConsumer)
 	if err != nil {
-		return nil, fmt.Errorf("subscribe %s: %w", bus.MaxDeliveriesAdvisory, err)
+		return nil, fmt.Errorf("consumer %s on %s: %w", bus.AdvisoriesConsumer, bus.AdvisoriesStream, err)
 	}
-	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := nc.FlushWithContext(fctx); err != nil {
-		_ = sub.Unsubscribe()
-		return nil, fmt.Errorf("subscribe %s: %w", bus.MaxDeliveriesAdvisory, err)
-	}
-	return &MaxDeliveriesWatcher{sub: sub, js: js, log: log.With("advisory", "max_deliveries")}, nil
+	return &MaxDeliveriesWatcher{cons: cons, js: js, log: log.With("advisory", "max_deliveries")}, nil
 }
 
-// WatchMaxDeliveries subscribes and handles advisories until ctx ends
-// (NewMaxDeliveriesWatcher, then Run).
-func WatchMaxDeliveries(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, log *slog.Logger) error {
-	w, err := NewMaxDeliveriesWatcher(ctx, nc, js, log)
-	if err != nil {
-		return err
-	}
-	return w.Run(ctx)
-}
-
-// Run handles advisories one at a time until ctx ends, then unsubscribes
-// and returns nil. Malformed advisories are logged and ignored; an error is
-// returned only when the subscription itself is lost.
+// Run handles advisories one at a time until ctx ends, then returns nil.
+// Malformed advisories are logged and dropped; one that could not be
+// recorded is handed back for a later try.
 func (w *MaxDeliveriesWatcher) Run(ctx context.Context) error {
-	defer func() { _ = w.sub.Unsubscribe() }()
 	w.log.Info("watching for undeliverable frames")
-	for {
-		m, err := w.sub.NextMsgWithContext(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case errors.Is(err, nats.ErrSlowConsumer):
-			// The client dropped advisories: their frames stay in the
-			// stream and their videos wait. Loud, because only an operator
-			// can tell which.
-			w.log.Error("advisories dropped by a slow subscription", "err", err)
+	for ctx.Err() == nil {
+		batch, err := w.cons.Fetch(16, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			w.log.Warn("fetch advisories", "err", err)
+			sleepCtx(ctx, time.Second)
 			continue
-		case err != nil:
-			return fmt.Errorf("read %s: %w", bus.MaxDeliveriesAdvisory, err)
 		}
-		w.handle(ctx, m.Data)
+		for m := range batch.Messages() {
+			if w.handle(ctx, m.Data()) {
+				_ = m.Ack()
+			} else {
+				_ = m.NakWithDelay(5 * time.Second)
+			}
+		}
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
 	}
 }
 
-// handle records one advisory's frame, retrying transient errors. Once
-// started, an attempt runs to its end even if ctx is cancelled meanwhile,
-// so a frame is never left with its result published but still stored.
-func (w *MaxDeliveriesWatcher) handle(ctx context.Context, data []byte) {
+// handle records one advisory's frame, retrying transient errors; it
+// reports whether the advisory is settled. Once started, an attempt runs to
+// its end even if ctx is cancelled meanwhile, so a frame is never left with
+// its result published but still stored.
+func (w *MaxDeliveriesWatcher) handle(ctx context.Context, data []byte) bool {
 	a, err := decodeMaxDeliveries(data)
 	if err != nil {
 		w.log.Warn("ignoring advisory", "err", err)
-		return
+		return true
 	}
 	log := w.log.With("stream_seq", a.StreamSeq, "deliveries", a.Deliveries)
 	wait := advisoryBackoff
 	for attempt := 1; ; attempt++ {
 		err := w.record(context.WithoutCancel(ctx), log, a)
 		if err == nil {
-			return
+			return true
 		}
 		if attempt == advisoryAttempts || ctx.Err() != nil {
-			log.Error("undeliverable frame not recorded: its video waits", "err", err, "attempts", attempt)
-			return
+			log.Error("undeliverable frame not recorded yet", "err", err, "attempts", attempt)
+			return false
 		}
 		log.Warn("record undeliverable frame", "err", err, "attempt", attempt)
 		select {

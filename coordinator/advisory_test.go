@@ -223,7 +223,7 @@ func TestMaxDeliveriesFailFramesOfDeadWorkers(t *testing.T) {
 	defer cancel()
 
 	logs := &logRecorder{}
-	w, err := NewMaxDeliveriesWatcher(ctx, nc, js, slog.New(logs))
+	w, err := NewMaxDeliveriesWatcher(ctx, js, slog.New(logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,10 +324,10 @@ func TestMaxDeliveriesFailFramesOfDeadWorkers(t *testing.T) {
 // TestMaxDeliveriesRecordIdempotent drives record directly on a real
 // JetStream, with frames nobody fetches.
 func TestMaxDeliveriesRecordIdempotent(t *testing.T) {
-	nc, js := bustest.Start(t, bus.DefaultStreamOptions())
+	_, js := bustest.Start(t, bus.DefaultStreamOptions())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	w, err := NewMaxDeliveriesWatcher(ctx, nc, js, nil)
+	w, err := NewMaxDeliveriesWatcher(ctx, js, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -152,7 +152,7 @@ func (c *coordinatorConfig) run(ctx context.Context, logger *slog.Logger) error 
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
-	watcher, err := coordinator.NewMaxDeliveriesWatcher(ctx, nc, js, logger)
+	watcher, err := coordinator.NewMaxDeliveriesWatcher(ctx, js, logger)
 	if err != nil {
 		ln.Close()
 		return err

@@ -265,7 +265,7 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		return nil, err
 	}
 	// Frames whose workers keep dying become failed frames, not a hang.
-	watcher, err := coordinator.NewMaxDeliveriesWatcher(ctx, nc, js, logger)
+	watcher, err := coordinator.NewMaxDeliveriesWatcher(ctx, js, logger)
 	if err != nil {
 		return nil, err
 	}
