@@ -32,6 +32,7 @@ type coordinatorConfig struct {
 	tokenFile       string
 	out             string
 	localInputs     bool
+	buckets         []string
 	annotateWorkers int
 	streams         bus.StreamOptions
 	model           modelFlags
@@ -44,6 +45,7 @@ func (c *coordinatorConfig) registerFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("token-file", "File holding the API bearer token (else VIDPIPE_TOKEN).").PlaceHolder("FILE").StringVar(&c.tokenFile)
 	cmd.Flag("out", "Where job folders go unless a job names its output: s3://bucket/prefix or a local directory.").Default("out").StringVar(&c.out)
 	cmd.Flag("local-inputs", "Accept local paths as job inputs (files on the ingest machines).").BoolVar(&c.localInputs)
+	cmd.Flag("bucket", "A bucket jobs may read or write (repeatable); none: every bucket the credentials reach.").PlaceHolder("NAME").StringsVar(&c.buckets)
 	cmd.Flag("annotate-workers", "Videos annotated at the same time.").Default("1").IntVar(&c.annotateWorkers)
 	c.streams = bus.DefaultStreamOptions()
 	o := &c.streams
@@ -114,7 +116,7 @@ func (c *coordinatorConfig) run(ctx context.Context, logger *slog.Logger) error 
 	svc := jobs.New(js, store, jobs.Options{
 		Out: c.out, Model: jobs.Model{Path: mdl.path, SHA256: mdl.hash, Input: mdl.size},
 		Open: bks.Open, Annotate: annotator(bks.Open), AnnotateWorkers: c.annotateWorkers,
-		LocalInputs: c.localInputs, Logger: logger,
+		LocalInputs: c.localInputs, Buckets: c.buckets, Logger: logger,
 		OnFrames: func(n int) { met.AddResults(n) },
 		OnRate: func(job string, fps *float64) {
 			if fps == nil {
@@ -160,6 +162,9 @@ func (c *coordinatorConfig) run(ctx context.Context, logger *slog.Logger) error 
 	if err := svc.Start(ctx); err != nil {
 		ln.Close()
 		return err
+	}
+	if len(c.buckets) == 0 {
+		logger.Warn("jobs may name any bucket the credentials reach; limit them with --bucket")
 	}
 	logger.Info("coordinator ready", "api", "http://"+ln.Addr().String(), "model", mdl.path, "input", mdl.size, "out", c.out)
 	var g errgroup.Group

@@ -45,6 +45,9 @@ type Video struct {
 	Progress
 	// Results are the URIs of the video's outputs, once it has them.
 	Results map[string]string `json:"results,omitempty"`
+	// Stats are the video's statistics once it has finished (its
+	// stats.json).
+	Stats *coordinator.Stats `json:"stats,omitempty"`
 }
 
 // Record is a job as the API shows it and the jobs bucket stores it.

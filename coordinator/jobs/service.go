@@ -42,6 +42,8 @@ type Options struct {
 	AnnotateWorkers int
 	// LocalInputs allows local paths in specs: files on the ingest machines.
 	LocalInputs bool
+	// Buckets, when set, are the only buckets jobs may read and write.
+	Buckets []string
 	// FlushEvery is how often running jobs' progress reaches the bucket.
 	FlushEvery time.Duration
 	// OnFrames is told of frames newly analysed, and OnRate of a running
@@ -135,6 +137,16 @@ func (s *Service) Submit(ctx context.Context, spec Spec) (*Record, bool, error) 
 	if m := spec.Model; m != "" && m != s.opts.Model.Path && m != "sha256:"+s.opts.Model.SHA256 {
 		return nil, false, fmt.Errorf("%w: model: %q is not the model this worker pool serves (%s, sha256:%s); run a pool per model", ErrBadSpec, m, s.opts.Model.Path, s.opts.Model.SHA256)
 	}
+	out := spec.Output
+	if out == "" {
+		out = s.opts.Out
+	}
+	if err := checkBuckets(s.opts.Buckets, "inputs", spec.Inputs...); err != nil {
+		return nil, false, err
+	}
+	if err := checkBuckets(s.opts.Buckets, "output", spec.Output); err != nil {
+		return nil, false, err
+	}
 	id := jobID(&spec)
 	if old, err := s.store.Get(ctx, id); err == nil {
 		return s.existing(old, &spec)
@@ -148,9 +160,14 @@ func (s *Service) Submit(ctx context.Context, spec Spec) (*Record, bool, error) 
 	if len(sources) > MaxVideos {
 		return nil, false, fmt.Errorf("%w: inputs: %d videos, at most %d per job", ErrBadSpec, len(sources), MaxVideos)
 	}
-	out := spec.Output
-	if out == "" {
-		out = s.opts.Out
+	// A manifest may name more locations: the same rules hold for them.
+	for _, src := range sources {
+		if err := checkLocation(src, s.opts.LocalInputs); err != nil {
+			return nil, false, fmt.Errorf("%w: inputs: %v", ErrBadSpec, err)
+		}
+	}
+	if err := checkBuckets(s.opts.Buckets, "inputs", sources...); err != nil {
+		return nil, false, err
 	}
 	rec := &Record{
 		ID: id, State: bus.JobQueued, Spec: spec, Model: s.opts.Model,
@@ -521,6 +538,8 @@ func (s *Service) finish(ctx context.Context, id string, sum *coordinator.Summar
 			v.State, v.Error = vs.Status, vs.Error
 			v.Done, v.Total, v.Exact, v.Percent = vs.Stats.Frames+vs.Stats.FailedFrames, vs.Stats.Frames+vs.Stats.FailedFrames, true, 100
 			v.FPS = vs.Stats.FPS
+			st := vs.Stats
+			v.Stats = &st
 			v.Results = map[string]string{}
 			for key, name := range resultFiles {
 				if _, err := os.Stat(filepath.Join(dir, v.Name, name)); err == nil {

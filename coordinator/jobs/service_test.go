@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,6 +184,65 @@ func TestSubmitRejects(t *testing.T) {
 	if _, _, err := svc.Submit(context.Background(), Spec{Inputs: []string{"/a.mp4"}, Model: "sha256:abc"}); err != nil {
 		t.Fatalf("the pool's own model by hash: %v", err)
 	}
+}
+
+func TestSubmitLocations(t *testing.T) {
+	_, js := bustest.Start(t, bus.DefaultStreamOptions())
+	store, err := OpenStore(context.Background(), js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := filepath.Join(t.TempDir(), "list.txt")
+	if err := os.WriteFile(manifest, []byte("s3://videos/a.mp4\nhttp://169.254.169.254/latest/meta-data\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	strict := New(js, store, Options{Out: "s3://results/jobs", Model: Model{Input: 64}, Buckets: []string{"videos", "results"}})
+	local := New(js, store, Options{Out: t.TempDir(), Model: Model{Input: 64}, LocalInputs: true, Buckets: []string{"videos"}})
+	for name, tc := range map[string]struct {
+		svc    *Service
+		spec   Spec
+		reason string
+	}{
+		"local path":         {strict, Spec{Inputs: []string{"/etc/passwd"}}, "local path"},
+		"metadata endpoint":  {strict, Spec{Inputs: []string{"http://169.254.169.254/latest"}}, "only s3://"},
+		"file scheme":        {local, Spec{Inputs: []string{"file:///etc/passwd"}}, "only s3://"},
+		"bucket not allowed": {strict, Spec{Inputs: []string{"s3://private/x.mp4"}}, `bucket "private"`},
+		"output not allowed": {strict, Spec{Inputs: []string{"s3://videos/x.mp4"}, Output: "s3://elsewhere/out"}, `bucket "elsewhere"`},
+		"manifest smuggles":  {local, Spec{Inputs: []string{"@" + manifest}}, "only s3://"},
+		"manifest in bucket": {strict, Spec{Inputs: []string{"@s3://private/list.txt"}}, `bucket "private"`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := tc.svc.Submit(context.Background(), tc.spec)
+			if !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), tc.reason) {
+				t.Fatalf("err = %v, want ErrBadSpec naming %q", err, tc.reason)
+			}
+		})
+	}
+}
+
+// FuzzSpec feeds arbitrary JSON to the spec decoder and validator: no
+// panic, and a spec that passes has sane fields.
+func FuzzSpec(f *testing.F) {
+	f.Add([]byte(`{"inputs":["s3://b/k.mp4"],"every":2,"conf":0.3}`))
+	f.Add([]byte(`{"inputs":["@s3://b/list"],"fps":1.5,"output":"s3://o/p","idempotency_key":"k"}`))
+	f.Add([]byte(`{"inputs":[""],"every":-1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s Spec
+		if json.Unmarshal(b, &s) != nil {
+			return
+		}
+		if s.Validate(false) != nil {
+			return
+		}
+		if len(s.Inputs) == 0 || s.Every < 0 || s.Conf < 0 || s.Conf > 1 || (s.Every > 1 && s.FPS > 0) {
+			t.Fatalf("accepted %+v", s)
+		}
+		for _, in := range s.Inputs {
+			if !strings.HasPrefix(strings.TrimPrefix(in, "@"), "s3://") {
+				t.Fatalf("accepted input %q", in)
+			}
+		}
+	})
 }
 
 func TestSubmitIdempotent(t *testing.T) {

@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/ingest"
+	"github.com/vidpipe/vidpipe/storage"
 )
 
 // ErrBadSpec marks a job spec that cannot run; the API answers 400 with it.
@@ -19,8 +21,10 @@ var ErrBadSpec = errors.New("bad job spec")
 
 // Limits on what one job may ask for.
 const (
-	MaxInputs         = 10000
-	MaxVideos         = 5000
+	MaxInputs = 10000
+	// MaxVideos keeps a job record, with every video's statistics, well
+	// under NATS's default 1 MB message size.
+	MaxVideos         = 1000
 	MaxIdempotencyKey = 256
 )
 
@@ -88,15 +92,53 @@ func (s *Spec) Validate(allowLocal bool) error {
 	}
 	for i, in := range s.Inputs {
 		src := strings.TrimPrefix(in, "@")
-		switch {
-		case strings.TrimSpace(in) == "" || src == "":
+		if strings.TrimSpace(in) == "" || src == "" {
 			return bad("inputs[%d]: empty", i)
-		case !ingest.IsRemote(src) && !allowLocal:
-			return bad("inputs[%d]: %q is a local path; this coordinator takes s3:// inputs only (start it with --local-inputs to allow paths on the ingest machines)", i, in)
+		}
+		if err := checkLocation(src, allowLocal); err != nil {
+			return bad("inputs[%d]: %v", i, err)
 		}
 	}
-	if s.Output != "" && !ingest.IsRemote(s.Output) && !allowLocal {
-		return bad("output: %q is a local path; use s3://bucket/prefix", s.Output)
+	if s.Output != "" {
+		if err := checkLocation(s.Output, allowLocal); err != nil {
+			return bad("output: %v", err)
+		}
+	}
+	return nil
+}
+
+// checkLocation accepts s3:// URIs, and local paths where allowed; any
+// other scheme (http://169.254.169.254/...) is refused.
+func checkLocation(s string, allowLocal bool) error {
+	switch {
+	case ingest.IsRemote(s):
+		return nil
+	case strings.Contains(s, "://"):
+		return fmt.Errorf("%q: only s3:// URIs are accepted", s)
+	case !allowLocal:
+		return fmt.Errorf("%q is a local path; this coordinator takes s3:// URIs only (start it with --local-inputs to allow paths on the ingest machines)", s)
+	}
+	return nil
+}
+
+// checkBuckets refuses URIs outside the allowed buckets; an empty list
+// allows every bucket.
+func checkBuckets(allowed []string, what string, uris ...string) error {
+	if len(allowed) == 0 {
+		return nil
+	}
+	for _, u := range uris {
+		u = strings.TrimPrefix(u, "@")
+		if !ingest.IsRemote(u) {
+			continue
+		}
+		_, bucket, _, err := storage.ParseURI(u)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrBadSpec, what, err)
+		}
+		if !slices.Contains(allowed, bucket) {
+			return fmt.Errorf("%w: %s: bucket %q of %s is not one this coordinator serves (%s)", ErrBadSpec, what, bucket, u, strings.Join(allowed, ", "))
+		}
 	}
 	return nil
 }
