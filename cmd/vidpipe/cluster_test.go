@@ -184,7 +184,7 @@ func (c *cluster) coordinator(name string, extra ...string) *proc {
 	if c.apiURL == "" {
 		c.apiURL = fmt.Sprintf("http://127.0.0.1:%d", freePort(c.t))
 	}
-	args := append([]string{"coordinator", "--listen", strings.TrimPrefix(c.apiURL, "http://"), "--out", "s3://results/jobs", "--ack-wait", "5s"}, extra...)
+	args := append([]string{"coordinator", "--listen", strings.TrimPrefix(c.apiURL, "http://"), "--out", "s3://results/jobs", "--ack-wait", "5s", "--bucket", "videos", "--bucket", "results"}, extra...)
 	p := c.vidpipe(name, "coordinator", args...)
 	// The first start builds and caches the built-in model.
 	c.waitTCP(strings.TrimPrefix(c.apiURL, "http://"), p, 3*time.Minute)

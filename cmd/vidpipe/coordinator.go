@@ -136,6 +136,9 @@ func (c *coordinatorConfig) run(ctx context.Context, logger *slog.Logger) error 
 	if err := metrics.RegisterPending(reg, frames, 5*time.Second); err != nil {
 		return err
 	}
+	if err := metrics.RegisterNATS(reg, nc); err != nil {
+		return err
+	}
 	apiHandler, err := api.Handler(svc, api.Options{
 		Token: token, Logger: logger,
 		Workers: func(ctx context.Context) (any, error) { return workers.ListHeartbeats(ctx, js) },

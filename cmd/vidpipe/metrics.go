@@ -32,6 +32,9 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, nc
 	if reg == nil {
 		reg = metrics.NewRegistry()
 	}
+	if err := metrics.RegisterNATS(reg, nc); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen metrics %s: %w", addr, err)

@@ -155,6 +155,9 @@ func (c *workerConfig) run(ctx context.Context, logger *slog.Logger) error {
 		if err := metrics.RegisterPending(reg, cons, pendingTimeout); err != nil {
 			return err
 		}
+		if err := metrics.RegisterNATS(reg, nc); err != nil {
+			return err
+		}
 	}
 
 	id := &workers.Identity{Device: c.device, Model: mdl.path, ModelSHA256: mdl.hash, Threads: threads}
