@@ -70,14 +70,19 @@ func ParseDevice(s string) (Device, error) {
 	return Device{}, fmt.Errorf("parse device %q: %w: want cpu, cuda or cuda:N", s, ErrBadDevice)
 }
 
-// cudaHelp says which ONNX Runtime build the CUDA provider needs. The npm
-// package scripts/setup.sh installs from carries libonnxruntime.so.1 with the
-// CUDA provider bridge but not the provider libraries themselves (npm fetches
-// those from NuGet at install time).
-const cudaHelp = "device cuda needs the GPU build of ONNX Runtime " + ORTVersion +
-	" (CUDA 12, cuDNN 9): put libonnxruntime_providers_shared.so and libonnxruntime_providers_cuda.so" +
-	" from the onnxruntime-gpu " + ORTVersion + " release (or the Microsoft.ML.OnnxRuntime.Gpu.Linux NuGet package)" +
-	" beside the library, or point VIDPIPE_ORT_LIB at that release's libonnxruntime.so.1"
+// cudaHelp says what the CUDA provider needs. The library scripts/setup.sh
+// installs (onnxruntime-node's libonnxruntime.so.1) has the CUDA provider
+// bridge compiled in but not the provider libraries themselves: npm's
+// install script would fetch those from NuGet. The bridge is a C++ interface
+// that only libraries of one ONNX Runtime version, all compiled with CUDA,
+// may cross; onnxruntime_go asks for C API version 24, which ONNX Runtime
+// serves from 1.24 on.
+const cudaHelp = "device cuda needs a GPU build of ONNX Runtime 1.24 or later:" +
+	" libonnxruntime_providers_shared.so and libonnxruntime_providers_cuda.so of the same version" +
+	" beside the ONNX Runtime library (VIDPIPE_ORT_LIB), and the CUDA and cuDNN 9 libraries that build was made for" +
+	" on the loader path (LD_LIBRARY_PATH); scripts/gpu-pack.sh packs one for CUDA 13" +
+	" (ONNX Runtime 1.29.0: libonnxruntime.so.1 from npm onnxruntime-node@1.29.0," +
+	" the providers from npm com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9)"
 
 // cudaProviderOptions are the CUDA provider settings for d.
 func cudaProviderOptions(d Device) map[string]string {

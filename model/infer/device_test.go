@@ -87,7 +87,8 @@ func TestCUDAUnavailable(t *testing.T) {
 			if !errors.Is(err, ErrNoCUDA) {
 				t.Errorf("error does not wrap ErrNoCUDA")
 			}
-			for _, s := range []string{"gpu.onnx", dev, "GPU build of ONNX Runtime 1.24.1", "CUDA 12", "cuDNN 9", "libonnxruntime_providers_cuda.so"} {
+			for _, s := range []string{"gpu.onnx", dev, "GPU build of ONNX Runtime 1.24 or later", "cuDNN 9",
+				"libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so", "LD_LIBRARY_PATH", "scripts/gpu-pack.sh"} {
 				if !strings.Contains(err.Error(), s) {
 					t.Errorf("error does not mention %q", s)
 				}

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# gpu-pack.sh prepares vidpipe's one-shot CUDA proof for a GPU machine whose
+# calls carry at most 64 MiB each: it packs an ONNX Runtime GPU build and the
+# model/bench test binary into parts .gpu/p1 .. .gpu/pN (ignored by git),
+# checks that scripts/gpu-check.sh reassembles them, and prints the device
+# calls to make, in order, on one warm machine.
+#
+# The ONNX Runtime build, 1.29.0, comes from npm, which this machine reaches:
+#   - onnxruntime-node@1.29.0: libonnxruntime.so.1, a GPU build (the CUDA
+#     provider bridge compiled in; npm's install script would fetch the
+#     provider libraries from NuGet, which this machine does not reach);
+#   - com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9: the provider libraries
+#     of the official 1.29.0 CUDA 13 release (libonnxruntime_providers_cuda.so,
+#     229 MB, and libonnxruntime_providers_shared.so).
+# The bridge between the runtime and a provider is a C++ interface that only
+# libraries of one ONNX Runtime version (and the same CUDA switch) may cross:
+# the runtime says git-commit-id=2e2543fbe9, the v1.29.0 release's commit,
+# and the asus4 package ships v1.29.0's release libraries. The pack pins the
+# three files by sha256. (com.github.asus4.onnxruntime@0.4.9's own
+# libonnxruntime.so, the same commit, is a CPU-only build: "CUDA execution
+# provider is not enabled in this build".) CUDA 13 and cuDNN 9 themselves
+# come from the GPU machine's python packages.
+#
+#   scripts/gpu-pack.sh      GPU_PART_MIB (default 58) sets the part size
+set -euo pipefail
+
+root=$(git rev-parse --show-toplevel)
+cache="${VIDPIPE_CACHE:-$HOME/.cache/vidpipe}/ortgpu-1.29.0"
+dest=$root/.gpu
+part_mib=${GPU_PART_MIB:-58}
+call_mib=64 # what one device call may carry, working tree included
+commit=2e2543fbe9
+
+# npm packages and their registry sha1 (dist.shasum), so that a truncated
+# or altered download is caught here rather than on the GPU machine.
+node_pkg=onnxruntime-node@1.29.0
+node_tgz=onnxruntime-node-1.29.0.tgz
+node_sha1=46a58908ca4636fb80a37f9e2d05eef66ca32ace
+gpu_pkg=com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9
+gpu_tgz=com.github.asus4.onnxruntime.linux-x64-gpu-0.4.9.tgz
+gpu_sha1=4fba8272b000ed4b6789715f67b67d2447fab198
+
+log() { printf 'gpu-pack: %s\n' "$*" >&2; }
+die() {
+  log "$*"
+  exit 1
+}
+mib() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1048576}'; }
+
+mkdir -p "$cache"
+cd "$cache"
+
+fetch() { # fetch PKG TGZ SHA1
+  if [[ ! -f "$2" ]] || [[ $(sha1sum "$2" | cut -d' ' -f1) != "$3" ]]; then
+    log "fetching $1"
+    rm -f "$2"
+    npm pack --silent --pack-destination . "$1" >/dev/null
+  fi
+  [[ $(sha1sum "$2" | cut -d' ' -f1) == "$3" ]] || die "$2: sha1 is not the registry's $3"
+}
+fetch "$node_pkg" "$node_tgz" "$node_sha1"
+fetch "$gpu_pkg" "$gpu_tgz" "$gpu_sha1"
+
+# The libraries, under the names ONNX Runtime looks for: the providers
+# beside libonnxruntime.so.1.
+if [[ ! -f lib/.done ]]; then
+  log "extracting the libraries"
+  rm -rf lib x && mkdir -p lib x
+  tar -xzf "$node_tgz" -C x package/bin/napi-v6/linux/x64/libonnxruntime.so.1
+  tar -xzf "$gpu_tgz" -C x package/Plugins/Linux/x64/libonnxruntime_providers_cuda.so \
+    package/Plugins/Linux/x64/libonnxruntime_providers_shared.so
+  mv x/package/bin/napi-v6/linux/x64/libonnxruntime.so.1 x/package/Plugins/Linux/x64/*.so lib/
+  rm -rf x
+  grep -aq "git-commit-id=$commit" lib/libonnxruntime.so.1 || die "lib/libonnxruntime.so.1 is not ONNX Runtime build $commit"
+  (cd lib && sha256sum --quiet -c) <<EOF || die "the libraries are not the ones this script was checked with"
+89688f5cf51c7e31befbb7b9101bc027799009b18d1baa9a5b1146a72e69538d  libonnxruntime.so.1
+56cf3254b118ad837ccc4ed8f6d1b23504bbf7ef91b34cbc0b289cb7f10b3037  libonnxruntime_providers_cuda.so
+c6a12593396095f5670160e284c35d1700b7708cf3037b7042e2a5200ccae772  libonnxruntime_providers_shared.so
+EOF
+  touch lib/.done
+fi
+ls -l lib >&2
+
+# One xz stream of the three libraries (CUDA's kernels inside are already
+# compressed: 229 MB become about 164 MB). Slow once (minutes), then cached.
+bundle=ort.tar.xz
+if [[ ! -f $bundle || lib/.done -nt $bundle ]]; then
+  log "compressing the libraries (xz -9, a few minutes)"
+  tar -C lib -cf - libonnxruntime.so.1 libonnxruntime_providers_shared.so libonnxruntime_providers_cuda.so |
+    xz -9 -T2 >"$bundle.tmp"
+  mv "$bundle.tmp" "$bundle"
+fi
+
+# The test binary, built here: the package must not link FFmpeg, which the
+# GPU machine lacks.
+cd "$root"
+if go list -deps ./model/bench | grep -q astiav; then
+  die "model/bench depends on go-astiav (FFmpeg): the test binary would not run on the GPU machine"
+fi
+log "building the model/bench test binary"
+CGO_ENABLED=1 go test -c -trimpath -ldflags='-s -w' -o "$cache/bench.test" ./model/bench
+xz -9 -T2 -c "$cache/bench.test" >"$cache/bench.test.xz"
+
+# Parts: p1 .. p(N-1) are full slices of the bundle; the last holds the
+# rest, the test binary and the manifests, so that a rebuilt test binary
+# only changes the last call.
+rm -rf "$dest" && mkdir -p "$dest/split"
+split -b "${part_mib}M" -d -a 1 "$cache/$bundle" "$dest/split/ort.tar.xz.part"
+mapfile -t pieces < <(ls "$dest/split")
+n=${#pieces[@]}
+for i in "${!pieces[@]}"; do
+  mkdir -p "$dest/p$((i + 1))"
+  mv "$dest/split/${pieces[$i]}" "$dest/p$((i + 1))/"
+done
+rmdir "$dest/split"
+last=$dest/p$n
+tree_bytes=$( (
+  git ls-files -z -co --exclude-standard
+  if [[ -d shared ]]; then find shared -type f -print0; fi
+) | du -cb --files0-from=- | tail -n1 | cut -f1)
+last_bytes=$(($(du -cb "$last"/* | tail -n1 | cut -f1) + $(stat -c %s "$cache/bench.test.xz")))
+if ((last_bytes + tree_bytes + 1048576 > call_mib * 1048576)); then
+  n=$((n + 1))
+  last=$dest/p$n
+  mkdir -p "$last"
+fi
+cp "$cache/bench.test.xz" "$last/"
+for d in "$dest"/p*; do
+  b=$(du -cb "$d"/* | tail -n1 | cut -f1)
+  if ((b + tree_bytes + 1048576 > call_mib * 1048576)); then
+    die "$d with the working tree is $(mib $((b + tree_bytes))) MiB, over what a call carries: rerun with a smaller GPU_PART_MIB"
+  fi
+done
+(cd "$dest" && sha256sum p*/ort.tar.xz.part* p*/bench.test.xz | sed 's| p[0-9]*/| |') >"$last/PARTS.sha256"
+(cd "$cache" && sha256sum bench.test && cd lib && sha256sum libonnxruntime.so.1 libonnxruntime_providers_shared.so libonnxruntime_providers_cuda.so | sed 's|  |  ort/|') >"$last/FILES.sha256"
+
+# Prove the reassembly here: copy the parts into one folder as the device
+# calls will, and let gpu-check.sh rebuild and verify the files.
+log "checking the reassembly with scripts/gpu-check.sh --assemble-only"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/parts"
+cp "$dest"/p*/* "$tmp/parts/"
+GPU_WORK=$tmp/work OUT=$tmp/out bash "$root/scripts/gpu-check.sh" --assemble-only "$tmp/parts" >"$tmp/assemble.log" 2>&1 ||
+  die "reassembly failed: $(tail -n5 "$tmp/assemble.log")"
+cmp "$tmp/work/ort/libonnxruntime_providers_cuda.so" "$cache/lib/libonnxruntime_providers_cuda.so"
+cmp "$tmp/work/bench.test" "$cache/bench.test"
+log "reassembly verified (sha256 of every part and file)"
+
+echo
+echo "Working tree that travels with every call: $(mib "$tree_bytes") MiB. Parts:"
+for ((k = 1; k <= n; k++)); do
+  b=$(du -cb "$dest/p$k"/* | tail -n1 | cut -f1)
+  printf '  .gpu/p%d  %6s MiB  (%s MiB with the tree)  %s\n' "$k" "$(mib "$b")" "$(mib $((b + tree_bytes)))" "$(cd "$dest/p$k" && ls | tr '\n' ' ')"
+done
+echo
+echo "Device calls, in this order, each right after the last (the machine stays warm 30 s; files under /tmp survive between calls on it):"
+for ((k = 1; k <= n; k++)); do
+  cmd="mkdir -p /tmp/gpu && cp .gpu/p$k/* /tmp/gpu/ && ls -l /tmp/gpu"
+  limit=120
+  ((k == 1)) && cmd="$cmd && bash scripts/gpu-check.sh --probe /tmp/gpu"
+  if ((k == n)); then
+    cmd="mkdir -p /tmp/gpu && cp .gpu/p$k/* /tmp/gpu/ && bash scripts/gpu-check.sh /tmp/gpu"
+    limit=480
+  fi
+  printf '  %d. carry: [".gpu/p%d"]  timeout_s: %d\n     command: %s\n' "$k" "$k" "$limit" "$cmd"
+done
+echo
+echo "If the last call says parts are missing, the machine was fresh: make all the calls again."
+echo "Results: \$OUT/gpu.log (everything), \$OUT/bench.txt and \$OUT/bench-cpu.txt (go test -bench output)."
