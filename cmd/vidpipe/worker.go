@@ -36,6 +36,7 @@ type workerConfig struct {
 	threads int
 	batch   int
 	device  string
+	fp32    bool
 	metrics string
 	model   modelFlags
 	s3      s3Flags
@@ -49,7 +50,7 @@ func (c *workerConfig) registerFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("workers", "Model sessions in this process.").Default("1").IntVar(&c.workers)
 	cmd.Flag("threads", "ONNX Runtime threads per session; 0 divides the cores.").Default("0").IntVar(&c.threads)
 	cmd.Flag("batch", "Largest batch.").Default("8").IntVar(&c.batch)
-	cmd.Flag("device", "cpu, cuda or cuda:N.").Default("cpu").StringVar(&c.device)
+	registerDevice(cmd, &c.device, &c.fp32)
 	cmd.Flag("metrics", "Serve Prometheus /metrics and /healthz on this address (host:port); empty: off.").Envar("VIDPIPE_METRICS").PlaceHolder("ADDR").StringVar(&c.metrics)
 	c.model.register(cmd)
 	c.s3.register(cmd) // for --model s3://...
@@ -125,7 +126,7 @@ func (c *workerConfig) run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	sessions, threads, batch, err := openSessions(runCtx, logger, mdl, c.workers, c.threads, c.batch, c.device)
+	sessions, threads, batch, err := openSessions(runCtx, logger, mdl, c.workers, c.threads, c.batch, c.device, c.fp32)
 	if err != nil {
 		return err
 	}

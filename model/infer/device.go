@@ -84,13 +84,18 @@ const cudaHelp = "device cuda needs a GPU build of ONNX Runtime 1.24 or later:" 
 	" (ONNX Runtime 1.29.0: libonnxruntime.so.1 from npm onnxruntime-node@1.29.0," +
 	" the providers from npm com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9)"
 
-// cudaProviderOptions are the CUDA provider settings for d.
-func cudaProviderOptions(d Device) map[string]string {
-	return map[string]string{"device_id": strconv.Itoa(d.Ordinal)}
+// cudaProviderOptions are the CUDA provider settings for d; fp32 turns
+// TF32 off.
+func cudaProviderOptions(d Device, fp32 bool) map[string]string {
+	o := map[string]string{"device_id": strconv.Itoa(d.Ordinal)}
+	if fp32 {
+		o["use_tf32"] = "0"
+	}
+	return o
 }
 
 // appendCUDA adds the CUDA execution provider for d to so.
-func appendCUDA(so *ort.SessionOptions, d Device) error {
+func appendCUDA(so *ort.SessionOptions, d Device, fp32 bool) error {
 	co, err := ort.NewCUDAProviderOptions()
 	if err != nil {
 		return fmt.Errorf("%w on %s: %w; %s", ErrNoCUDA, d, err, cudaHelp)
@@ -98,7 +103,7 @@ func appendCUDA(so *ort.SessionOptions, d Device) error {
 	defer co.Destroy()
 	// Update is where ONNX Runtime first loads the provider library, so a
 	// CPU-only install fails here rather than when the provider is appended.
-	if err := co.Update(cudaProviderOptions(d)); err != nil {
+	if err := co.Update(cudaProviderOptions(d, fp32)); err != nil {
 		return fmt.Errorf("%w on %s: %w; %s", ErrNoCUDA, d, err, cudaHelp)
 	}
 	if err := so.AppendExecutionProviderCUDA(co); err != nil {

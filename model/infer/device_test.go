@@ -57,9 +57,12 @@ func TestParseDevice(t *testing.T) {
 
 func TestCUDAProviderOptions(t *testing.T) {
 	for _, d := range []Device{{Kind: CUDA}, {Kind: CUDA, Ordinal: 2}} {
-		got := cudaProviderOptions(d)
+		got := cudaProviderOptions(d, false)
 		if want := d.String()[len("cuda:"):]; len(got) != 1 || got["device_id"] != want {
 			t.Errorf("cudaProviderOptions(%v) = %v, want device_id %s", d, got, want)
+		}
+		if got := cudaProviderOptions(d, true); got["use_tf32"] != "0" {
+			t.Errorf("cudaProviderOptions(%v, fp32) = %v, want use_tf32 0", d, got)
 		}
 	}
 }

@@ -41,6 +41,10 @@ type Options struct {
 	MaxBatch int
 	// LibraryPath is the ONNX Runtime shared library; empty means LibraryPath().
 	LibraryPath string
+	// FP32 makes CUDA compute convolutions and matrix products in full
+	// float32. ONNX Runtime's CUDA provider uses TF32 tensor cores by
+	// default: faster, with a 10-bit mantissa per product.
+	FP32 bool
 }
 
 // Output is one model output of one Run. Shape and Data are views into

@@ -13,11 +13,12 @@ type config struct {
 	device   Device
 	maxBatch int
 	library  string
+	fp32     bool
 }
 
 // resolve fills in defaults and checks o against the model layout l.
 func (o Options) resolve(l *layout) (config, error) {
-	c := config{threads: o.Threads, maxBatch: o.MaxBatch, library: o.LibraryPath}
+	c := config{threads: o.Threads, maxBatch: o.MaxBatch, library: o.LibraryPath, fp32: o.FP32}
 	var err error
 	if c.device, err = ParseDevice(o.Device); err != nil {
 		return config{}, err
@@ -77,7 +78,7 @@ func newSessionOptions(c config) (*ort.SessionOptions, error) {
 		return nil, fmt.Errorf("set session options: %w", err)
 	}
 	if c.device.Kind == CUDA {
-		if err := appendCUDA(so, c.device); err != nil {
+		if err := appendCUDA(so, c.device, c.fp32); err != nil {
 			so.Destroy()
 			return nil, err
 		}

@@ -187,7 +187,17 @@ func (s *Session) Run(ctx context.Context, batch int) ([]Output, error) {
 		per := s.layout.inputPerItem()
 		clear(s.in[batch*per : p*per])
 	}
-	if err := s.sess.RunWithBinding(s.bound[p].io); err != nil {
+	b := s.bound[p]
+	if s.device.Kind != CPU {
+		// ONNX Runtime copies a host input to the device when it is bound,
+		// not when the model runs: bind it again, so the copy holds the
+		// images written since. (On the CPU the bound tensor is read in
+		// place.) Found on an H200, where every batch ran on stale input.
+		if err := b.io.BindInput(s.layout.input, b.tensors[0]); err != nil {
+			return nil, fmt.Errorf("run model %s on %s: bind input: %w", s.name, s.device, err)
+		}
+	}
+	if err := s.sess.RunWithBinding(b.io); err != nil {
 		return nil, fmt.Errorf("run model %s on %s: %w", s.name, s.device, err)
 	}
 	return s.views[batch], nil
