@@ -94,7 +94,7 @@ func (w *MaxDeliveriesWatcher) Run(ctx context.Context) error {
 				break
 			}
 			w.log.Warn("fetch advisories", "err", err)
-			sleepCtx(ctx, time.Second)
+			bus.Sleep(ctx, time.Second)
 			continue
 		}
 		for m := range batch.Messages() {
@@ -106,13 +106,6 @@ func (w *MaxDeliveriesWatcher) Run(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
 }
 
 // handle records one advisory's frame, retrying transient errors; it

@@ -102,7 +102,7 @@ func (p *Pool) Run(ctx context.Context) error {
 				return nil
 			}
 			p.opts.Logger.Warn("fetch video task", "err", err)
-			sleep(ctx, time.Second)
+			bus.Sleep(ctx, time.Second)
 			continue
 		}
 		wg.Add(1)
@@ -154,7 +154,7 @@ func (p *Pool) handle(ctx context.Context, m jetstream.Msg) {
 	defer cancel()
 	unregister := p.register(t.Job, &cancel)
 	defer unregister()
-	stop := keepAlive(m, p.ackWait)
+	stop := bus.KeepAlive(p.ackWait, m)
 	defer stop()
 
 	err := p.in.Ingest(jobCtx, t.Job, videoOf(&t))
@@ -232,36 +232,5 @@ func (p *Pool) onCancel(m *nats.Msg) {
 	defer p.mu.Unlock()
 	for cancel := range p.cancels[job] {
 		(*cancel)()
-	}
-}
-
-// keepAlive tells the server the task is still being worked on every third
-// of its ack wait: a long video is not handed to a second process.
-func keepAlive(m jetstream.Msg, ackWait time.Duration) (stop func()) {
-	every := ackWait / 3
-	if every <= 0 {
-		return func() {}
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = m.InProgress()
-			}
-		}
-	})
-	return func() { close(done); wg.Wait() }
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/internal/metrics"
+	"github.com/vidpipe/vidpipe/internal/metrics/metricstest"
 	"github.com/vidpipe/vidpipe/model/detect"
 )
 
@@ -181,7 +182,7 @@ func TestWorkerMetrics(t *testing.T) {
 	// The server counts a consumer's pending frames a moment after storing
 	// them.
 	eventually(t, "pending before the worker", func() (bool, error) {
-		v, _ := value(scrape(t, srv.URL), "vidpipe_frames_pending", nil)
+		v, _ := metricstest.Value(metricstest.Scrape(t, srv.URL+"/metrics"), "vidpipe_frames_pending", nil)
 		return v == good+bad, fmt.Errorf("pending %v, want %d", v, good+bad)
 	})
 
@@ -203,7 +204,7 @@ func TestWorkerMetrics(t *testing.T) {
 	if failed != bad {
 		t.Fatalf("%d error results, want %d", failed, bad)
 	}
-	fams := scrape(t, srv.URL)
+	fams := metricstest.Scrape(t, srv.URL+"/metrics")
 	worker := map[string]string{"worker": "m-1"}
 	for _, tc := range []struct {
 		name   string
@@ -213,14 +214,14 @@ func TestWorkerMetrics(t *testing.T) {
 		{"vidpipe_worker_frames_total", worker, good + bad},
 		{"vidpipe_worker_failed_frames_total", worker, bad},
 	} {
-		if v, ok := value(fams, tc.name, tc.labels); !ok || v != tc.want {
+		if v, ok := metricstest.Value(fams, tc.name, tc.labels); !ok || v != tc.want {
 			t.Errorf("%s = %v (present %v), want %v", tc.name, v, ok, tc.want)
 		}
 	}
 	// Acks are not confirmed by the server: the drained worker's last ones
 	// may land a moment later.
 	eventually(t, "no frame pending after the drain", func() (bool, error) {
-		v, ok := value(scrape(t, srv.URL), "vidpipe_frames_pending", nil)
+		v, ok := metricstest.Value(metricstest.Scrape(t, srv.URL+"/metrics"), "vidpipe_frames_pending", nil)
 		return ok && v == 0, fmt.Errorf("pending %v (present %v)", v, ok)
 	})
 	h := fams["vidpipe_worker_batch_size"].GetMetric()[0].GetHistogram()

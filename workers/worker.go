@@ -12,7 +12,6 @@ import (
 	"image/jpeg"
 	"log/slog"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -135,7 +134,7 @@ func (w *Worker) Run(ctx context.Context) error {
 				break
 			}
 			log.Warn("fetch frames", "err", err)
-			sleep(ctx, w.opts.NakDelay)
+			bus.Sleep(ctx, w.opts.NakDelay)
 			continue
 		}
 		w.msgs = w.msgs[:0]
@@ -158,7 +157,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // error result and are terminated. A failing model run is transient until
 // the frame's last delivery, when it becomes an error result too.
 func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) error {
-	stop := w.keepAlive(msgs)
+	stop := bus.KeepAlive(w.ackWait, msgs...)
 	defer stop()
 	w.inFlight.Store(int32(len(msgs)))
 	defer w.inFlight.Store(0)
@@ -349,39 +348,4 @@ func (w *Worker) retryOrFail(ctx context.Context, m jetstream.Msg, cause error) 
 		return
 	}
 	_ = m.NakWithDelay(w.opts.NakDelay)
-}
-
-// keepAlive tells the server the batch is still being worked on whenever a
-// third of AckWait passes, so a slow batch is not redelivered elsewhere.
-func (w *Worker) keepAlive(msgs []jetstream.Msg) (stop func()) {
-	every := w.ackWait / 3
-	if every <= 0 {
-		return func() {}
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				for _, m := range msgs {
-					_ = m.InProgress()
-				}
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vidpipe/vidpipe/bus"
@@ -95,15 +94,11 @@ func (c *coordinatorConfig) run(ctx context.Context, logger *slog.Logger) error 
 	if mdl.size <= 0 {
 		return fmt.Errorf("model %s: no static square input size; export it with a fixed --imgsz", mdl.path)
 	}
-	nc, err := c.nats.connect("vidpipe-coordinator", logger)
+	nc, js, err := c.nats.jetStream("vidpipe-coordinator", logger)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
 	if err := bus.Setup(ctx, js, c.streams); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vidpipe/vidpipe/model/detect"
 	"github.com/vidpipe/vidpipe/storage"
@@ -63,6 +64,21 @@ func (f *natsFlags) connect(name string, logger *slog.Logger) (*nats.Conn, error
 		return nil, fmt.Errorf("connect to nats %s: %w", redactURL(f.url), err)
 	}
 	return nc, nil
+}
+
+// jetStream connects as connect does and opens JetStream on the connection;
+// the caller closes nc.
+func (f *natsFlags) jetStream(name string, logger *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := f.connect(name, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return nc, js, nil
 }
 
 // detectFlags are the detector's thresholds.

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/ingest"
@@ -38,15 +36,11 @@ func (c *ingestConfig) run(ctx context.Context, logger *slog.Logger) error {
 	if c.concurrency < 1 {
 		return usagef("--concurrency must be at least 1")
 	}
-	nc, err := c.nats.connect("vidpipe-ingest", logger)
+	nc, js, err := c.nats.jetStream("vidpipe-ingest", logger)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
 	bks := c.s3.buckets(logger)
 	defer bks.Close()
 	codec, _ := bus.ParseCodec(c.codec)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
@@ -133,16 +132,12 @@ func (c *workerConfig) run(ctx context.Context, logger *slog.Logger) error {
 	defer closeAll(sessions)
 	mdl.bytes = nil
 
-	nc, err := c.nats.connect("vidpipe-worker-"+c.name, logger)
+	nc, js, err := c.nats.jetStream("vidpipe-worker-"+c.name, logger)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 	health.nc.Store(nc)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
 	health.set("waiting for the coordinator to create the workers consumer")
 	cons, err := bus.Await(runCtx, js, bus.FramesStream, bus.WorkersConsumer, logger.Info)
 	if err != nil {

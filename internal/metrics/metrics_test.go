@@ -13,63 +13,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/internal/bustest"
+	"github.com/vidpipe/vidpipe/internal/metrics/metricstest"
 )
-
-// scrape fetches url and parses the Prometheus text format.
-func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("GET %s: %s\n%s", url, resp.Status, b)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parse %s: %v", url, err)
-	}
-	return fams
-}
-
-// value returns the value of the family's sample whose labels include want,
-// and whether there is one.
-func value(fams map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
-	f := fams[name]
-	if f == nil {
-		return 0, false
-	}
-next:
-	for _, m := range f.GetMetric() {
-		have := map[string]string{}
-		for _, l := range m.GetLabel() {
-			have[l.GetName()] = l.GetValue()
-		}
-		for k, v := range want {
-			if have[k] != v {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount()), true
-		}
-	}
-	return 0, false
-}
 
 func TestHealthz(t *testing.T) {
 	for _, tc := range []struct {
@@ -127,7 +75,7 @@ func TestWorkerMetrics(t *testing.T) {
 
 	srv := httptest.NewServer(Handler(reg, nil, nil))
 	defer srv.Close()
-	fams := scrape(t, srv.URL+"/metrics")
+	fams := metricstest.Scrape(t, srv.URL+"/metrics")
 	for _, tc := range []struct {
 		name   string
 		worker string
@@ -142,7 +90,7 @@ func TestWorkerMetrics(t *testing.T) {
 		{"vidpipe_worker_batch_size", "b", 0},
 	} {
 		t.Run(tc.name+"/"+tc.worker, func(t *testing.T) {
-			got, ok := value(fams, tc.name, map[string]string{"worker": tc.worker})
+			got, ok := metricstest.Value(fams, tc.name, map[string]string{"worker": tc.worker})
 			if !ok || got != tc.want {
 				t.Errorf("got %v (present %v), want %v", got, ok, tc.want)
 			}
@@ -182,7 +130,7 @@ func TestPending(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			v, ok := value(scrape(t, srv.URL+"/metrics"), "vidpipe_frames_pending", nil)
+			v, ok := metricstest.Value(metricstest.Scrape(t, srv.URL+"/metrics"), "vidpipe_frames_pending", nil)
 			if ok && v == want {
 				return
 			}
@@ -222,11 +170,11 @@ func TestPendingUnreadable(t *testing.T) {
 	w.Published(false)
 	srv := httptest.NewServer(Handler(reg, nil, nil))
 	defer srv.Close()
-	fams := scrape(t, srv.URL+"/metrics")
-	if _, ok := value(fams, "vidpipe_frames_pending", nil); ok {
+	fams := metricstest.Scrape(t, srv.URL+"/metrics")
+	if _, ok := metricstest.Value(fams, "vidpipe_frames_pending", nil); ok {
 		t.Error("a pending value from a consumer that cannot be read")
 	}
-	if v, _ := value(fams, "vidpipe_worker_frames_total", nil); v != 1 {
+	if v, _ := metricstest.Value(fams, "vidpipe_worker_frames_total", nil); v != 1 {
 		t.Errorf("frames_total %v, want 1 despite the failing collector", v)
 	}
 }
@@ -257,7 +205,7 @@ func TestCoordinatorMetrics(t *testing.T) {
 
 	srv := httptest.NewServer(Handler(reg, nil, nil))
 	defer srv.Close()
-	fams := scrape(t, srv.URL+"/metrics")
+	fams := metricstest.Scrape(t, srv.URL+"/metrics")
 	for _, tc := range []struct {
 		name   string
 		labels map[string]string
@@ -271,7 +219,7 @@ func TestCoordinatorMetrics(t *testing.T) {
 		{name: "vidpipe_coordinator_frames_per_second", labels: map[string]string{"job": "j2"}, absent: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := value(fams, tc.name, tc.labels)
+			got, ok := metricstest.Value(fams, tc.name, tc.labels)
 			if ok == tc.absent || got != tc.want {
 				t.Errorf("%v: got %v (present %v), want %v (absent %v)", tc.labels, got, ok, tc.want, tc.absent)
 			}
@@ -290,7 +238,7 @@ func TestServeShutsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ServeListener(ctx, ln, NewRegistry(), nil, nil) }()
-	fams := scrape(t, "http://"+addr+"/metrics")
+	fams := metricstest.Scrape(t, "http://"+addr+"/metrics")
 	if _, ok := fams["go_goroutines"]; !ok {
 		t.Error("no go_goroutines in /metrics")
 	}

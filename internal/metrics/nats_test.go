@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/vidpipe/vidpipe/bus"
+	"github.com/vidpipe/vidpipe/internal/metrics/metricstest"
 )
 
 // TestNATSState scrapes the connection state of a real client while its
@@ -28,7 +29,7 @@ func TestNATSState(t *testing.T) {
 	}
 	web := httptest.NewServer(Handler(reg, nil, nil))
 	defer web.Close()
-	if got, _ := value(scrape(t, web.URL+"/metrics"), "vidpipe_nats_connected", nil); got != 1 {
+	if got, _ := metricstest.Value(metricstest.Scrape(t, web.URL+"/metrics"), "vidpipe_nats_connected", nil); got != 1 {
 		t.Fatalf("connected = %v with the server up", got)
 	}
 	srv.Shutdown()
@@ -37,7 +38,7 @@ func TestNATSState(t *testing.T) {
 	for nc.IsConnected() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got, ok := value(scrape(t, web.URL+"/metrics"), "vidpipe_nats_connected", nil); !ok || got != 0 {
+	if got, ok := metricstest.Value(metricstest.Scrape(t, web.URL+"/metrics"), "vidpipe_nats_connected", nil); !ok || got != 0 {
 		t.Fatalf("connected = %v (present %v) with the server gone", got, ok)
 	}
 	if err := RegisterNATS(reg, nc); err == nil {
