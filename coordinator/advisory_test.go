@@ -376,3 +376,56 @@ func TestMaxDeliveriesRecordIdempotent(t *testing.T) {
 		t.Errorf("%d frames left in the stream", n)
 	}
 }
+
+// TestMaxDeliveriesKeptWhileNoCoordinator exhausts a frame's deliveries
+// while no watcher runs (the coordinator is down): the advisory waits in
+// its stream, and a watcher started afterwards still records the frame.
+func TestMaxDeliveriesKeptWhileNoCoordinator(t *testing.T) {
+	o := bus.DefaultStreamOptions()
+	o.AckWait = 200 * time.Millisecond
+	o.MaxDeliver = 2
+	_, js := bustest.Start(t, o)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	publishFrame(t, js, "job1", "v", 0)
+	cons, err := js.Consumer(ctx, bus.FramesStream, bus.WorkersConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	advisories, err := js.Stream(ctx, bus.AdvisoriesStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A worker that dies holding the frame, on every delivery.
+	for {
+		info, err := advisories.Info(ctx)
+		if err != nil {
+			t.Fatalf("no advisory was stored: %v", err)
+		}
+		if info.State.Msgs > 0 {
+			break
+		}
+		if _, err := cons.Fetch(1, jetstream.FetchMaxWait(300*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	w, err := NewMaxDeliveriesWatcher(ctx, js, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = w.Run(ctx) }()
+	results, err := js.OrderedConsumer(ctx, bus.ResultsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.ResultSubject("job1", "v")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := results.Next(jetstream.FetchMaxWait(30 * time.Second))
+	if err != nil {
+		t.Fatalf("no result for the undeliverable frame: %v", err)
+	}
+	var r bus.Result
+	if err := bus.DecodeResult(m.Data(), &r); err != nil || r.Seq != 0 || !strings.Contains(r.Error, "delivered 2 times") {
+		t.Fatalf("result %+v, err %v", r, err)
+	}
+}

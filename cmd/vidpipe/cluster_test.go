@@ -19,6 +19,7 @@ import (
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/coordinator/api"
 	"github.com/vidpipe/vidpipe/coordinator/jobs"
+	"github.com/vidpipe/vidpipe/internal/metrics/metricstest"
 	"github.com/vidpipe/vidpipe/internal/s3test"
 	"github.com/vidpipe/vidpipe/workers"
 )
@@ -314,12 +315,18 @@ func TestClusterEndToEnd(t *testing.T) {
 	counts := c.uploadClips(4, "20")
 	const imgsz = "320"
 	coord := c.coordinator("coordinator-1", "--imgsz", imgsz)
-	c.vidpipe("ingest-1", "ingest", "ingest", "--concurrency", "1")
+	ingestMetrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	c.vidpipe("ingest-1", "ingest", "ingest", "--concurrency", "1", "--metrics", ingestMetrics)
 	c.vidpipe("ingest-2", "ingest", "ingest", "--concurrency", "1")
 	var ws []*proc
+	workerMetrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	for i := 1; i <= 3; i++ {
 		name := fmt.Sprintf("worker-%d", i)
-		ws = append(ws, c.vidpipe(name, "worker", "worker", "--name", name, "--imgsz", imgsz, "--batch", "2", "--threads", "1"))
+		args := []string{"worker", "--name", name, "--imgsz", imgsz, "--batch", "2", "--threads", "1"}
+		if i == 2 {
+			args = append(args, "--metrics", workerMetrics)
+		}
+		ws = append(ws, c.vidpipe(name, "worker", args...))
 	}
 
 	code, stdout, stderr := vidpipe(t, "submit", "--api", c.apiURL, "--idempotency-key", "bulk-1", "--output", "s3://results/bulk", "s3://videos/clips/")
@@ -376,6 +383,28 @@ func TestClusterEndToEnd(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "SUCCEEDED") || !strings.Contains(stdout, "worker-4") {
 		t.Errorf("status: exit %d\n%s", code, stdout)
 	}
+	// The CLI around the API, and the processes' metrics.
+	for _, args := range [][]string{{"jobs"}, {"workers"}, {"status", "--watch", id}} {
+		code, stdout, stderr := vidpipe(t, append(args, "--api", c.apiURL)...)
+		if code != 0 || !strings.Contains(stdout, map[string]string{"jobs": id, "workers": "worker-4", "status": "SUCCEEDED"}[args[0]]) {
+			t.Errorf("vidpipe %v: exit %d\n%s\n%s", args, code, stdout, stderr)
+		}
+	}
+	if code, _, stderr := vidpipe(t, "cancel", "--api", c.apiURL, id); code != 1 || !strings.Contains(stderr, "409") {
+		t.Errorf("cancel of a finished job: exit %d, %s", code, stderr)
+	}
+	fams := metricstest.Scrape(t, "http://"+workerMetrics+"/metrics")
+	if n, _ := metricstest.Value(fams, "vidpipe_worker_frames_total", map[string]string{"worker": "worker-2"}); int(n) < done.Stats.Workers["worker-2"] {
+		t.Errorf("worker-2 counts %v frames in /metrics, %d in the job's stats", n, done.Stats.Workers["worker-2"])
+	}
+	fams = metricstest.Scrape(t, c.apiURL+"/metrics")
+	if n, _ := metricstest.Value(fams, "vidpipe_coordinator_jobs", map[string]string{"state": "SUCCEEDED"}); n != 1 {
+		t.Errorf("coordinator /metrics: %v succeeded jobs", n)
+	}
+	if n, ok := metricstest.Value(metricstest.Scrape(t, "http://"+ingestMetrics+"/metrics"), "vidpipe_nats_connected", nil); !ok || n != 1 {
+		t.Errorf("ingest /metrics: nats connected %v (present %v)", n, ok)
+	}
+
 	// SIGTERM drains every live worker.
 	for _, w := range ws[1:] {
 		w.kill(t, syscall.SIGTERM)
