@@ -126,37 +126,39 @@ func TestPending(t *testing.T) {
 	defer srv.Close()
 	// The server updates a consumer's counts a moment after a publish or an
 	// ack, so each expectation is polled for.
-	expect := func(what string, want float64) {
+	expect := func(what string, want, wantAck float64) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			v, ok := metricstest.Value(metricstest.Scrape(t, srv.URL+"/metrics"), "vidpipe_frames_pending", nil)
-			if ok && v == want {
+			fams := metricstest.Scrape(t, srv.URL+"/metrics")
+			v, ok := metricstest.Value(fams, "vidpipe_frames_pending", nil)
+			a, aok := metricstest.Value(fams, "vidpipe_frames_ack_pending", nil)
+			if ok && aok && v == want && a == wantAck {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: pending %v (present %v), want %v", what, v, ok, want)
+				t.Fatalf("%s: pending %v, ack pending %v (present %v %v), want %v and %v", what, v, a, ok, aok, want, wantAck)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	expect("empty stream", 0)
+	expect("empty stream", 0, 0)
 	for i := range 3 {
 		msg := &nats.Msg{Subject: bus.FrameSubject("j", "v"), Data: []byte("frame")}
 		if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(bus.MsgID("j", "v", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	expect("3 published", 3)
+	expect("3 published", 3, 0)
 	m, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	expect("1 of 3 fetched, not acked", 3)
+	expect("1 of 3 fetched, not acked", 3, 1)
 	if err := m.DoubleAck(ctx); err != nil {
 		t.Fatal(err)
 	}
-	expect("1 of 3 acked", 2)
+	expect("1 of 3 acked", 2, 0)
 }
 
 // TestPendingUnreadable keeps serving the other metrics when the consumer

@@ -83,15 +83,19 @@ type ConsumerInfo interface {
 
 // RegisterPending registers vidpipe_frames_pending: the frames waiting for a
 // worker (the consumer's NumPending) plus those handed out and not yet acked
-// (NumAckPending). It is read from the consumer at scrape time, each read
-// bounded by timeout, so the gauge is never stale; a failed read drops the
-// gauge from that scrape and logs the error. Register it once per process.
+// (NumAckPending), the lag KEDA scales on; and vidpipe_frames_ack_pending,
+// the second part alone, which shows MaxAckPending filling up. They are read
+// from the consumer at scrape time, each read bounded by timeout, so they are
+// never stale; a failed read drops them from that scrape and logs the error.
+// Register them once per process.
 func RegisterPending(reg prometheus.Registerer, cons ConsumerInfo, timeout time.Duration) error {
 	c := &pendingCollector{
 		cons:    cons,
 		timeout: timeout,
 		desc: prometheus.NewDesc(Namespace+"_frames_pending",
 			"Frames waiting for a worker or delivered and not yet acked (consumer NumPending + NumAckPending).", nil, nil),
+		ackDesc: prometheus.NewDesc(Namespace+"_frames_ack_pending",
+			"Frames delivered to workers and not yet acked (consumer NumAckPending, bounded by MaxAckPending).", nil, nil),
 	}
 	if err := reg.Register(c); err != nil {
 		return fmt.Errorf("register frames pending metric: %w", err)
@@ -100,12 +104,12 @@ func RegisterPending(reg prometheus.Registerer, cons ConsumerInfo, timeout time.
 }
 
 type pendingCollector struct {
-	cons    ConsumerInfo
-	timeout time.Duration
-	desc    *prometheus.Desc
+	cons          ConsumerInfo
+	timeout       time.Duration
+	desc, ackDesc *prometheus.Desc
 }
 
-func (c *pendingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *pendingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc; ch <- c.ackDesc }
 
 func (c *pendingCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
@@ -116,4 +120,5 @@ func (c *pendingCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(info.NumPending)+float64(info.NumAckPending))
+	ch <- prometheus.MustNewConstMetric(c.ackDesc, prometheus.GaugeValue, float64(info.NumAckPending))
 }
