@@ -330,8 +330,19 @@ func (s *Service) follow(ctx context.Context, id string, f *follower) error {
 		return err
 	}
 	if !rec.Dispatched {
-		if err := s.dispatch(ctx, rec); err != nil {
-			return err
+		// NATS may be failing over: retry before failing the job.
+		wait := time.Second
+		for attempt := 1; ; attempt++ {
+			err := s.dispatch(ctx, rec)
+			if err == nil {
+				break
+			}
+			if attempt == dispatchAttempts || ctx.Err() != nil {
+				return err
+			}
+			s.opts.Logger.Warn("dispatch job; retrying", "job", id, "err", err, "attempt", attempt)
+			bus.Sleep(ctx, wait)
+			wait *= 2
 		}
 	}
 	dir, sink, prefix, clean, err := s.output(ctx, rec)
@@ -381,6 +392,10 @@ func (s *Service) follow(ctx context.Context, id string, f *follower) error {
 	}
 	return s.finish(ctx, id, sum, dir, sink, prefix)
 }
+
+// dispatchAttempts bounds tries at dispatching a job's tasks (1+2+4+8 s of
+// waiting in all).
+const dispatchAttempts = 5
 
 // dispatch puts one task per video on the videos stream. Message ids make
 // a repeat after a crash harmless inside the duplicate window; Dispatched
