@@ -195,3 +195,37 @@ func TestStreamsBackpressure(t *testing.T) {
 		t.Fatalf("publish after an ack freed room: %v", err)
 	}
 }
+
+func TestTaskValidation(t *testing.T) {
+	good := Task{Job: "j", Video: "v", Source: "s3://b/v.mp4", Every: 2, Size: 640, Conf: 0.3, IoU: 0.5, MaxDet: 100}
+	b, err := EncodeTask(&good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Task
+	if err := DecodeTask(b, &got); err != nil || got != good {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	for name, mutate := range map[string]func(*Task){
+		"bad job":        func(t *Task) { t.Job = "a.b" },
+		"no source":      func(t *Task) { t.Source = "" },
+		"size":           func(t *Task) { t.Size = 630 },
+		"every negative": func(t *Task) { t.Every = -1 },
+		"every and fps":  func(t *Task) { t.FPS = 5 },
+		"conf":           func(t *Task) { t.Conf = 1.5 },
+		"iou":            func(t *Task) { t.IoU = -0.1 },
+		"max det":        func(t *Task) { t.MaxDet = MaxDet + 1 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			task := good
+			mutate(&task)
+			b, _ := EncodeTask(&task)
+			if err := DecodeTask(b, &Task{}); !errors.Is(err, ErrBadMessage) {
+				t.Fatalf("err = %v, want ErrBadMessage", err)
+			}
+		})
+	}
+	if err := DecodeTask([]byte(`{"job":`), &Task{}); !errors.Is(err, ErrBadMessage) {
+		t.Fatalf("truncated JSON: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 )
@@ -55,20 +56,34 @@ func (t *Task) Validate() error {
 	switch {
 	case t.Source == "":
 		return bad("no source")
-	case t.Every < 0:
-		return bad("every %d is negative", t.Every)
-	case t.FPS < 0 || math.IsNaN(t.FPS) || math.IsInf(t.FPS, 0):
-		return bad("fps %v is not a non-negative number", t.FPS)
-	case t.Every > 1 && t.FPS > 0:
-		return bad("every and fps exclude each other")
 	case t.Size < 32 || t.Size > 4096 || t.Size%32 != 0:
 		return bad("input size %d is not a multiple of 32 in [32, 4096]", t.Size)
-	case t.Conf < 0 || t.Conf > 1 || math.IsNaN(t.Conf):
-		return bad("conf %v is outside [0, 1]", t.Conf)
-	case t.IoU < 0 || t.IoU > 1 || math.IsNaN(t.IoU):
-		return bad("iou %v is outside [0, 1]", t.IoU)
-	case t.MaxDet < 0:
-		return bad("max_det %d is negative", t.MaxDet)
+	}
+	if err := CheckSettings(t.Every, t.FPS, t.Conf, t.IoU, t.MaxDet); err != nil {
+		return bad("%v", err)
+	}
+	return nil
+}
+
+// MaxDet bounds the detections per frame a job may ask for.
+const MaxDet = 30000
+
+// CheckSettings checks a job's sampling and thresholds, as a spec carries
+// them and as tasks pass them on; zero thresholds mean the workers' own.
+func CheckSettings(every int, fps, conf, iou float64, maxDet int) error {
+	switch {
+	case every < 0:
+		return fmt.Errorf("every: %d is negative", every)
+	case fps < 0 || math.IsNaN(fps) || math.IsInf(fps, 0):
+		return fmt.Errorf("fps: %v is not a non-negative number", fps)
+	case every > 1 && fps > 0:
+		return errors.New("every and fps exclude each other")
+	case conf < 0 || conf > 1 || math.IsNaN(conf):
+		return fmt.Errorf("conf: %v is outside [0, 1]", conf)
+	case iou < 0 || iou > 1 || math.IsNaN(iou):
+		return fmt.Errorf("iou: %v is outside [0, 1]", iou)
+	case maxDet < 0 || maxDet > MaxDet:
+		return fmt.Errorf("max_det: %d is outside [0, %d]", maxDet, MaxDet)
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ package jobs
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -75,20 +74,11 @@ func (s *Spec) Validate(allowLocal bool) error {
 		return bad("inputs: at least one video, prefix or manifest is required")
 	case len(s.Inputs) > MaxInputs:
 		return bad("inputs: %d entries, at most %d", len(s.Inputs), MaxInputs)
-	case s.Every < 0:
-		return bad("every: %d is negative", s.Every)
-	case s.FPS < 0 || math.IsNaN(s.FPS) || math.IsInf(s.FPS, 0):
-		return bad("fps: %v is not a non-negative number", s.FPS)
-	case s.Every > 1 && s.FPS > 0:
-		return bad("every and fps exclude each other")
-	case s.Conf < 0 || s.Conf > 1 || math.IsNaN(s.Conf):
-		return bad("conf: %v is outside [0, 1]", s.Conf)
-	case s.IoU < 0 || s.IoU > 1 || math.IsNaN(s.IoU):
-		return bad("iou: %v is outside [0, 1]", s.IoU)
-	case s.MaxDet < 0 || s.MaxDet > 30000:
-		return bad("max_det: %d is outside [0, 30000]", s.MaxDet)
 	case len(s.IdempotencyKey) > MaxIdempotencyKey:
 		return bad("idempotency_key: longer than %d bytes", MaxIdempotencyKey)
+	}
+	if err := bus.CheckSettings(s.Every, s.FPS, s.Conf, s.IoU, s.MaxDet); err != nil {
+		return bad("%v", err)
 	}
 	for i, in := range s.Inputs {
 		src := strings.TrimPrefix(in, "@")
