@@ -80,6 +80,26 @@ func (d *detector) postFor(t thresholds) (*detect.Postprocessor, error) {
 	return p, nil
 }
 
+// saturated reports whether image i of a k-candidate output has every row
+// above the confidence threshold of t: rows beyond k may have passed too.
+func (d *detector) saturated(outs []infer.Output, i, k int, t thresholds) bool {
+	if len(outs) != 1 || len(outs[0].Shape) != 3 || int(outs[0].Shape[1]) != k {
+		return false
+	}
+	conf := t.conf
+	if conf == 0 {
+		conf = d.base.conf
+	}
+	cols := int(outs[0].Shape[2])
+	rows := outs[0].Data[i*k*cols : (i+1)*k*cols]
+	for r := 4; r < len(rows); r += cols {
+		if !(rows[r] > conf) {
+			return false
+		}
+	}
+	return true
+}
+
 // image returns image i's detections in letterboxed input pixels under
 // thresholds t, as a view valid until the next call.
 func (d *detector) image(outs []infer.Output, i int, t thresholds) ([]detect.Detection, error) {

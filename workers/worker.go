@@ -47,6 +47,11 @@ type Options struct {
 	Heartbeat *Identity
 	// Metrics receives the worker's counts and timings; nil records none.
 	Metrics *metrics.Worker
+	// Candidates is k when the model was rewritten by yolo.WithCandidates
+	// to return only its k rows of highest objectness (0: not rewritten). A
+	// frame whose k rows all pass the threshold may have lost detections:
+	// it is counted and logged.
+	Candidates int
 }
 
 // Worker pulls frames and publishes detections. It owns one model session.
@@ -60,10 +65,11 @@ type Worker struct {
 	maxDeliver int
 	ackWait    time.Duration
 
-	frames []bus.Frame
-	thr    []thresholds // per frame of the batch
-	msgs   []jetstream.Msg
-	rgb    []byte // scratch for JPEG frames
+	saturated int // frames whose candidate rows all passed
+	frames    []bus.Frame
+	thr       []thresholds // per frame of the batch
+	msgs      []jetstream.Msg
+	rgb       []byte // scratch for JPEG frames
 
 	// Counts for the heartbeat, written by Run and read by the beater.
 	published, failed atomic.Int64
@@ -205,6 +211,14 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) error {
 		if err != nil {
 			w.poison(ctx, m, err)
 			continue
+		}
+		if w.opts.Candidates > 0 && w.det.saturated(outs, i, w.opts.Candidates, w.thr[i]) {
+			w.opts.Metrics.Saturated()
+			w.saturated++
+			if w.saturated&(w.saturated-1) == 0 { // 1st, 2nd, 4th...: not a log line per frame
+				w.opts.Logger.Warn("every candidate row passed the threshold: detections may be missing; raise --candidates",
+					"worker", w.opts.Name, "frame", fmt.Sprintf("%s/%s#%d", f.Job, f.Video, f.Seq), "candidates", w.opts.Candidates, "frames_so_far", w.saturated)
+			}
 		}
 		r := w.result(f, dets, len(good))
 		r.QueueMS = float32(float64(received.UnixNano()-f.PublishedUnixNano) / 1e6)

@@ -124,7 +124,7 @@ func (c *benchConfig) run(ctx context.Context, logger *slog.Logger) error {
 	defer os.RemoveAll(out)
 	rc := runConfig{
 		out: out, model: modelFlags{path: modelPath}, workers: 1, threads: threads, batch: c.batch, every: 1,
-		concurrency: 1, codec: "raw", device: "cpu", noAnnotate: true, videos: []string{c.video},
+		concurrency: 1, codec: "raw", dev: deviceFlags{device: "cpu"}, noAnnotate: true, videos: []string{c.video},
 	}
 	rc.detect = detectFlags{conf: 0.25, iou: 0.45, maxDet: 300}
 	sum, err := rc.execute(ctx, logger, newProgress(os.Stderr, slog.New(slog.DiscardHandler)))

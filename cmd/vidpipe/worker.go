@@ -34,8 +34,7 @@ type workerConfig struct {
 	workers int
 	threads int
 	batch   int
-	device  string
-	fp32    bool
+	dev     deviceFlags
 	metrics string
 	model   modelFlags
 	s3      s3Flags
@@ -49,7 +48,7 @@ func (c *workerConfig) registerFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("workers", "Model sessions in this process.").Default("1").IntVar(&c.workers)
 	cmd.Flag("threads", "ONNX Runtime threads per session; 0 divides the cores.").Default("0").IntVar(&c.threads)
 	cmd.Flag("batch", "Largest batch.").Default("8").IntVar(&c.batch)
-	registerDevice(cmd, &c.device, &c.fp32)
+	c.dev.register(cmd)
 	cmd.Flag("metrics", "Serve Prometheus /metrics and /healthz on this address (host:port); empty: off.").Envar("VIDPIPE_METRICS").PlaceHolder("ADDR").StringVar(&c.metrics)
 	c.model.register(cmd)
 	c.s3.register(cmd) // for --model s3://...
@@ -125,11 +124,12 @@ func (c *workerConfig) run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	sessions, threads, batch, err := openSessions(runCtx, logger, mdl, c.workers, c.threads, c.batch, c.device, c.fp32)
+	set, err := openSessions(runCtx, logger, mdl, c.workers, c.threads, c.batch, c.dev)
 	if err != nil {
 		return err
 	}
-	defer closeAll(sessions)
+	defer closeAll(set.sessions)
+	sessions, threads, batch := set.sessions, set.threads, set.batch
 	mdl.bytes = nil
 
 	nc, js, err := c.nats.jetStream("vidpipe-worker-"+c.name, logger)
@@ -156,7 +156,7 @@ func (c *workerConfig) run(ctx context.Context, logger *slog.Logger) error {
 		}
 	}
 
-	id := &workers.Identity{Device: c.device, Model: mdl.path, ModelSHA256: mdl.hash, Threads: threads}
+	id := &workers.Identity{Device: c.dev.device, Model: mdl.path, ModelSHA256: mdl.hash, Threads: threads}
 	ws := make([]*workers.Worker, len(sessions))
 	for i, s := range sessions {
 		name := c.name
@@ -171,13 +171,13 @@ func (c *workerConfig) run(ctx context.Context, logger *slog.Logger) error {
 		}
 		ws[i], err = workers.New(runCtx, js, s, workers.Options{
 			Name: name, Batch: batch, NMS: c.detect.options(), Names: mdl.names, Logger: logger,
-			Heartbeat: id, Metrics: mw,
+			Heartbeat: id, Metrics: mw, Candidates: set.candidates,
 		})
 		if err != nil {
 			return err
 		}
 	}
-	logger.Info("worker process ready", "name", c.name, "sessions", len(sessions), "threads", threads, "batch", batch, "device", c.device, "model", mdl.path)
+	logger.Info("worker process ready", "name", c.name, "sessions", len(sessions), "threads", threads, "batch", batch, "device", c.dev.device, "model", mdl.path)
 	health.waiting.Store(nil)
 	go func() {
 		<-runCtx.Done()

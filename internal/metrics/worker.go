@@ -14,6 +14,7 @@ import (
 // no checks.
 type Worker struct {
 	frames, failed prometheus.Counter
+	saturated      prometheus.Counter
 	inference      prometheus.Observer
 	batch          prometheus.Observer
 }
@@ -24,6 +25,7 @@ type Worker struct {
 //	vidpipe_worker_failed_frames_total{worker}  error results published (poison frames)
 //	vidpipe_worker_inference_seconds{worker}    model run time per batch (histogram)
 //	vidpipe_worker_batch_size{worker}           frames per model run (histogram)
+//	vidpipe_worker_saturated_frames_total{worker}  frames whose every candidate row passed the threshold
 //
 // Several workers of one process register in the same registry under their
 // own names; registering one name twice is an error.
@@ -47,12 +49,16 @@ func NewWorker(reg prometheus.Registerer, name string) (*Worker, error) {
 		Help:    "Frames per model run.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 8), // 1 to 128
 	})
-	for _, c := range []prometheus.Collector{frames, failed, inference, batch} {
+	saturated := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Subsystem: "worker", Name: "saturated_frames_total", ConstLabels: labels,
+		Help: "Frames whose every device-selected candidate row passed the confidence threshold: some detections may be missing; raise --candidates.",
+	})
+	for _, c := range []prometheus.Collector{frames, failed, inference, batch, saturated} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register worker %s metrics: %w", name, err)
 		}
 	}
-	return &Worker{frames: frames, failed: failed, inference: inference, batch: batch}, nil
+	return &Worker{frames: frames, failed: failed, saturated: saturated, inference: inference, batch: batch}, nil
 }
 
 // Published counts one published result; failed marks an error result.
@@ -64,6 +70,14 @@ func (w *Worker) Published(failed bool) {
 	if failed {
 		w.failed.Inc()
 	}
+}
+
+// Saturated counts a frame whose candidate rows all passed the threshold.
+func (w *Worker) Saturated() {
+	if w == nil {
+		return
+	}
+	w.saturated.Inc()
 }
 
 // Batch records one model run over size frames that took d.

@@ -15,6 +15,7 @@ import (
 	"github.com/vidpipe/vidpipe/model/detect"
 	"github.com/vidpipe/vidpipe/model/infer"
 	"github.com/vidpipe/vidpipe/model/onnx"
+	"github.com/vidpipe/vidpipe/model/yolo"
 )
 
 // deviceEnv names the device TestDeviceMatchesCPU and BenchmarkDevice run
@@ -135,6 +136,10 @@ func runModel(tb testing.TB, model []byte, name, dev string, fp32 bool, images [
 	return outs
 }
 
+// deviceCandidates is the rows a GPU worker copies back by default
+// (cmd/vidpipe's --candidates).
+const deviceCandidates = 2000
+
 // runAgainReversed runs n images as one batch on a fresh full-float32
 // session, then the same images in reverse order on the same session and
 // batch size, and returns a copy of the second output0.
@@ -222,11 +227,12 @@ type detectionDiff struct {
 }
 
 // diffDetections runs NMS at each of confs on every image of ref and got
-// (n images of rows x no) and matches the detections as sets: random
-// weights give exactly tied scores that rounding may order either way.
+// (n images of rows x no; got may hold fewer rows per image, a candidates
+// model's) and matches the detections as sets: random weights give exactly
+// tied scores that rounding may order either way.
 func diffDetections(ref, got []float32, n int, confs []float32) (detectionDiff, error) {
 	d := detectionDiff{worstIoU: 1}
-	rows := len(ref) / n / no
+	rows, gotRows := len(ref)/n/no, len(got)/n/no
 	for _, conf := range confs {
 		opt := detect.DefaultNMSOptions()
 		opt.Conf = conf
@@ -235,7 +241,7 @@ func diffDetections(ref, got []float32, n int, confs []float32) (detectionDiff, 
 			if err != nil {
 				return d, err
 			}
-			b, err := detect.NMS(nil, got[i*rows*no:(i+1)*rows*no], rows, no, opt)
+			b, err := detect.NMS(nil, got[i*gotRows*no:(i+1)*gotRows*no], gotRows, no, opt)
 			if err != nil {
 				return d, err
 			}
@@ -364,6 +370,20 @@ func TestDeviceMatchesCPU(t *testing.T) {
 	// Full float32 on the device: TF32 (the CUDA default) is measured below.
 	got := runModel(t, model, "repyolov5s-640", dev, true, images, compareBatch, 1)
 	t.Logf("ONNX Runtime %s from %s, device %s", ort.GetVersion(), infer.LibraryPath(), dev)
+	t.Run("candidates", func(t *testing.T) {
+		// What a GPU worker runs by default: the model returns its rows of
+		// highest objectness only; the detections must be the CPU's.
+		sel, err := yolo.WithCandidates(model, deviceCandidates)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := runModel(t, sel, "repyolov5s-640-candidates", dev, true, images, compareBatch)[0]
+		dd, err := diffDetections(cpu, got, compareBatch, detectionConfs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dd.check(t, fmt.Sprintf("detections of %d candidates at conf %v", deviceCandidates, detectionConfs))
+	})
 	defer func() {
 		// TF32 keeps 10 mantissa bits per product; through ~60 convs of an
 		// untrained net with large Detect gains that is not within any
@@ -602,6 +622,15 @@ func BenchmarkDevice(b *testing.B) {
 		model []byte
 		fp32  bool
 	}{{"run", onnx.Encode(m), false}, {"run-fp32", onnx.Encode(m), true}, {"transfer", transferModel(deviceSize), false}}
+	sel, err := yolo.WithCandidates(onnx.Encode(m), deviceCandidates)
+	if err != nil {
+		b.Fatal(err)
+	}
+	models = append(models, struct {
+		name  string
+		model []byte
+		fp32  bool
+	}{"run-candidates", sel, false})
 	for _, batch := range []int{1, largeBatch} {
 		for _, c := range models {
 			b.Run(fmt.Sprintf("batch=%d/%s", batch, c.name), func(b *testing.B) {
