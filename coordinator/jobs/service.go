@@ -533,7 +533,7 @@ var resultFiles = map[string]string{
 // finish records a job's outcome and writes job.json beside its outputs.
 func (s *Service) finish(ctx context.Context, id string, sum *coordinator.Summary, dir string, sink storage.Bucket, prefix string) error {
 	now := time.Now().UTC()
-	rec, err := s.store.Update(ctx, id, func(r *Record) error {
+	apply := func(r *Record) error {
 		if r.State.Final() {
 			return errUnchanged
 		}
@@ -564,15 +564,32 @@ func (s *Service) finish(ctx context.Context, id string, sum *coordinator.Summar
 		}
 		r.Progress = Progress{Done: sum.Frames, Total: sum.Frames, Exact: true, Percent: 100, FPS: sum.FPS}
 		return nil
-	})
+	}
+	// job.json goes first: once the record says the job has finished, every
+	// output is in place.
+	final, err := s.store.Get(ctx, id)
 	if err != nil {
 		return err
 	}
-	if rec.State == bus.JobCancelled {
-		return nil
+	if err := apply(final); err != nil {
+		if errors.Is(err, errUnchanged) {
+			return nil // cancelled meanwhile
+		}
+		return err
+	}
+	if err := writeRecord(ctx, final, dir, sink, prefix); err != nil {
+		return err
+	}
+	rec, err := s.store.Update(ctx, id, apply)
+	if err != nil {
+		return err
+	}
+	if rec.State != final.State {
+		// Cancelled between the two: job.json follows the record.
+		return writeRecord(ctx, rec, dir, sink, prefix)
 	}
 	s.opts.Logger.Info("job finished", "job", id, "state", rec.State, "frames", sum.Frames, "fps", sum.FPS)
-	return writeRecord(ctx, rec, dir, sink, prefix)
+	return nil
 }
 
 // writeRecord writes the job's final record as job.json in its folder.
