@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
+	"image/color"
 	"image/jpeg"
 	"log/slog"
 	"strconv"
@@ -270,15 +272,37 @@ func (w *Worker) decodeJPEG(b []byte) ([]byte, error) {
 		w.rgb = make([]byte, 3*w.size*w.size)
 	}
 	rgb := w.rgb[:3*w.size*w.size]
+	toRGB(rgb, img)
+	return rgb, nil
+}
+
+// toRGB writes img as packed RGB24. JPEG pictures are YCbCr: reading their
+// planes directly costs a third of what img.At does per pixel (an interface
+// value each), with the same bytes.
+func toRGB(rgb []byte, img image.Image) {
 	i := 0
-	for y := bounds.Min.Y; y < bounds.Max.Y; y++ {
-		for x := bounds.Min.X; x < bounds.Max.X; x++ {
-			r, g, b, _ := img.At(x, y).RGBA()
-			rgb[i], rgb[i+1], rgb[i+2] = byte(r>>8), byte(g>>8), byte(b>>8)
+	if m, ok := img.(*image.YCbCr); ok {
+		r := m.Rect
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			yi := m.YOffset(r.Min.X, y)
+			for x := r.Min.X; x < r.Max.X; x++ {
+				ci := m.COffset(x, y)
+				cr, cg, cb, _ := color.YCbCr{Y: m.Y[yi], Cb: m.Cb[ci], Cr: m.Cr[ci]}.RGBA()
+				rgb[i], rgb[i+1], rgb[i+2] = byte(cr>>8), byte(cg>>8), byte(cb>>8)
+				i += 3
+				yi++
+			}
+		}
+		return
+	}
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			cr, cg, cb, _ := img.At(x, y).RGBA()
+			rgb[i], rgb[i+1], rgb[i+2] = byte(cr>>8), byte(cg>>8), byte(cb>>8)
 			i += 3
 		}
 	}
-	return rgb, nil
 }
 
 func (w *Worker) result(f *bus.Frame, dets []detect.Detection, batch int) *bus.Result {
