@@ -69,22 +69,23 @@ func TestWorkerAnalysesEveryFrameOnce(t *testing.T) {
 
 	const good = 7
 	frames := make([]*bus.Frame, good)
+	msgs := map[int][]byte{}
 	for seq := range good {
 		frames[seq] = frame(seq, rng)
-		msg := &nats.Msg{Subject: bus.FrameSubject("j", "v"), Data: bus.AppendFrame(nil, frames[seq])}
+		msgs[seq] = bus.AppendFrame(nil, frames[seq])
+	}
+	broken := bus.AppendFrame(nil, frame(good, rng))
+	msgs[good] = broken[:len(broken)-100]
+	wrong := frame(good+1, rng)
+	wrong.Size, wrong.Pixels = 32, wrong.Pixels[:32*32*3]
+	msgs[good+1] = bus.AppendFrame(nil, wrong)
+	// Poison frames inside batches of 4, so the good ones after them move
+	// up in the batch's input.
+	for _, seq := range []int{0, 1, good, 2, 3, good + 1, 4, 5, 6} {
+		msg := &nats.Msg{Subject: bus.FrameSubject("j", "v"), Data: msgs[seq]}
 		if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(bus.MsgID("j", "v", seq))); err != nil {
 			t.Fatal(err)
 		}
-	}
-	broken := bus.AppendFrame(nil, frame(good, rng))
-	broken = broken[:len(broken)-100]
-	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: bus.FrameSubject("j", "v"), Data: broken}, jetstream.WithMsgID(bus.MsgID("j", "v", good))); err != nil {
-		t.Fatal(err)
-	}
-	wrong := frame(good+1, rng)
-	wrong.Size, wrong.Pixels = 32, wrong.Pixels[:32*32*3]
-	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: bus.FrameSubject("j", "v"), Data: bus.AppendFrame(nil, wrong)}, jetstream.WithMsgID(bus.MsgID("j", "v", good+1))); err != nil {
-		t.Fatal(err)
 	}
 
 	w, err := New(ctx, js, openSession(t, model, 4), Options{Name: "w1", Batch: 4, NMS: nms, Names: []string{"person"}})

@@ -110,3 +110,16 @@ func BenchmarkDecodeHeads(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/img")
 }
+
+// BenchmarkPlanar is a worker's per-frame input preparation at 640.
+func BenchmarkPlanar(b *testing.B) {
+	rgb := make([]byte, 640*640*3)
+	for i := range rgb {
+		rgb[i] = byte(i)
+	}
+	dst := make([]float32, len(rgb))
+	for b.Loop() {
+		Planar(dst, rgb)
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/img")
+}
