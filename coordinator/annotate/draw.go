@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"image"
 	"math"
+
+	"github.com/vidpipe/vidpipe/internal/font"
 )
 
 // maxLabelRunes bounds the drawn label so one hostile class name cannot cover
@@ -105,7 +107,7 @@ func drawBoxes(cv canvas, boxes []Box, st style, m matrix) {
 // touches the top of the picture, shifted left if it would leave the frame.
 func drawLabel(cv canvas, frame, box image.Rectangle, text string, c colour, scale int) {
 	pad := scale
-	tw, th := textWidth(text)*scale, glyphH*scale
+	tw, th := font.TextWidth(text)*scale, font.H*scale
 	bw, bh := tw+2*pad, th+2*pad
 	x, y := box.Min.X, box.Min.Y-bh
 	if y < 0 {
@@ -122,10 +124,10 @@ func drawLabel(cv canvas, frame, box image.Rectangle, text string, c colour, sca
 	light := !c.light()
 	gx := x + pad
 	for _, r := range text {
-		g := glyph(r)
-		for col := range glyphW {
+		g := font.Glyph(r)
+		for col := range font.W {
 			bits := g[col]
-			for row := range glyphH {
+			for row := range font.H {
 				if bits&(1<<row) == 0 {
 					continue
 				}
@@ -139,7 +141,7 @@ func drawLabel(cv canvas, frame, box image.Rectangle, text string, c colour, sca
 				}
 			}
 		}
-		gx += cellW * scale
+		gx += font.CellW * scale
 	}
 }
 

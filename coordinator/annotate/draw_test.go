@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/asticode/go-astiav"
+
+	"github.com/vidpipe/vidpipe/internal/font"
 )
 
 func TestClipBox(t *testing.T) {
@@ -79,8 +81,8 @@ func TestDrawRGBA(t *testing.T) {
 	}
 	// The label sits above the box: background colour with light text.
 	var bg, ink int
-	for y := 30 - cellH - 1; y < 30; y++ {
-		for x := 20; x < 20+textWidth("person 0.87")+2; x++ {
+	for y := 30 - font.CellH - 1; y < 30; y++ {
+		for x := 20; x < 20+font.TextWidth("person 0.87")+2; x++ {
 			switch at(x, y) {
 			case want:
 				bg++
@@ -133,14 +135,14 @@ func TestColour(t *testing.T) {
 }
 
 func TestGlyph(t *testing.T) {
-	if glyph('é') != glyph('?') || glyph(0) != glyph('?') {
+	if font.Glyph('é') != font.Glyph('?') || font.Glyph(0) != font.Glyph('?') {
 		t.Error("non-ASCII does not draw as '?'")
 	}
-	if *glyph(' ') != [glyphW]byte{} {
+	if *font.Glyph(' ') != [font.W]byte{} {
 		t.Error("space has ink")
 	}
-	if got := textWidth("ab"); got != 11 {
-		t.Errorf("textWidth(ab) = %d, want 11", got)
+	if got := font.TextWidth("ab"); got != 11 {
+		t.Errorf("font.TextWidth(ab) = %d, want 11", got)
 	}
 }
 

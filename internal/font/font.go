@@ -1,17 +1,19 @@
-package annotate
+// Package font is a 5x7 pixel bitmap font of printable ASCII, so pictures
+// (annotated frames, charts) carry text without font files and render the
+// same everywhere.
+package font
 
-// Glyph metrics of the built-in font: 5x7 pixels in a 6x8 cell, so labels need
-// no font files and render the same in the video and in PNG stills.
+// Glyph metrics: 5x7 pixels in a 6x8 cell.
 const (
-	glyphW = 5
-	glyphH = 7
-	cellW  = glyphW + 1
-	cellH  = glyphH + 1
+	W     = 5
+	H     = 7
+	CellW = W + 1
+	CellH = H + 1
 )
 
 // font5x7 holds printable ASCII (0x20..0x7e), one byte per column, least
 // significant bit at the top row: the classic HD44780-style LCD font.
-var font5x7 = [95][glyphW]byte{
+var font5x7 = [95][W]byte{
 	{0x00, 0x00, 0x00, 0x00, 0x00}, // ' '
 	{0x00, 0x00, 0x5f, 0x00, 0x00}, // !
 	{0x00, 0x07, 0x00, 0x07, 0x00}, // "
@@ -109,20 +111,21 @@ var font5x7 = [95][glyphW]byte{
 	{0x08, 0x04, 0x08, 0x10, 0x08}, // ~
 }
 
-// glyph returns the column bitmap for r; anything outside printable ASCII
-// draws as '?' so hostile labels cannot index past the table.
-func glyph(r rune) *[glyphW]byte {
+// Glyph returns the column bitmap for r, least significant bit at the top
+// row; anything outside printable ASCII draws as '?' so hostile labels
+// cannot index past the table.
+func Glyph(r rune) *[W]byte {
 	if r < 0x20 || r > 0x7e {
 		r = '?'
 	}
 	return &font5x7[r-0x20]
 }
 
-// textWidth is the pixel width of s at scale 1, without trailing spacing.
-func textWidth(s string) int {
+// TextWidth is the pixel width of s at scale 1, without trailing spacing.
+func TextWidth(s string) int {
 	n := len([]rune(s))
 	if n == 0 {
 		return 0
 	}
-	return n*cellW - 1
+	return n*CellW - 1
 }
