@@ -222,6 +222,16 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 	if sum.WallSeconds > 0 {
 		sum.FPS = round3(float64(sum.Frames) / sum.WallSeconds)
 	}
+	if err := os.MkdirAll(c.opts.OutDir, 0o755); err != nil {
+		return sum, fmt.Errorf("create output dir: %w", err)
+	}
+	if drawn, err := writeThroughput(c.opts.OutDir, job.ID, all.resultTimes); err != nil {
+		log.Warn("throughput chart", "err", err)
+	} else if drawn {
+		if err := c.uploadFile(ctx, filepath.Join(c.opts.OutDir, ThroughputFile), ThroughputFile); err != nil {
+			return sum, err
+		}
+	}
 	if err := writeJSON(filepath.Join(c.opts.OutDir, "summary.json"), sum); err != nil {
 		return sum, err
 	}

@@ -109,6 +109,9 @@ type tally struct {
 	batchSum     int
 	firstPublish int64
 	lastDone     int64
+	// resultTimes holds each worker's result times (Unix ns), for the
+	// throughput chart.
+	resultTimes map[string][]int64
 }
 
 // merge adds o, another video's tally, to t.
@@ -120,6 +123,12 @@ func (t *tally) merge(o *tally) {
 	t.stats.DuplicatesDropped += o.stats.DuplicatesDropped
 	for w, n := range o.stats.Workers {
 		t.stats.Workers[w] += n
+	}
+	for w, ts := range o.resultTimes {
+		if t.resultTimes == nil {
+			t.resultTimes = map[string][]int64{}
+		}
+		t.resultTimes[w] = append(t.resultTimes[w], ts...)
 	}
 	t.stages.merge(&o.stages)
 	t.batchSum += o.batchSum

@@ -148,6 +148,10 @@ func (v *video) write(r *bus.Result) error {
 	}
 	v.stats.Frames++
 	v.stats.Workers[r.Worker]++
+	if v.resultTimes == nil {
+		v.resultTimes = map[string][]int64{}
+	}
+	v.resultTimes[r.Worker] = append(v.resultTimes[r.Worker], r.DoneUnixNano)
 	v.stages.add(r.DecodeMS, r.QueueMS, r.InferMS, r.PostMS)
 	v.batchSum += r.Batch
 	if v.firstPublish == 0 || r.PublishedUnixNano < v.firstPublish {

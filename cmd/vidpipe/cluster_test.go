@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image/png"
 	"net"
 	"os"
 	"os/exec"
@@ -369,6 +370,12 @@ func TestClusterEndToEnd(t *testing.T) {
 		t.Fatalf("job %s: %s (%s)", id, done.State, done.Error)
 	}
 	c.checkExactlyOnce(done, counts)
+	chartKey := strings.TrimPrefix(done.Results["throughput"], "s3://results/")
+	if _, err := png.Decode(bytes.NewReader(getObject(t, c.s3.Client(), "results", chartKey))); err != nil {
+		t.Errorf("throughput chart %s: %v", done.Results["throughput"], err)
+	} else if dir := os.Getenv("VIDPIPE_TEST_KEEP"); dir != "" {
+		_ = os.WriteFile(filepath.Join(dir, "cluster-throughput.png"), getObject(t, c.s3.Client(), "results", chartKey), 0o644)
+	}
 	if done.Stats.Workers["worker-4"] == 0 {
 		t.Errorf("the worker started mid-job analysed nothing: %v", done.Stats.Workers)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"image/png"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -93,6 +94,11 @@ func TestRunEndToEnd(t *testing.T) {
 
 	if _, err := os.Stat(filepath.Join(out, "clip", "preview.png")); err != nil {
 		t.Errorf("no preview picture: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, coordinator.ThroughputFile)); err != nil {
+		t.Errorf("no throughput chart: %v", err)
+	} else if _, err := png.Decode(bytes.NewReader(b)); err != nil {
+		t.Errorf("throughput chart: %v", err)
 	}
 	var stats coordinator.Stats
 	readJSON(t, filepath.Join(out, "clip", "stats.json"), &stats)

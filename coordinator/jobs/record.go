@@ -69,7 +69,8 @@ type Record struct {
 	// Stats are the job's statistics (throughput, stage latencies, worker
 	// shares), once it has finished; stats.json per video has the detail.
 	Stats *coordinator.Stats `json:"stats,omitempty"`
-	// Results are the job-level outputs: summary.json and job.json.
+	// Results are the job-level outputs: summary.json, job.json and the
+	// throughput chart.
 	Results map[string]string `json:"results,omitempty"`
 }
 

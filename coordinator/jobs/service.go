@@ -545,6 +545,9 @@ func (s *Service) finish(ctx context.Context, id string, sum *coordinator.Summar
 		stats := sum.Stats
 		r.Stats = &stats
 		r.Results = map[string]string{"summary": r.Output + "/summary.json", "job": r.Output + "/job.json"}
+		if _, err := os.Stat(filepath.Join(dir, coordinator.ThroughputFile)); err == nil {
+			r.Results["throughput"] = r.Output + "/" + coordinator.ThroughputFile
+		}
 		for _, vs := range sum.Videos {
 			v := r.video(vs.Video)
 			if v == nil {
