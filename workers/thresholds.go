@@ -50,8 +50,8 @@ func frameThresholds(h nats.Header, base thresholds) (thresholds, error) {
 			return t, err
 		}
 		n, err := strconv.ParseInt(v, 10, 32)
-		if err != nil || n < 1 {
-			return t, fmt.Errorf("frame header %s %q: want a whole number of at least 1", bus.HeaderMaxDet, v)
+		if err != nil || n < 1 || n > bus.MaxDet {
+			return t, fmt.Errorf("frame header %s %q: want a whole number in [1, %d]", bus.HeaderMaxDet, v, bus.MaxDet)
 		}
 		t.maxDet = int(n)
 	}

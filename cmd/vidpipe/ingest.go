@@ -8,6 +8,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/ingest"
+	"github.com/vidpipe/vidpipe/internal/metrics"
 )
 
 // ingestConfig is `vidpipe ingest`: a pool of decoders taking video tasks
@@ -49,11 +50,17 @@ func (c *ingestConfig) run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	stopMetrics, err := serveMetrics(ctx, c.metrics, nil, nc, logger)
-	if err != nil {
-		return err
+	if c.metrics != "" {
+		reg := metrics.NewRegistry()
+		if err := metrics.RegisterNATS(reg, nc); err != nil {
+			return err
+		}
+		stop, err := serveMetrics(c.metrics, reg, natsReady(nc), logger, nil)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
-	defer stopMetrics()
 	err = pool.Run(ctx)
 	logger.Info("ingest stopped")
 	return err

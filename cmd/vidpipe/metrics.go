@@ -22,31 +22,27 @@ func natsReady(nc *nats.Conn) func() error {
 	}
 }
 
-// serveMetrics serves /metrics and /healthz on addr until ctx ends or stop
-// is called; an empty addr serves nothing. A nil reg gets the process
-// collectors only.
-func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, nc *nats.Conn, logger *slog.Logger) (stop func(), err error) {
-	if addr == "" {
-		return func() {}, nil
-	}
-	if reg == nil {
-		reg = metrics.NewRegistry()
-	}
-	if err := metrics.RegisterNATS(reg, nc); err != nil {
-		return nil, err
-	}
+// serveMetrics serves reg's /metrics and /healthz (answered by ready) on
+// addr until stop is called, so a draining process can still say so. It
+// listens at once, so a taken port fails before a slow start. A server that
+// fails later calls onFail (nil: logs the error).
+func serveMetrics(addr string, reg *prometheus.Registry, ready func() error, logger *slog.Logger, onFail func(error)) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen metrics %s: %w", addr, err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := metrics.ServeListener(ctx, ln, reg, natsReady(nc), logger); err != nil {
-			logger.Error("metrics", "err", err)
+		if err := metrics.ServeListener(ctx, ln, reg, ready, logger); err != nil {
+			if onFail == nil {
+				logger.Error("metrics", "err", err)
+			} else {
+				onFail(err)
+			}
 		}
 	}()
-	logger.Info("metrics", "addr", ln.Addr().String())
+	logger.Info("serving metrics", "addr", ln.Addr().String())
 	return func() { cancel(); <-done }, nil
 }

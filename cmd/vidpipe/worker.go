@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"sync/atomic"
 	"time"
@@ -92,30 +91,17 @@ func (c *workerConfig) run(ctx context.Context, logger *slog.Logger) error {
 	var health workerHealth
 	health.set("opening model sessions")
 	var reg *prometheus.Registry
-	serveDone := make(chan error, 1)
 	// runCtx also ends when the metrics server fails, so the process stops
 	// (drained) rather than run unobserved.
 	runCtx, failRun := context.WithCancelCause(ctx)
 	defer failRun(nil)
 	if c.metrics != "" {
-		// Listen before the slow start, so a taken port fails at once.
-		ln, err := net.Listen("tcp", c.metrics)
-		if err != nil {
-			return fmt.Errorf("listen metrics %s: %w", c.metrics, err)
-		}
 		reg = metrics.NewRegistry()
-		srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
-		defer func() { stopServer(); <-serveDone }()
-		go func() {
-			err := metrics.ServeListener(srvCtx, ln, reg, health.ready, logger)
-			if err != nil {
-				failRun(err)
-			}
-			serveDone <- err
-		}()
-		logger.Info("serving metrics", "addr", ln.Addr().String())
-	} else {
-		close(serveDone)
+		stop, err := serveMetrics(c.metrics, reg, health.ready, logger, failRun)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 
 	bks := c.s3.buckets(logger)
