@@ -1172,11 +1172,9 @@ func unquote(s string) (string, error) {
 	return out.String(), nil
 }
 
-// rawUnicode decodes raw-unicode-escape: only \uXXXX and \UXXXXXXXX are escapes.
+// rawUnicode decodes raw-unicode-escape: bytes are latin-1 code points, and
+// only \uXXXX and \UXXXXXXXX are escapes.
 func rawUnicode(s string) (string, error) {
-	if !strings.Contains(s, "\\u") && !strings.Contains(s, "\\U") {
-		return s, nil
-	}
 	var out strings.Builder
 	for i := 0; i < len(s); i++ {
 		if s[i] == '\\' && i+1 < len(s) && (s[i+1] == 'u' || s[i+1] == 'U') {
@@ -1195,7 +1193,7 @@ func rawUnicode(s string) (string, error) {
 			i += 1 + n
 			continue
 		}
-		out.WriteByte(s[i])
+		out.WriteRune(rune(s[i]))
 	}
 	return out.String(), nil
 }

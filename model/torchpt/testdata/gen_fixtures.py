@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import sys
+import zipfile
 
 import numpy as np
 import torch
@@ -164,11 +165,38 @@ def main():
     with open(path('truncated.pt'), 'wb') as dst:
         dst.write(b[:len(b) // 2])
 
+    write_fuzz_seeds()
+
     # Reference state_dict keys straight from the module, to check the naming rules.
     with open(path('expected.json'), 'w') as out:
         json.dump({'fixtures': expected, 'model_state_dict_keys': list(model.state_dict().keys())}, out,
                   separators=(',', ':'))
         out.write('\n')
+
+
+def go_string(b):
+    return '"' + ''.join(chr(c) if 32 <= c < 127 and c not in b'"\\' else '\\x%02x' % c for c in b) + '"'
+
+
+def write_fuzz_seeds():
+    """Seed corpora: whole small files for FuzzOpen, every fixture's data.pkl for FuzzDataPickle."""
+    for target in ('FuzzOpen', 'FuzzDataPickle'):
+        os.makedirs(path(os.path.join('fuzz', target)), exist_ok=True)
+
+    def seed(target, name, b):
+        with open(path(os.path.join('fuzz', target, name)), 'w') as f:
+            f.write('go test fuzz v1\n[]byte(%s)\n' % go_string(b))
+
+    for name in sorted(os.listdir(HERE)):
+        if not name.endswith('.pt'):
+            continue
+        with open(path(name), 'rb') as f:
+            b = f.read()
+        if len(b) < 3000:
+            seed('FuzzOpen', name[:-3], b)
+        if zipfile.is_zipfile(path(name)):
+            z = zipfile.ZipFile(path(name))
+            seed('FuzzDataPickle', name[:-3], z.read(name[:-3] + '/data.pkl'))
 
 
 if __name__ == '__main__':
