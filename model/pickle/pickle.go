@@ -5,12 +5,14 @@
 // checked against the input and the Limits before anything is allocated.
 //
 // We wrote this reader rather than use github.com/nlpodyssey/gopickle v0.2.0
-// (BSD-2, last release February 2023): tried on the same inputs, gopickle
-// panics on a BINUNICODE8 with a huge length (makeslice), allocates a declared
-// length before checking it (2 GiB for a 5-byte stream), has no bound on ops,
-// memo or nesting, returns nil for an unset memo slot, and instantiates every
-// global through one FindClass hook that cannot tell a class kept as data from
-// a function being called.
+// (BSD-2, last release February 2023), after trying both on torch-written
+// checkpoints and on crafted ones. gopickle allocates declared lengths before
+// checking them: a BINUNICODE8 length panics (makeslice), a 7-byte BINUNICODE
+// costs 2 GiB, and its torch loader allocates the numel a pickle declares, so
+// a 300-byte .pt kills the process (fatal out of memory, not recoverable). It
+// has no bound on ops, memo or nesting, reads an unset memo slot as None, and
+// its torch loader refuses every class it does not know ("class not found:
+// models.yolo Model"), so YOLOv5 checkpoints need its hooks replaced anyway.
 package pickle
 
 import (
@@ -1044,6 +1046,9 @@ func iterable(v any) ([]any, error) {
 // toBytes handles _codecs.encode(text, "latin1") and bytearray(...), which
 // protocol 2 uses for Python 3 bytes.
 func toBytes(g Global, args Tuple) (any, error) {
+	if len(args) == 0 || len(args) > 3 {
+		return nil, fmt.Errorf("%w: %s with %d arguments", ErrCorrupt, g, len(args))
+	}
 	switch s := args[0].(type) {
 	case Bytes:
 		return append(Bytes(nil), s...), nil

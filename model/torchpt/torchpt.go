@@ -5,13 +5,13 @@
 //
 // data.pkl is decoded by model/pickle, our own reader, chosen over
 // github.com/nlpodyssey/gopickle after trying both on torch-written files and
-// hostile ones: gopickle crashes (makeslice panic) or allocates gigabytes on
-// a few crafted bytes, has no op, memo or depth limits, and its torch loader
-// refuses every class it does not know, so it cannot open a YOLOv5
-// checkpoint without a hook that could not also refuse unknown functions.
-// Nothing in a checkpoint is executed: tensors are rebuilt from a fixed set
-// of torch reconstructors, other classes stay plain objects, and any other
-// function call is ErrUnknownFunction.
+// crafted ones (see model/pickle for the findings): gopickle panics or runs
+// out of memory on a few hundred crafted bytes, has no op, memo or depth
+// limits, and cannot open a YOLOv5 checkpoint without replacing its hooks.
+// Nothing in a checkpoint is executed: tensors are rebuilt by a fixed set of
+// torch reconstructors, other classes stay plain objects, and any other
+// function call is ErrUnknownFunction. Only the storages the state_dict uses
+// are read (not an optimizer's), each checked against its declared size.
 package torchpt
 
 import (
