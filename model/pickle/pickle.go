@@ -929,8 +929,9 @@ func (m *machine) call(fn, args any) (any, error) {
 
 // Builtin applies one of the Python constructors every pickle may use, the
 // ones that only build data: OrderedDict, defaultdict, set, frozenset,
-// bytes (as protocol 2 writes them, via _codecs.encode), bytearray and
-// copyreg._reconstructor. Anything else is ErrUnknownFunction.
+// bytes (as protocol 2 writes them, via _codecs.encode), bytearray,
+// copyreg._reconstructor and copyreg.__newobj__. Anything else is
+// ErrUnknownFunction.
 func Builtin(g Global, args Tuple) (any, error) {
 	switch g.Module {
 	case "collections":
@@ -971,7 +972,24 @@ func Builtin(g Global, args Tuple) (any, error) {
 			return toBytes(g, args)
 		}
 	case "copyreg", "copy_reg":
-		if g.Name == "_reconstructor" {
+		switch g.Name {
+		case "__newobj__", "__newobj_ex__":
+			// What NEWOBJ and NEWOBJ_EX become at protocols 0 and 1.
+			if len(args) == 0 {
+				return nil, fmt.Errorf("%w: %s without a class", ErrCorrupt, g)
+			}
+			if g.Name == "__newobj_ex__" {
+				if len(args) != 3 {
+					return nil, fmt.Errorf("%w: %s with %d arguments, want 3", ErrCorrupt, g, len(args))
+				}
+				kw, ok := args[2].(*Dict)
+				if !ok {
+					return nil, fmt.Errorf("%w: %s keywords are a %s", ErrCorrupt, g, typeName(args[2]))
+				}
+				return newObject(args[0], args[1], kw)
+			}
+			return newObject(args[0], args[1:], nil)
+		case "_reconstructor":
 			// _reconstructor(cls, base, state) is base.__new__(cls) plus
 			// base.__init__(obj, state) when base is not object: data only.
 			if len(args) != 3 {

@@ -213,6 +213,17 @@ func TestObjectsStayData(t *testing.T) {
 	}
 }
 
+func TestNewobjByReduce(t *testing.T) {
+	v, err := Decode([]byte("ccopyreg\n__newobj__\n(cmodels\nX\nK\x01tR."), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, ok := v.(*Object)
+	if !ok || o.Class != (Global{"models", "X"}) || !reflect.DeepEqual(o.Args, Tuple{int64(1)}) {
+		t.Fatalf("got %#v", v)
+	}
+}
+
 func TestHooks(t *testing.T) {
 	// A caller's function, its persistent ids and its BUILD on its own type.
 	type thing struct{ built any }

@@ -121,6 +121,9 @@ func Read(r io.ReaderAt, size int64, name string) (*File, error) {
 }
 
 func read(r io.ReaderAt, size int64, name string) (*File, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("%w: negative size %d", ErrCorrupt, size)
+	}
 	if size > MaxFileSize {
 		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrLimit, size, int64(MaxFileSize))
 	}

@@ -310,6 +310,34 @@ func tensorPickle(storageType string, numel, offset byte, size, stride []byte) [
 	return p
 }
 
+// fromTypePickle wraps a tensor the way torch 2.x pickles one that has
+// Python attributes: _rebuild_from_type_v2(inner, torch.Tensor, args, state).
+func fromTypePickle(inner string) []byte {
+	p := []byte("\x80\x02}X\x01\x00\x00\x00wctorch._tensor\n_rebuild_from_type_v2\n(c" + inner + "\nctorch\nTensor\n(")
+	p = append(p, "(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x02tQ"...)
+	p = append(p, "K\x00K\x02\x85K\x01\x85\x89ccollections\nOrderedDict\n)Rt}X\x04\x00\x00\x00noteK\x01stRs."...)
+	return p
+}
+
+func TestRebuildFromType(t *testing.T) {
+	rec := map[string][]byte{"ck/data/0": {0, 0, 0x80, 0x3f, 0, 0, 0, 0x40}}
+	rec["ck/data.pkl"] = fromTypePickle("torch._utils\n_rebuild_tensor_v2")
+	b := zipOf(t, rec, "ck/data.pkl", "ck/data/0")
+	f, err := Read(bytes.NewReader(b), int64(len(b)), "fromtype.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := f.Tensor("w", []int{2}); err != nil || !slices.Equal(v, []float32{1, 2}) {
+		t.Fatalf("Tensor = %v, %v, want [1 2]", v, err)
+	}
+	rec["ck/data.pkl"] = fromTypePickle("posix\nsystem")
+	b = zipOf(t, rec, "ck/data.pkl", "ck/data/0")
+	_, err = Read(bytes.NewReader(b), int64(len(b)), "fromtype-evil.pt")
+	if !errors.Is(err, ErrUnknownFunction) || !strings.Contains(err.Error(), "posix.system") || !strings.Contains(err.Error(), "fromtype-evil.pt") {
+		t.Fatalf("err = %v, want ErrUnknownFunction naming posix.system", err)
+	}
+}
+
 func TestCraftedArchives(t *testing.T) {
 	f32 := func(n int) []byte { return make([]byte, 4*n) }
 	tests := []struct {

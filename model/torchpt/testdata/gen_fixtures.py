@@ -140,6 +140,7 @@ def main():
     sd['i64'] = torch.tensor([[1, -2, 3]], dtype=torch.int64)
     sd['scalar'] = torch.tensor(2.5)
     sd['empty'] = torch.zeros(0, 3)
+    sd['param'] = torch.nn.Parameter(torch.tensor([6.0]))  # _rebuild_parameter
     f = save(sd, 'dtypes.pt')
     loaded = torch.load(path(f))
     assert loaded['transposed'].stride() == (1, 4) and loaded['sliced'].storage_offset() == 4
