@@ -150,15 +150,6 @@ func (c Config) withDefaults() (resolved, error) {
 	if r.Weights == nil {
 		r.Weights = Seeded(r.Seed)
 	}
-	if r.Classes == 0 && len(r.Names) > 0 {
-		r.Classes = len(r.Names)
-	}
-	if r.Classes == 0 {
-		r.Classes = r.file.NC
-	}
-	if r.Classes < 1 || r.Classes > maxClasses {
-		return r, fmt.Errorf("%w: %d classes (want 1 to %d)", ErrConfig, r.Classes, maxClasses)
-	}
 	r.namesFrom = "config"
 	if len(r.Names) == 0 {
 		names, err := weightNames(r.Weights)
@@ -168,6 +159,15 @@ func (c Config) withDefaults() (resolved, error) {
 		if len(names) > 0 {
 			r.Names, r.namesFrom = names, "weights metadata"
 		}
+	}
+	if r.Classes == 0 && len(r.Names) > 0 {
+		r.Classes = len(r.Names)
+	}
+	if r.Classes == 0 {
+		r.Classes = r.file.NC
+	}
+	if r.Classes < 1 || r.Classes > maxClasses {
+		return r, fmt.Errorf("%w: %d classes (want 1 to %d)", ErrConfig, r.Classes, maxClasses)
 	}
 	switch {
 	case len(r.Names) > 0 && len(r.Names) != r.Classes:
@@ -270,7 +270,11 @@ func (b *builder) checkUnused() error {
 		s, _ := sh.Shape(first)
 		first = fmt.Sprintf("%s %v", first, s)
 	}
-	return fmt.Errorf("%w: the weights have %d tensors this model file does not use, first %s", ErrUnused, len(unused), first)
+	noun := "tensors"
+	if len(unused) == 1 {
+		noun = "tensor"
+	}
+	return fmt.Errorf("%w: the weights have %d %s this model file does not use, first %s", ErrUnused, len(unused), noun, first)
 }
 
 func maxInt(v []int) int {
