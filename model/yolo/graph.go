@@ -3,6 +3,7 @@ package yolo
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/vidpipe/vidpipe/model/onnx"
 )
@@ -17,6 +18,7 @@ type builder struct {
 	eps     float32
 	used    map[string]bool // weight names read from src
 	missing string          // the first weight src did not have, for diagnostics
+	misfit  string          // the first weight src has in another shape
 }
 
 func newBuilder(name string, src Source, eps float64) *builder {
@@ -55,8 +57,12 @@ func (b *builder) param(name string, shape ...int) string {
 		return name
 	}
 	if sh, ok := b.src.(shaper); ok {
-		if _, have := sh.Shape(name); !have && b.missing == "" {
+		have, ok := sh.Shape(name)
+		switch {
+		case !ok && b.missing == "":
 			b.missing = name
+		case ok && !slices.Equal(have, shape) && b.misfit == "":
+			b.misfit = fmt.Sprintf("%s %v where this file needs %v", name, have, shape)
 		}
 	}
 	data, err := b.src.Tensor(name, shape)

@@ -279,6 +279,8 @@ func TestModelFileErrors(t *testing.T) {
 			safetensors.ErrMissing, []string{"layer 0 is Conv in this file", "a Focus layer (model.0.conv.conv.weight [8 12 3 3])"}},
 		{"unused tensors", Config{ModelFile: seed, Width: 0.0625, ImgSize: 64, Classes: 3, Weights: extra},
 			ErrUnused, []string{"1 tensor this model file does not use", "model.25.m.0.weight [3 8 1 1]"}},
+		{"other width", Config{ModelFile: seed, Width: 0.125, ImgSize: 64, Weights: seedW},
+			safetensors.ErrShape, []string{"layer 3 (RepVGGBlock, row 3 of backbone (line 19)): these weights have model.3.rbr_dense.conv.weight [8 8 3 3] where this file needs [16 8 3 3]", "width_multiple"}},
 		{"anchor count only", Config{ModelFile: mixed, ImgSize: 64}, ErrConfig, []string{"only the anchor count (2 per level)", "model.12.anchors"}},
 		{"bad from", Config{ModelFile: parse(strings.Replace(text, "[[-1, 6], 1, Concat, [1]]", "[[-1, 16], 1, Concat, [1]]", 1))},
 			ErrModelFile, []string{"layer 12", "from 16 names no earlier layer"}},

@@ -54,7 +54,7 @@ func (b *builder) network(f *ModelFile, s netSpec, rep *Report) error {
 				ins[j] = layers[idx]
 			}
 		}
-		b.missing = ""
+		b.missing, b.misfit = "", ""
 		out, err := b.row(i, r, mod, ins, s, rep)
 		if err == nil {
 			err = b.err
@@ -73,6 +73,11 @@ func (b *builder) network(f *ModelFile, s netSpec, rep *Report) error {
 // explain wraps a row's error with the layer and, when the weights lack a
 // tensor the file needs, what the weights hold for that layer instead.
 func (b *builder) explain(i int, r Row, mod string, err error) error {
+	if b.misfit != "" {
+		// Same module, other sizes: usually the multiples or nc differ from training.
+		return fmt.Errorf("layer %d (%s, %s): these weights have %s (are width_multiple, depth_multiple and nc those the weights were trained with?): %w",
+			i, r.Module, r.where(), b.misfit, err)
+	}
 	if b.missing == "" {
 		return fmt.Errorf("layer %d (%s, %s): %w", i, r.Module, r.where(), err)
 	}
