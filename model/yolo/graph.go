@@ -19,6 +19,7 @@ type builder struct {
 	used    map[string]bool // weight names read from src
 	missing string          // the first weight src did not have, for diagnostics
 	misfit  string          // the first weight src has in another shape
+	params  int64           // weight values loaded so far
 }
 
 func newBuilder(name string, src Source, eps float64) *builder {
@@ -56,6 +57,17 @@ func (b *builder) param(name string, shape ...int) string {
 	if b.err != nil {
 		return name
 	}
+	n := int64(1)
+	for _, d := range shape {
+		n *= int64(max(d, 0))
+		if n > maxParams {
+			break
+		}
+	}
+	if b.params += n; b.params > maxParams {
+		b.err = fmt.Errorf("load weight %s: %w: the model file asks for more than %d weights", name, ErrModelFile, int64(maxParams))
+		return name
+	}
 	if sh, ok := b.src.(shaper); ok {
 		have, ok := sh.Shape(name)
 		switch {
@@ -71,13 +83,11 @@ func (b *builder) param(name string, shape ...int) string {
 		return name
 	}
 	b.used[name] = true
-	n := 1
 	dims := make([]int64, len(shape))
 	for i, d := range shape {
-		n *= d
 		dims[i] = int64(d)
 	}
-	if len(data) != n {
+	if int64(len(data)) != n {
 		b.err = fmt.Errorf("load weight %s: %w: %d values for shape %v", name, ErrWeight, len(data), shape)
 		return name
 	}

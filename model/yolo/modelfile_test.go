@@ -1,16 +1,19 @@
 package yolo
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/vidpipe/vidpipe/model/fuse"
 	"github.com/vidpipe/vidpipe/model/onnx"
 	"github.com/vidpipe/vidpipe/model/safetensors"
+	"go.yaml.in/yaml/v3"
 )
 
 // smallCase is one fixture of testdata/gen_modelfile.py (its CASES).
@@ -381,4 +384,103 @@ func TestBuiltinFiles(t *testing.T) {
 	if _, err := BuiltinModelFile("yolov9"); !errors.Is(err, ErrConfig) {
 		t.Errorf("unknown built-in: %v", err)
 	}
+}
+
+// TestModelFileJSON: a checkpoint keeps its model file as a dict; encoded
+// as JSON (which is YAML) it parses and builds exactly as the YAML does.
+func TestModelFileJSON(t *testing.T) {
+	text, err := BuiltinModelFileText("repyolov5s-v5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dict map[string]any
+	if err := yaml.Unmarshal(text, &dict); err != nil {
+		t.Fatal(err)
+	}
+	js, err := json.Marshal(dict)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enc []string
+	for _, b := range [][]byte{text, js} {
+		f, err := ParseModelFile(b, "repyolov5s-v5")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Build(Config{ModelFile: f, Width: 0.0625, ImgSize: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc = append(enc, string(onnx.Encode(m)))
+	}
+	if enc[0] != enc[1] {
+		t.Error("the JSON form builds another graph")
+	}
+}
+
+// TestBNEps: bn_eps in the file sets every BatchNormalization's epsilon.
+func TestBNEps(t *testing.T) {
+	text, err := BuiltinModelFileText("yolov5s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		extra string
+		want  float32
+	}{{"", 1e-3}, {"bn_eps: 1.0e-5\n", 1e-5}} {
+		f, err := ParseModelFile(append(slices.Clone(text), tt.extra...), "eps.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Build(Config{ModelFile: f, Width: 0.125, ImgSize: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range m.Graph.Nodes {
+			if n.OpType != "BatchNormalization" {
+				continue
+			}
+			for _, a := range n.Attrs {
+				if a.Name == "epsilon" && a.F != tt.want {
+					t.Fatalf("%s: epsilon %g, want %g", n.Name, a.F, tt.want)
+				}
+			}
+		}
+	}
+}
+
+// FuzzParseModelFile: any file either fails with an error or builds.
+func FuzzParseModelFile(f *testing.F) {
+	for _, n := range BuiltinModelFiles() {
+		b, _ := BuiltinModelFileText(n)
+		f.Add(b)
+	}
+	if b, err := os.ReadFile("testdata/mixed.yaml"); err == nil {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		mf, err := ParseModelFile(b, "fuzz.yaml")
+		if err != nil {
+			return
+		}
+		// A narrow, small build keeps each run cheap.
+		if os.Getenv("FUZZ_NOBUILD") == "" {
+			_, _ = Build(Config{ModelFile: mf, Width: 0.01, ImgSize: 32, Weights: smallOnly{Seeded(1)}})
+		}
+	})
+}
+
+// smallOnly refuses tensors over 64K values, so fuzzed files that ask for
+// large (legal) convs fail fast instead of drawing a gigabyte of weights.
+type smallOnly struct{ Source }
+
+func (s smallOnly) Tensor(name string, shape []int) ([]float32, error) {
+	n := 1
+	for _, d := range shape {
+		n *= max(d, 1)
+		if n > 1<<16 {
+			return nil, fmt.Errorf("%w: %s %v is larger than the fuzz allows", ErrWeight, name, shape)
+		}
+	}
+	return s.Source.Tensor(name, shape)
 }

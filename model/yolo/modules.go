@@ -17,6 +17,13 @@ type layer struct {
 	side int
 }
 
+// Limits that keep a model file from asking for more than memory holds.
+const (
+	maxChannels = 1 << 14
+	maxSide     = 1 << 14
+	maxParams   = 1 << 28 // floats, 1 GiB; yolov5x has 87M
+)
+
 // netSpec is what network needs beyond the model file.
 type netSpec struct {
 	nc      int
@@ -269,11 +276,14 @@ func (b *builder) row(i int, r Row, mod string, ins []layer, s netSpec, rep *Rep
 	// the Detect output size.
 	width := func() int {
 		c2 := a.int(0, "c2", 0)
-		if a.err == nil && c2 < 1 {
-			a.fail("c2 %d is not a channel count", c2)
+		if a.err == nil && (c2 < 1 || c2 > maxChannels) {
+			a.fail("c2 %d is not a channel count (1 to %d)", c2, maxChannels)
 		}
 		if c2 != s.na*(s.nc+5) {
 			c2 = int(math.Ceil(float64(c2)*s.gw/8)) * 8
+		}
+		if a.err == nil && c2 > maxChannels {
+			a.fail("c2 %d after width_multiple is over %d channels", c2, maxChannels)
 		}
 		return c2
 	}
@@ -295,6 +305,9 @@ func (b *builder) row(i int, r Row, mod string, ins []layer, s netSpec, rep *Rep
 			x = emit(sc, x)
 			if x.side < 1 {
 				return layer{}, fmt.Errorf("%w: %s leaves no pixels at input size %d", ErrConfig, mod, s.img)
+			}
+			if x.side > maxSide {
+				return layer{}, fmt.Errorf("%w: %s makes %dx%d maps (at most %d)", ErrModelFile, mod, x.side, x.side, maxSide)
 			}
 		}
 		return x, b.err
