@@ -464,9 +464,7 @@ func FuzzParseModelFile(f *testing.F) {
 			return
 		}
 		// A narrow, small build keeps each run cheap.
-		if os.Getenv("FUZZ_NOBUILD") == "" {
-			_, _ = Build(Config{ModelFile: mf, Width: 0.01, ImgSize: 32, Weights: smallOnly{Seeded(1)}})
-		}
+		_, _ = Build(Config{ModelFile: mf, Width: 0.01, ImgSize: 32, Weights: smallOnly{Seeded(1)}})
 	})
 }
 
@@ -483,4 +481,50 @@ func (s smallOnly) Tensor(name string, shape []int) ([]float32, error) {
 		}
 	}
 	return s.Source.Tensor(name, shape)
+}
+
+// TestHalfWeights: float16 weights (what a YOLOv5 checkpoint holds) give
+// torch's output0_half, computed in float32 from the same rounded weights;
+// it differs from the float32 weights' output0 by more than the tolerance,
+// so the comparison tells the two apart.
+func TestHalfWeights(t *testing.T) {
+	for _, c := range smallCases[:2] {
+		t.Run(c.prefix, func(t *testing.T) {
+			w := openST(t, "testdata/"+c.prefix+"_half.safetensors")
+			io := openST(t, "testdata/"+c.prefix+"_io.safetensors")
+			m, rep, err := BuildReport(c.config(t, w))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.AnchorsFrom != "weights model.24.anchors" {
+				t.Errorf("anchors from %s", rep.AnchorsFrom)
+			}
+			in, err := io.Tensor("images", []int{2, 3, 64, 64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			shape := []int{2, c.anchorsTotal(), 5 + c.classes}
+			half, err := io.Tensor("output0_half", shape)
+			if err != nil {
+				t.Fatal(err)
+			}
+			full, err := io.Tensor("output0", shape)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fuse.Model(m); err != nil {
+				t.Fatal(err)
+			}
+			got := runORT(t, onnx.Encode(m), in, []int64{2, 3, 64, 64})[0]
+			box, score := compareOutput0(t, got.data, half, 5+c.classes)
+			fbox, fscore := compareOutput0(t, half, full, 5+c.classes)
+			t.Logf("fused, float16 weights vs torch: boxes %.3g px, scores %.3g (float16 vs float32 weights in torch: %.3g px, %.3g)", box, score, fbox, fscore)
+			if box > 1e-3 || score > 1e-3 {
+				t.Errorf("boxes %.3g px, scores %.3g; want within 1e-3", box, score)
+			}
+			if max(fbox, fscore) < 1e-3 {
+				t.Error("float16 rounding does not show in the fixture")
+			}
+		})
+	}
 }

@@ -11,6 +11,7 @@ them), and writes, next to this script:
                               with model.24.anchors and class names in __metadata__
   seed_small_io.safetensors   "images" (F16), torch "output0", raw Detect logits "raw0".."raw2",
                               and "output0_half": output0 from the float16-rounded weights
+  seed_small_half.safetensors the float16 weights the checkpoint holds (F16)
   seed_small_ckpt.pt          torch.save({'model': model.half(), ...}) as YOLOv5 saves checkpoints
   seed_small_state.pt         torch.save(model.state_dict()), float32
   v6_small_*                  the same for yolov5s.yaml (v6.0 topology)
@@ -99,6 +100,11 @@ def case(prefix, path, width, ckpts, g):
     out = {}
     out[prefix + ".safetensors"] = save_safetensors(os.path.join(HERE, prefix + ".safetensors"), flat,
                                                     extra_meta={"names": names_meta})
+    if ckpts:
+        # What the float16 checkpoint holds, as safetensors, for output0_half.
+        half_sd = {k: v for k, v in deepcopy(model).half().state_dict().items() if not k.endswith("num_batches_tracked")}
+        out[prefix + "_half.safetensors"] = save_safetensors(os.path.join(HERE, prefix + "_half.safetensors"), half_sd,
+                                                             extra_meta={"names": names_meta})
     out[prefix + "_io.safetensors"] = save_safetensors(
         os.path.join(HERE, prefix + "_io.safetensors"),
         {"images": x.half(), "output0": y, "output0_half": y_half, **{f"raw{i}": r for i, r in enumerate(raw)}})
