@@ -15,6 +15,17 @@ import (
 // ModelFile is a parsed YOLOv5 model file: the YAML that YOLOv5's and
 // YOLOv5-Lite's parse_model read (nc, depth_multiple, width_multiple,
 // anchors, backbone and head rows).
+//
+// Modules: Conv, Focus, Bottleneck, BottleneckCSP, C3, SPP, SPPF,
+// RepVGGBlock (training form, or deploy form with rbr_reparam), nn.Upsample
+// (nearest), Concat and Detect, with or without nn./common. prefixes; and
+// C3RepVGG, vidpipe's own: a C3 whose Bottleneck 3x3 (cv2) is a
+// RepVGGBlock, which the all-RepVGG yolov5s variant needs.
+//
+// Keys of vidpipe's own, which upstream files lack: bn_eps (BatchNorm
+// epsilon, default 1e-3) and csp_activation (BottleneckCSP's activation
+// after its shared BN: nn.SiLU(), YOLOv5 v6.0 on and the default, or
+// nn.LeakyReLU(0.1), YOLOv5 v4.0-v5.0 and YOLOv5-Lite).
 type ModelFile struct {
 	Name          string // label for errors: a path or a built-in name
 	NC            int
@@ -28,7 +39,10 @@ type ModelFile struct {
 	// BNEps is the BatchNorm epsilon, 1e-3 (what YOLOv5's initialize_weights
 	// sets) unless the file has the vidpipe key bn_eps.
 	BNEps float64
-	Rows  []Row // backbone rows, then head rows, as parse_model enumerates them
+	// CSPLeaky selects LeakyReLU(0.1) after BottleneckCSP's BN, as YOLOv5
+	// v4.0-v5.0 (and YOLOv5-Lite) built it; a checkpoint's module tree says which.
+	CSPLeaky bool
+	Rows     []Row // backbone rows, then head rows, as parse_model enumerates them
 }
 
 // Row is one [from, number, module, args] line.
@@ -148,6 +162,14 @@ func ParseModelFile(b []byte, name string) (*ModelFile, error) {
 			// YOLOv5 v7.0 evaluates this as Conv's default activation.
 			if a := strings.TrimPrefix(strings.TrimPrefix(v.Value, "nn."), "torch.nn."); a != "SiLU()" {
 				return nil, bad(v, "activation %q: only nn.SiLU() is supported", v.Value)
+			}
+		case "csp_activation":
+			switch strings.ReplaceAll(strings.TrimPrefix(strings.TrimPrefix(v.Value, "torch.nn."), "nn."), " ", "") {
+			case "SiLU()":
+			case "LeakyReLU(0.1)":
+				f.CSPLeaky = true
+			default:
+				return nil, bad(v, "csp_activation %q (want nn.SiLU() or nn.LeakyReLU(0.1))", v.Value)
 			}
 		case "backbone":
 			backbone = v

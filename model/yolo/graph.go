@@ -20,6 +20,7 @@ type builder struct {
 	missing string          // the first weight src did not have, for diagnostics
 	misfit  string          // the first weight src has in another shape
 	params  int64           // weight values loaded so far
+	leaky   bool            // BottleneckCSP's activation is LeakyReLU(0.1)
 }
 
 func newBuilder(name string, src Source, eps float64) *builder {
@@ -222,7 +223,8 @@ func (b *builder) c3(scope, x string, c1, c2, n int, shortcut bool, g int, e flo
 
 // bottleneckCSP is YOLOv5's BottleneckCSP: cv4(act(bn(concat(cv3(m(cv1(x))),
 // cv2(x))))), where cv2 and cv3 are bare 1x1 convs. The activation after
-// the shared BN is SiLU, as in YOLOv5 v6.0 and later.
+// the shared BN is SiLU, as in YOLOv5 v6.0 and later, or LeakyReLU(0.1) as
+// in v4.0-v5.0 when the model file says so.
 func (b *builder) bottleneckCSP(scope, x string, c1, c2, n int, shortcut bool, g int, e float64) string {
 	c := int(float64(c2) * e)
 	y := b.conv(scope+".cv1", x, c1, c, 1, 1, 0)
@@ -231,7 +233,12 @@ func (b *builder) bottleneckCSP(scope, x string, c1, c2, n int, shortcut bool, g
 	}
 	y = b.conv2d(scope+".cv3", y, b.param(scope+".cv3.weight", c, c, 1, 1), "", 1, 1, 0, 1)
 	z := b.conv2d(scope+".cv2", x, b.param(scope+".cv2.weight", c, c1, 1, 1), "", 1, 1, 0, 1)
-	y = b.silu(scope+".act", b.batchNorm(scope+".bn", b.concat(scope, 1, y, z), 2*c))
+	y = b.batchNorm(scope+".bn", b.concat(scope, 1, y, z), 2*c)
+	if b.leaky {
+		y = b.op("LeakyRelu", scope+".act", []string{y}, onnx.FloatAttr("alpha", 0.1))
+	} else {
+		y = b.silu(scope+".act", y)
+	}
 	return b.conv(scope+".cv4", y, 2*c, c2, 1, 1, 0)
 }
 

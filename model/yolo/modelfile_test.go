@@ -528,3 +528,46 @@ func TestHalfWeights(t *testing.T) {
 		})
 	}
 }
+
+// TestCSPActivation: csp_activation picks BottleneckCSP's activation; the
+// default (SiLU) path is checked against torch with mixed.yaml.
+func TestCSPActivation(t *testing.T) {
+	text, err := os.ReadFile("testdata/mixed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := openST(t, "testdata/mixed_small.safetensors")
+	for _, tt := range []struct {
+		extra        string
+		leaky, silus int
+	}{{"", 0, 2}, {"csp_activation: nn.LeakyReLU(0.1)\n", 2, 0}} {
+		f, err := ParseModelFile(append(slices.Clone(text), tt.extra...), "mixed.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Build(Config{ModelFile: f, ImgSize: 64, Weights: w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaky, silus := 0, 0
+		for _, n := range m.Graph.Nodes {
+			// BottleneckCSP's own act sits at model.N.act; its inner Convs' at model.N.cvK.act.
+			if strings.HasSuffix(n.Name, ".act/LeakyRelu") {
+				leaky++
+				if n.Attrs[0].F != 0.1 {
+					t.Errorf("%s alpha %g", n.Name, n.Attrs[0].F)
+				}
+			}
+			if (strings.HasPrefix(n.Name, "/model.2.") || strings.HasPrefix(n.Name, "/model.11.")) && strings.Count(n.Name, ".") == 2 && strings.HasSuffix(n.Name, ".act/Sigmoid") {
+				silus++
+			}
+		}
+		// Two BottleneckCSP rows (2 and 11), one shared-BN activation each.
+		if leaky != tt.leaky || silus != tt.silus {
+			t.Errorf("%q: %d LeakyRelu, %d CSP SiLU; want %d and %d", tt.extra, leaky, silus, tt.leaky, tt.silus)
+		}
+	}
+	if _, err := ParseModelFile(append(slices.Clone(text), "csp_activation: nn.Hardswish()\n"...), "mixed.yaml"); !errors.Is(err, ErrModelFile) {
+		t.Errorf("unknown csp_activation: %v", err)
+	}
+}

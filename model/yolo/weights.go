@@ -13,6 +13,12 @@ import (
 // naming, e.g. "model.2.m.0.cv2.rbr_dense.conv.weight"). It returns an error
 // naming the tensor (and its file) when the tensor is missing or its shape
 // differs. *safetensors.File satisfies it.
+//
+// A Source that also has Shape(name string) ([]int, bool) lets the builder
+// take anchors from the weights (model.N.anchors, or anchor_grid), pick a
+// RepVGG block's deploy form, and name the layer whose tensors do not fit;
+// one that also has Names() []string gets unused tensors refused; one with
+// Metadata() map[string]string may carry class names under "names".
 type Source interface {
 	Tensor(name string, shape []int) ([]float32, error)
 }

@@ -221,6 +221,7 @@ func BuildReport(cfg Config) (*onnx.Model, *Report, error) {
 	_, seeded := r.Weights.(seeded)
 	rep := &Report{ModelFile: f.Name, Layers: len(f.Rows), Classes: r.Classes, NamesFrom: r.namesFrom, Seeded: seeded}
 	b := newBuilder(r.graphName, r.Weights, f.BNEps)
+	b.leaky = f.CSPLeaky
 	spec := netSpec{nc: r.Classes, img: r.ImgSize, gd: r.Depth, gw: r.Width, anchors: f.Anchors, na: f.AnchorCount}
 	if err := b.network(f, spec, rep); err != nil {
 		return nil, nil, fmt.Errorf("build %s: %w", f.Name, err)
