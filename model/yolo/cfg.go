@@ -112,7 +112,8 @@ const (
 	maxRepeats = 100
 )
 
-// ParseModelFile parses a model file; name labels errors.
+// ParseModelFile parses a model file; name labels errors. JSON is YAML, so
+// a checkpoint's model.yaml dict written with encoding/json parses too.
 func ParseModelFile(b []byte, name string) (*ModelFile, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
