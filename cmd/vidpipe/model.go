@@ -18,33 +18,45 @@ import (
 
 // modelBuildConfig is `vidpipe model build`.
 type modelBuildConfig struct {
-	arch, form, rep string
-	width, depth    float64
-	imgsz, classes  int
-	seed            int64
-	weights, out    string
+	cfg, arch, form, rep string
+	width, depth         float64
+	imgsz, classes       int
+	seed                 int64
+	weights, out         string
+	// which shorthand flags the user gave, so --cfg can refuse them
+	archSet, repSet, widthSet, depthSet bool
 }
 
 func (c *modelBuildConfig) registerFlags(cmd *kingpin.CmdClause) {
-	cmd.Flag("arch", "Architecture: yolov5s or repyolov5s.").Default("repyolov5s").EnumVar(&c.arch, "yolov5s", "repyolov5s")
+	cmd.Flag("cfg", "Build from a YOLOv5 / YOLOv5-Lite model file (YAML: nc, depth_multiple, width_multiple, anchors, backbone, head).").PlaceHolder("FILE.yaml").StringVar(&c.cfg)
+	cmd.Flag("arch", "Built-in model file: yolov5s (v6.0), repyolov5s (v6.0 with RepVGG, see --rep) or repyolov5s-v5 (the seed's v5.0 topology: Focus, SPP, RepVGG).").Default("repyolov5s").IsSetByUser(&c.archSet).EnumVar(&c.arch, yolo.ArchYOLOv5s, yolo.ArchRepYOLOv5s, yolo.ArchRepYOLOv5sV5)
 	cmd.Flag("form", "train keeps BatchNormalization and RepVGG branches; deploy fuses them.").Default("deploy").EnumVar(&c.form, "train", "deploy")
-	cmd.Flag("rep", "Which 3x3 convs become RepVGG blocks: downsample (the six stride-2) or all (also the eleven bottleneck 3x3s).").Default("all").EnumVar(&c.rep, "downsample", "all")
-	cmd.Flag("width", "Width multiple.").Default("0.5").Float64Var(&c.width)
-	cmd.Flag("depth", "Depth multiple.").Default("0.33").Float64Var(&c.depth)
+	cmd.Flag("rep", "For --arch repyolov5s, which 3x3 convs become RepVGG blocks: downsample (the six stride-2) or all (also the eleven bottleneck 3x3s).").Default("all").IsSetByUser(&c.repSet).EnumVar(&c.rep, "downsample", "all")
+	cmd.Flag("width", "Width multiple (default: the model file's).").IsSetByUser(&c.widthSet).Float64Var(&c.width)
+	cmd.Flag("depth", "Depth multiple (default: the model file's).").IsSetByUser(&c.depthSet).Float64Var(&c.depth)
 	cmd.Flag("imgsz", "Input size in pixels, a multiple of 32.").Default("640").IntVar(&c.imgsz)
-	cmd.Flag("classes", "Number of classes.").Default("80").IntVar(&c.classes)
+	cmd.Flag("classes", "Number of classes (default: the class names in the weights, else the model file's nc).").IntVar(&c.classes)
 	cmd.Flag("seed", "Seed for the deterministic untrained weights.").Default("0").Int64Var(&c.seed)
-	cmd.Flag("weights", "Load weights from a safetensors state_dict (ultralytics / YOLOv5-Lite names) instead of the seed.").PlaceHolder("FILE.safetensors").StringVar(&c.weights)
+	cmd.Flag("weights", "Load weights from a safetensors state_dict (ultralytics / YOLOv5-Lite names) instead of the seed; anchors and class names in it are used.").PlaceHolder("FILE.safetensors").StringVar(&c.weights)
 	cmd.Flag("output", "Where to write the ONNX model.").Short('o').Required().PlaceHolder("FILE.onnx").StringVar(&c.out)
 }
 
 func (c *modelBuildConfig) run(ctx context.Context, logger *slog.Logger) error {
-	cfg := yolo.Config{
-		Arch: c.arch, Rep: c.rep, Width: c.width, Depth: c.depth,
-		ImgSize: c.imgsz, Classes: c.classes, Seed: c.seed,
-	}
-	if c.arch == yolo.ArchYOLOv5s {
-		cfg.Rep = "" // --rep only shapes repyolov5s
+	cfg := yolo.Config{Width: c.width, Depth: c.depth, ImgSize: c.imgsz, Classes: c.classes, Seed: c.seed}
+	if c.cfg != "" {
+		if c.archSet || c.repSet || c.widthSet || c.depthSet {
+			return fmt.Errorf("--cfg %s takes its architecture, widths and depths from the file: drop --arch, --rep, --width and --depth", c.cfg)
+		}
+		f, err := yolo.ReadModelFile(c.cfg)
+		if err != nil {
+			return err
+		}
+		cfg.ModelFile = f
+	} else {
+		cfg.Arch = c.arch
+		if c.arch == yolo.ArchRepYOLOv5s {
+			cfg.Rep = c.rep // --rep only shapes repyolov5s
+		}
 	}
 	if c.weights != "" {
 		st, err := safetensors.Open(c.weights)
@@ -53,23 +65,28 @@ func (c *modelBuildConfig) run(ctx context.Context, logger *slog.Logger) error {
 		}
 		cfg.Weights = st
 	}
-	m, err := yolo.Build(cfg)
+	m, rep, err := yolo.BuildReport(cfg)
 	if err != nil {
 		return err
 	}
+	logger.Info("model built", "file", rep.ModelFile, "layers", rep.Layers, "classes", rep.Classes, "strides", rep.Strides,
+		"anchors", rep.Anchors, "anchors_from", rep.AnchorsFrom, "names_from", rep.NamesFrom, "seeded", rep.Seeded)
+	if c.weights != "" && rep.AnchorsFrom == "model file" {
+		logger.Warn("the weights hold no anchors: using the model file's, which training may have changed", "weights", c.weights)
+	}
 	params := onnx.Params(m.Graph)
 	if c.form == "deploy" {
-		rep, err := fuse.Model(m)
+		fr, err := fuse.Model(m)
 		if err != nil {
-			return fmt.Errorf("fuse %s: %w", c.arch, err)
+			return fmt.Errorf("fuse %s: %w", rep.ModelFile, err)
 		}
-		logger.Info("fused", "summary", rep.String())
+		logger.Info("fused", "summary", fr.String())
 		params = onnx.Params(m.Graph)
 	}
 	if err := onnx.WriteFile(c.out, m); err != nil {
 		return err
 	}
-	logger.Info("model written", "path", c.out, "arch", c.arch, "form", c.form, "rep", c.rep, "params", params, "nodes", len(m.Graph.Nodes))
+	logger.Info("model written", "path", c.out, "file", rep.ModelFile, "form", c.form, "params", params, "nodes", len(m.Graph.Nodes))
 	return nil
 }
 

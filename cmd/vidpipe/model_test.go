@@ -159,3 +159,62 @@ func TestRunBringYourOwnModel(t *testing.T) {
 		}
 	}
 }
+
+// TestModelBuildCfg builds the seed's RepYOLOv5s (v5.0 topology) from a
+// model file with torch weights whose anchors and class names differ from
+// the defaults, and checks both land in the model's metadata.
+func TestModelBuildCfg(t *testing.T) {
+	dir := t.TempDir()
+	text, err := os.ReadFile("../../model/yolo/models/repyolov5s-v5.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fixture is the seed file at width 0.0625 (model/yolo/testdata/gen_modelfile.py).
+	cfg := filepath.Join(dir, "seed-small.yaml")
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(text), "width_multiple: 1.0", "width_multiple: 0.0625", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "seed.onnx")
+	code, _, stderr := vidpipe(t, "model", "build", "--cfg", cfg, "--weights", "../../model/yolo/testdata/seed_small.safetensors", "--imgsz", "64", "-o", out)
+	if code != 0 {
+		t.Fatalf("model build --cfg: exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "anchors_from=\"weights model.24.anchors\"") || !strings.Contains(stderr, "names_from=\"weights metadata\"") {
+		t.Errorf("the log does not say where anchors and names came from:\n%s", stderr)
+	}
+	m := readModel(t, out)
+	if slices.Contains(ops(m), "BatchNormalization") {
+		t.Error("deploy form has BatchNormalization")
+	}
+	meta := map[string]string{}
+	for _, kv := range m.Metadata {
+		meta[kv.Key] = kv.Value
+	}
+	if meta["anchors"] != "[[4, 5, 7, 11, 12, 8], [14, 24, 22, 17, 25, 40], [38, 30, 45, 52, 60, 44]]" || meta["names"] != `{0: 'ball', 1: 'cup', 2: "it's a dog"}` || meta["strides"] != "[8, 16, 32]" {
+		t.Errorf("metadata %v", meta)
+	}
+
+	// The built-in seed file at 640 and 80 classes, fused: the upstream count.
+	code, _, stderr = vidpipe(t, "model", "build", "--arch", "repyolov5s-v5", "-o", out)
+	if code != 0 {
+		t.Fatalf("model build --arch repyolov5s-v5: exit %d\n%s", code, stderr)
+	}
+	if got := onnx.Params(readModel(t, out).Graph); got != 7_266_973 {
+		t.Errorf("fused seed model: %d params, want 7,266,973", got)
+	}
+
+	for _, args := range [][]string{
+		{"--cfg", cfg, "--arch", "yolov5s"},
+		{"--cfg", cfg, "--width", "0.5"},
+		{"--cfg", filepath.Join(dir, "missing.yaml")},
+		{"--cfg", cfg, "--weights", "../../model/yolo/testdata/v6_small.safetensors", "--imgsz", "64"},
+	} {
+		code, _, stderr := vidpipe(t, append(append([]string{"model", "build"}, args...), "-o", out)...)
+		if code != 1 || !strings.Contains(stderr, filepath.Base(args[1])) {
+			t.Errorf("model build %v: exit %d, stderr %q; want exit 1 naming %s", args, code, stderr, args[1])
+		}
+		if slices.Contains(args, "--weights") && !strings.Contains(stderr, "layer 0 is Focus in this file") {
+			t.Errorf("mismatched weights: %q does not name the layer", stderr)
+		}
+	}
+}

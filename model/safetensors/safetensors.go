@@ -10,7 +10,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"slices"
 	"sort"
 
 	"github.com/vidpipe/vidpipe/model/onnx"
@@ -211,13 +210,19 @@ func (f *File) Names() []string {
 // Metadata returns the header's __metadata__ strings (nil when absent).
 func (f *File) Metadata() map[string]string { return f.metadata }
 
-// Shape returns the stored shape of the named tensor.
-func (f *File) Shape(name string) ([]int64, error) {
+// Shape returns the stored shape of the named tensor, and whether the file
+// holds it, so a model builder can learn the tensor set without reading data.
+func (f *File) Shape(name string) ([]int, bool) {
 	e, ok := f.tensors[name]
 	if !ok {
-		return nil, fmt.Errorf("read tensor %s from %s: %w", name, f.name, ErrMissing)
+		return nil, false
 	}
-	return slices.Clone(e.shape), nil
+	s := make([]int, len(e.shape))
+	for i, d := range e.shape {
+		// check bounded each dimension by the data size, so it fits an int.
+		s[i] = int(d)
+	}
+	return s, true
 }
 
 // Tensor returns the named tensor as float32, converting from F16, BF16 or

@@ -2,21 +2,29 @@ package yolo
 
 import (
 	"fmt"
+	"math"
+	"slices"
 
 	"github.com/vidpipe/vidpipe/model/onnx"
 )
 
 // builder appends nodes and initializers to a graph. The first error sticks
-// in err and turns later calls into no-ops, so the network reads linearly.
+// in err and turns later calls into no-ops, so a module reads linearly.
 type builder struct {
-	cfg   Config
-	g     *onnx.Graph
-	err   error
-	names map[string]int // node names used, for unique suffixes
+	g       *onnx.Graph
+	err     error
+	names   map[string]int // node names used, for unique suffixes
+	src     Source
+	eps     float32
+	used    map[string]bool // weight names read from src
+	missing string          // the first weight src did not have, for diagnostics
+	misfit  string          // the first weight src has in another shape
+	params  int64           // weight values loaded so far
+	leaky   bool            // BottleneckCSP's activation is LeakyReLU(0.1)
 }
 
-func newBuilder(cfg Config) *builder {
-	return &builder{cfg: cfg, g: &onnx.Graph{Name: cfg.Arch}, names: make(map[string]int)}
+func newBuilder(name string, src Source, eps float64) *builder {
+	return &builder{g: &onnx.Graph{Name: name}, names: make(map[string]int), src: src, eps: float32(eps), used: make(map[string]bool)}
 }
 
 // add appends an op node under scope and returns its nOut output names.
@@ -50,23 +58,52 @@ func (b *builder) param(name string, shape ...int) string {
 	if b.err != nil {
 		return name
 	}
-	data, err := b.cfg.Weights.Tensor(name, shape)
+	n := int64(1)
+	for _, d := range shape {
+		n *= int64(max(d, 0))
+		if n > maxParams {
+			break
+		}
+	}
+	if b.params += n; b.params > maxParams {
+		b.err = fmt.Errorf("load weight %s: %w: the model file asks for more than %d weights", name, ErrModelFile, int64(maxParams))
+		return name
+	}
+	if sh, ok := b.src.(shaper); ok {
+		have, ok := sh.Shape(name)
+		switch {
+		case !ok && b.missing == "":
+			b.missing = name
+		case ok && !slices.Equal(have, shape) && b.misfit == "":
+			b.misfit = fmt.Sprintf("%s %v where this file needs %v", name, have, shape)
+		}
+	}
+	data, err := b.src.Tensor(name, shape)
 	if err != nil {
 		b.err = fmt.Errorf("load weight %s: %w", name, err)
 		return name
 	}
-	n := 1
+	b.used[name] = true
 	dims := make([]int64, len(shape))
 	for i, d := range shape {
-		n *= d
 		dims[i] = int64(d)
 	}
-	if len(data) != n {
+	if int64(len(data)) != n {
 		b.err = fmt.Errorf("load weight %s: %w: %d values for shape %v", name, ErrWeight, len(data), shape)
 		return name
 	}
 	b.g.Initializers = append(b.g.Initializers, onnx.NewFloat(name, dims, data))
 	return name
+}
+
+// has says whether the Source holds a tensor, when it can tell.
+func (b *builder) has(name string) bool {
+	sh, ok := b.src.(shaper)
+	if !ok {
+		return false
+	}
+	_, have := sh.Shape(name)
+	return have
 }
 
 // constant adds a float initializer that is not a weight (decode tables).
@@ -80,108 +117,6 @@ func (b *builder) constInt64(name string, data ...int64) string {
 	return name
 }
 
-// convBN is Conv2d (no bias) + BatchNorm2d, named scope.conv.* and scope.bn.*
-// as in ultralytics' Conv and YOLOv5-Lite's conv_bn.
-func (b *builder) convBN(scope, x string, c1, c2, k, s, p int) string {
-	w := b.param(scope+".conv.weight", c2, c1, k, k)
-	y := b.op("Conv", scope+".conv", []string{x, w},
-		onnx.Ints("dilations", 1, 1), onnx.Int("group", 1), onnx.Ints("kernel_shape", int64(k), int64(k)),
-		onnx.Ints("pads", int64(p), int64(p), int64(p), int64(p)), onnx.Ints("strides", int64(s), int64(s)))
-	return b.batchNorm(scope+".bn", y, c2)
-}
-
-// batchNorm is an inference-mode BatchNorm2d; ONNX's momentum is the keep
-// ratio, so ultralytics' 0.03 becomes 0.97.
-func (b *builder) batchNorm(scope, x string, c int) string {
-	return b.op("BatchNormalization", scope, []string{x,
-		b.param(scope+".weight", c), b.param(scope+".bias", c),
-		b.param(scope+".running_mean", c), b.param(scope+".running_var", c)},
-		onnx.FloatAttr("epsilon", 1e-3), onnx.FloatAttr("momentum", 0.97))
-}
-
-// silu is x·sigmoid(x), as the torch exporter writes it for opset 13.
-func (b *builder) silu(scope, x string) string {
-	return b.op("Mul", scope, []string{x, b.op("Sigmoid", scope, []string{x})})
-}
-
-// conv is ultralytics' Conv: conv + BN + SiLU.
-func (b *builder) conv(scope, x string, c1, c2, k, s, p int) string {
-	return b.silu(scope+".act", b.convBN(scope, x, c1, c2, k, s, p))
-}
-
-// repVGG is YOLOv5-Lite's RepVGGBlock in training form: a 3x3 conv+BN, a 1x1
-// conv+BN with the same stride, and (when shapes allow) a BN-only identity,
-// summed and then activated.
-func (b *builder) repVGG(scope, x string, c1, c2, s int) string {
-	y := b.op("Add", scope, []string{
-		b.convBN(scope+".rbr_dense", x, c1, c2, 3, s, 1),
-		b.convBN(scope+".rbr_1x1", x, c1, c2, 1, s, 0),
-	})
-	if c1 == c2 && s == 1 {
-		y = b.op("Add", scope, []string{y, b.batchNorm(scope+".rbr_identity", x, c1)})
-	}
-	return b.silu(scope+".act", y)
-}
-
-// conv3 is a 3x3 Conv, or a RepVGG block in its place.
-func (b *builder) conv3(scope, x string, c1, c2, s int, rep bool) string {
-	if rep {
-		return b.repVGG(scope, x, c1, c2, s)
-	}
-	return b.conv(scope, x, c1, c2, 3, s, 1)
-}
-
-// bottleneck is ultralytics' Bottleneck with e=1.0, as C3 uses it.
-func (b *builder) bottleneck(scope, x string, c1, c2 int, shortcut, rep bool) string {
-	y := b.conv(scope+".cv1", x, c1, c2, 1, 1, 0)
-	y = b.conv3(scope+".cv2", y, c2, c2, 1, rep)
-	if shortcut && c1 == c2 {
-		y = b.op("Add", scope, []string{x, y})
-	}
-	return y
-}
-
-// c3 is ultralytics' C3: cv3(concat(m(cv1(x)), cv2(x))). The concat order
-// (bottlenecks first) is part of the weight layout of cv3.
-func (b *builder) c3(scope, x string, c1, c2, n int, shortcut, rep bool) string {
-	c := c2 / 2
-	y := b.conv(scope+".cv1", x, c1, c, 1, 1, 0)
-	for k := range n {
-		y = b.bottleneck(fmt.Sprintf("%s.m.%d", scope, k), y, c, c, shortcut, rep)
-	}
-	z := b.conv(scope+".cv2", x, c1, c, 1, 1, 0)
-	return b.conv(scope+".cv3", b.concat(scope, 1, y, z), 2*c, c2, 1, 1, 0)
-}
-
-// sppf is ultralytics' SPPF with k=5: three chained max pools.
-func (b *builder) sppf(scope, x string, c1, c2 int) string {
-	c := c1 / 2
-	x = b.conv(scope+".cv1", x, c1, c, 1, 1, 0)
-	pool := func(in string) string {
-		return b.op("MaxPool", scope+".m", []string{in}, onnx.Int("ceil_mode", 0), onnx.Ints("dilations", 1, 1),
-			onnx.Ints("kernel_shape", 5, 5), onnx.Ints("pads", 2, 2, 2, 2), onnx.Ints("strides", 1, 1))
-	}
-	y1 := pool(x)
-	y2 := pool(y1)
-	y3 := pool(y2)
-	return b.conv(scope+".cv2", b.concat(scope, 1, x, y1, y2, y3), 4*c, c2, 1, 1, 0)
-}
-
-func (b *builder) concat(scope string, axis int64, xs ...string) string {
-	return b.op("Concat", scope, xs, onnx.Int("axis", axis))
-}
-
-// upsample is nn.Upsample(scale_factor=2, mode="nearest") as exported at opset 13.
-func (b *builder) upsample(scope, x string) string {
-	scales := "const.upsample_scales"
-	if !b.hasInit(scales) {
-		b.constant(scales, []int64{4}, []float32{1, 1, 2, 2})
-	}
-	return b.op("Resize", scope, []string{x, "", scales},
-		onnx.StringAttr("coordinate_transformation_mode", "asymmetric"), onnx.FloatAttr("cubic_coeff_a", -0.75),
-		onnx.StringAttr("mode", "nearest"), onnx.StringAttr("nearest_mode", "floor"))
-}
-
 func (b *builder) hasInit(name string) bool {
 	for _, t := range b.g.Initializers {
 		if t.Name == name {
@@ -191,39 +126,183 @@ func (b *builder) hasInit(name string) bool {
 	return false
 }
 
-// network emits the yolov5s.yaml (v6.0+) layers 0-24.
-func (b *builder) network() {
-	cfg := b.cfg
-	c1, c2, c3, c4, c5 := cfg.width(64), cfg.width(128), cfg.width(256), cfg.width(512), cfg.width(1024)
-	down := cfg.Arch == ArchRepYOLOv5s // the six stride-2 3x3 convs
-	bott := down && cfg.Rep == RepAll  // the bottleneck 3x3 convs
-	img := int64(cfg.ImgSize)
-	b.g.Inputs = []*onnx.ValueInfo{onnx.TensorValue("images", onnx.Float,
-		onnx.Dim{Param: "batch"}, onnx.Dim{Value: 3}, onnx.Dim{Value: img}, onnx.Dim{Value: img})}
-	l := make([]string, 25)
-	l[0] = b.conv("model.0", "images", 3, c1, 6, 2, 2)
-	l[1] = b.conv3("model.1", l[0], c1, c2, 2, down)
-	l[2] = b.c3("model.2", l[1], c2, c2, cfg.depth(3), true, bott)
-	l[3] = b.conv3("model.3", l[2], c2, c3, 2, down)
-	l[4] = b.c3("model.4", l[3], c3, c3, cfg.depth(6), true, bott)
-	l[5] = b.conv3("model.5", l[4], c3, c4, 2, down)
-	l[6] = b.c3("model.6", l[5], c4, c4, cfg.depth(9), true, bott)
-	l[7] = b.conv3("model.7", l[6], c4, c5, 2, down)
-	l[8] = b.c3("model.8", l[7], c5, c5, cfg.depth(3), true, bott)
-	l[9] = b.sppf("model.9", l[8], c5, c5)
-	l[10] = b.conv("model.10", l[9], c5, c4, 1, 1, 0)
-	l[11] = b.upsample("model.11", l[10])
-	l[12] = b.concat("model.12", 1, l[11], l[6])
-	l[13] = b.c3("model.13", l[12], 2*c4, c4, cfg.depth(3), false, bott)
-	l[14] = b.conv("model.14", l[13], c4, c3, 1, 1, 0)
-	l[15] = b.upsample("model.15", l[14])
-	l[16] = b.concat("model.16", 1, l[15], l[4])
-	l[17] = b.c3("model.17", l[16], 2*c3, c3, cfg.depth(3), false, bott)
-	l[18] = b.conv3("model.18", l[17], c3, c3, 2, down)
-	l[19] = b.concat("model.19", 1, l[18], l[14])
-	l[20] = b.c3("model.20", l[19], 2*c3, c4, cfg.depth(3), false, bott)
-	l[21] = b.conv3("model.21", l[20], c4, c4, 2, down)
-	l[22] = b.concat("model.22", 1, l[21], l[10])
-	l[23] = b.c3("model.23", l[22], 2*c4, c5, cfg.depth(3), false, bott)
-	b.detect("model.24", []string{l[17], l[20], l[23]}, []int{c3, c4, c5})
+// conv2d is a bare Conv node, with a bias input when bias is set.
+func (b *builder) conv2d(scope, x, w, bias string, k, s, p, g int) string {
+	in := []string{x, w}
+	if bias != "" {
+		in = append(in, bias)
+	}
+	return b.op("Conv", scope, in,
+		onnx.Ints("dilations", 1, 1), onnx.Int("group", int64(g)), onnx.Ints("kernel_shape", int64(k), int64(k)),
+		onnx.Ints("pads", int64(p), int64(p), int64(p), int64(p)), onnx.Ints("strides", int64(s), int64(s)))
+}
+
+// convBN is Conv2d (no bias) + BatchNorm2d, named scope.conv.* and scope.bn.*
+// as in ultralytics' Conv and YOLOv5-Lite's conv_bn.
+func (b *builder) convBN(scope, x string, c1, c2, k, s, p, g int) string {
+	w := b.param(scope+".conv.weight", c2, c1/g, k, k)
+	return b.batchNorm(scope+".bn", b.conv2d(scope+".conv", x, w, "", k, s, p, g), c2)
+}
+
+// batchNorm is an inference-mode BatchNorm2d; ONNX's momentum is the keep
+// ratio, so ultralytics' 0.03 becomes 0.97.
+func (b *builder) batchNorm(scope, x string, c int) string {
+	return b.op("BatchNormalization", scope, []string{x,
+		b.param(scope+".weight", c), b.param(scope+".bias", c),
+		b.param(scope+".running_mean", c), b.param(scope+".running_var", c)},
+		onnx.FloatAttr("epsilon", b.eps), onnx.FloatAttr("momentum", 0.97))
+}
+
+// silu is x·sigmoid(x), as the torch exporter writes it for opset 13.
+func (b *builder) silu(scope, x string) string {
+	return b.op("Mul", scope, []string{x, b.op("Sigmoid", scope, []string{x})})
+}
+
+// conv is ultralytics' Conv: conv + BN + SiLU.
+func (b *builder) conv(scope, x string, c1, c2, k, s, p int) string {
+	return b.convG(scope, x, c1, c2, k, s, p, 1)
+}
+
+func (b *builder) convG(scope, x string, c1, c2, k, s, p, g int) string {
+	return b.silu(scope+".act", b.convBN(scope, x, c1, c2, k, s, p, g))
+}
+
+// repVGG is YOLOv5-Lite's RepVGGBlock. Training form: a 3x3 conv+BN, a 1x1
+// conv+BN with the same stride, and (when shapes allow) a BN-only identity,
+// summed and then activated. Deploy form: one 3x3 conv with bias
+// (rbr_reparam), as RepVGGBlock(deploy=True) holds it.
+func (b *builder) repVGG(scope, x string, c1, c2, s int, deploy bool) string {
+	if deploy {
+		w := b.param(scope+".rbr_reparam.weight", c2, c1, 3, 3)
+		bias := b.param(scope+".rbr_reparam.bias", c2)
+		return b.silu(scope+".act", b.conv2d(scope+".rbr_reparam", x, w, bias, 3, s, 1, 1))
+	}
+	y := b.op("Add", scope, []string{
+		b.convBN(scope+".rbr_dense", x, c1, c2, 3, s, 1, 1),
+		b.convBN(scope+".rbr_1x1", x, c1, c2, 1, s, 0, 1),
+	})
+	if c1 == c2 && s == 1 {
+		y = b.op("Add", scope, []string{y, b.batchNorm(scope+".rbr_identity", x, c1)})
+	}
+	return b.silu(scope+".act", y)
+}
+
+// repDeploy says whether a RepVGG block's weights are in deploy form: the
+// row says so, or the weights hold rbr_reparam and no training branches.
+func (b *builder) repDeploy(scope string, row bool) bool {
+	return row || (b.has(scope+".rbr_reparam.weight") && !b.has(scope+".rbr_dense.conv.weight"))
+}
+
+// bottleneck is ultralytics' Bottleneck(c1, c2, shortcut, g, e): cv1 1x1 to
+// c2·e, cv2 3x3 (or a RepVGG block, in vidpipe's C3RepVGG) back to c2.
+func (b *builder) bottleneck(scope, x string, c1, c2 int, shortcut bool, g int, e float64, rep bool) string {
+	c := int(float64(c2) * e)
+	y := b.conv(scope+".cv1", x, c1, c, 1, 1, 0)
+	if rep {
+		y = b.repVGG(scope+".cv2", y, c, c2, 1, b.repDeploy(scope+".cv2", false))
+	} else {
+		y = b.convG(scope+".cv2", y, c, c2, 3, 1, 1, g)
+	}
+	if shortcut && c1 == c2 {
+		y = b.op("Add", scope, []string{x, y})
+	}
+	return y
+}
+
+// c3 is ultralytics' C3: cv3(concat(m(cv1(x)), cv2(x))). The concat order
+// (bottlenecks first) is part of the weight layout of cv3.
+func (b *builder) c3(scope, x string, c1, c2, n int, shortcut bool, g int, e float64, rep bool) string {
+	c := int(float64(c2) * e)
+	y := b.conv(scope+".cv1", x, c1, c, 1, 1, 0)
+	for k := range n {
+		y = b.bottleneck(fmt.Sprintf("%s.m.%d", scope, k), y, c, c, shortcut, g, 1.0, rep)
+	}
+	z := b.conv(scope+".cv2", x, c1, c, 1, 1, 0)
+	return b.conv(scope+".cv3", b.concat(scope, 1, y, z), 2*c, c2, 1, 1, 0)
+}
+
+// bottleneckCSP is YOLOv5's BottleneckCSP: cv4(act(bn(concat(cv3(m(cv1(x))),
+// cv2(x))))), where cv2 and cv3 are bare 1x1 convs. The activation after
+// the shared BN is SiLU, as in YOLOv5 v6.0 and later, or LeakyReLU(0.1) as
+// in v4.0-v5.0 when the model file says so.
+func (b *builder) bottleneckCSP(scope, x string, c1, c2, n int, shortcut bool, g int, e float64) string {
+	c := int(float64(c2) * e)
+	y := b.conv(scope+".cv1", x, c1, c, 1, 1, 0)
+	for k := range n {
+		y = b.bottleneck(fmt.Sprintf("%s.m.%d", scope, k), y, c, c, shortcut, g, 1.0, false)
+	}
+	y = b.conv2d(scope+".cv3", y, b.param(scope+".cv3.weight", c, c, 1, 1), "", 1, 1, 0, 1)
+	z := b.conv2d(scope+".cv2", x, b.param(scope+".cv2.weight", c, c1, 1, 1), "", 1, 1, 0, 1)
+	y = b.batchNorm(scope+".bn", b.concat(scope, 1, y, z), 2*c)
+	if b.leaky {
+		y = b.op("LeakyRelu", scope+".act", []string{y}, onnx.FloatAttr("alpha", 0.1))
+	} else {
+		y = b.silu(scope+".act", y)
+	}
+	return b.conv(scope+".cv4", y, 2*c, c2, 1, 1, 0)
+}
+
+// sppf is ultralytics' SPPF: three chained max pools of kernel k.
+func (b *builder) sppf(scope, x string, c1, c2, k int) string {
+	c := c1 / 2
+	x = b.conv(scope+".cv1", x, c1, c, 1, 1, 0)
+	y1 := b.maxPool(scope+".m", x, k)
+	y2 := b.maxPool(scope+".m", y1, k)
+	y3 := b.maxPool(scope+".m", y2, k)
+	return b.conv(scope+".cv2", b.concat(scope, 1, x, y1, y2, y3), 4*c, c2, 1, 1, 0)
+}
+
+// spp is YOLOv5's SPP: parallel max pools of kernels ks on cv1's output.
+func (b *builder) spp(scope, x string, c1, c2 int, ks []int) string {
+	c := c1 / 2
+	x = b.conv(scope+".cv1", x, c1, c, 1, 1, 0)
+	parts := []string{x}
+	for i, k := range ks {
+		parts = append(parts, b.maxPool(fmt.Sprintf("%s.m.%d", scope, i), x, k))
+	}
+	return b.conv(scope+".cv2", b.concat(scope, 1, parts...), c*(len(ks)+1), c2, 1, 1, 0)
+}
+
+func (b *builder) maxPool(scope, x string, k int) string {
+	p := int64(k / 2)
+	return b.op("MaxPool", scope, []string{x}, onnx.Int("ceil_mode", 0), onnx.Ints("dilations", 1, 1),
+		onnx.Ints("kernel_shape", int64(k), int64(k)), onnx.Ints("pads", p, p, p, p), onnx.Ints("strides", 1, 1))
+}
+
+// focus is YOLOv5's Focus: space-to-depth by four strided slices
+// (x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2], x[..., 1::2, 1::2]),
+// concatenated on channels, then a Conv named scope.conv.
+func (b *builder) focus(scope, x string, c1, c2, k, s, p, g int) string {
+	if !b.hasInit("const.focus_axes") {
+		b.constInt64("const.focus_axes", 2, 3)
+		b.constInt64("const.focus_steps", 2, 2)
+		b.constInt64("const.focus_ends", math.MaxInt64, math.MaxInt64)
+		for _, st := range [][2]int64{{0, 0}, {1, 0}, {0, 1}, {1, 1}} {
+			b.constInt64(fmt.Sprintf("const.focus_starts_%d%d", st[0], st[1]), st[0], st[1])
+		}
+	}
+	var parts []string
+	for _, st := range [][2]int64{{0, 0}, {1, 0}, {0, 1}, {1, 1}} {
+		parts = append(parts, b.op("Slice", scope, []string{x, fmt.Sprintf("const.focus_starts_%d%d", st[0], st[1]),
+			"const.focus_ends", "const.focus_axes", "const.focus_steps"}))
+	}
+	return b.convG(scope+".conv", b.concat(scope, 1, parts...), 4*c1, c2, k, s, p, g)
+}
+
+func (b *builder) concat(scope string, axis int64, xs ...string) string {
+	return b.op("Concat", scope, xs, onnx.Int("axis", axis))
+}
+
+// upsample is nn.Upsample(scale_factor=f, mode="nearest") as exported at opset 13.
+func (b *builder) upsample(scope, x string, f int) string {
+	scales := "const.upsample_scales"
+	if f != 2 {
+		scales = fmt.Sprintf("const.upsample_scales_%d", f)
+	}
+	if !b.hasInit(scales) {
+		b.constant(scales, []int64{4}, []float32{1, 1, float32(f), float32(f)})
+	}
+	return b.op("Resize", scope, []string{x, "", scales},
+		onnx.StringAttr("coordinate_transformation_mode", "asymmetric"), onnx.FloatAttr("cubic_coeff_a", -0.75),
+		onnx.StringAttr("mode", "nearest"), onnx.StringAttr("nearest_mode", "floor"))
 }

@@ -13,8 +13,28 @@ import (
 // naming, e.g. "model.2.m.0.cv2.rbr_dense.conv.weight"). It returns an error
 // naming the tensor (and its file) when the tensor is missing or its shape
 // differs. *safetensors.File satisfies it.
+//
+// A Source that also has Shape(name string) ([]int, bool) lets the builder
+// take anchors from the weights (model.N.anchors, or anchor_grid), pick a
+// RepVGG block's deploy form, and name the layer whose tensors do not fit;
+// one that also has Names() []string gets unused tensors refused; one with
+// Metadata() map[string]string may carry class names under "names".
 type Source interface {
 	Tensor(name string, shape []int) ([]float32, error)
+}
+
+// shaper is what a Source also offers when it can say which tensors it
+// holds without reading them (*safetensors.File and the checkpoint reader
+// do). The builder then takes anchors from the weights, picks RepVGG forms,
+// and names the layer at fault when the tensor set does not fit the file.
+type shaper interface {
+	Shape(name string) ([]int, bool)
+}
+
+// lister is what a Source offers when it can list its tensors; the builder
+// then refuses weights it did not use.
+type lister interface {
+	Names() []string
 }
 
 // Gains on the He-uniform bound sqrt(6/fan_in). Without data-driven BN
@@ -38,7 +58,7 @@ const (
 // values do not depend on which others were drawn before it.
 //   - conv weights: U(-b, b), b = gain·sqrt(6/fan_in), gain as set out above
 //   - BN: weight U(0.5, 1.5), bias U(-0.2, 0.2), running_mean U(-0.2, 0.2), running_var U(0.5, 2)
-//   - Detect biases (model.24.m.I.bias): PyTorch's U(-1/sqrt(fan_in), 1/sqrt(fan_in)) plus
+//   - Detect biases (model.N.m.I.bias, 3 anchors per level): PyTorch's U(-1/sqrt(fan_in), 1/sqrt(fan_in)) plus
 //     ultralytics' priors obj += ln(8/(640/s)²), cls += ln(0.6/(nc-0.99999)).
 func Seeded(seed int64) Source { return seeded(seed) }
 
@@ -62,7 +82,7 @@ func (s seeded) Tensor(name string, shape []int) ([]float32, error) {
 		}
 		return out
 	}
-	level, isDetect := detectLevel(name)
+	level, isDetect := seedDetectLevel(name)
 	switch {
 	case strings.HasSuffix(name, ".weight") && len(shape) == 4:
 		fanIn := float64(shape[1] * shape[2] * shape[3])
@@ -91,9 +111,19 @@ func (s seeded) Tensor(name string, shape []int) ([]float32, error) {
 	return nil, fmt.Errorf("seed tensor %s: %w: no rule for shape %v", name, ErrWeight, shape)
 }
 
-// detectLevel parses "model.24.m.I.bias" and "model.24.m.I.weight".
-func detectLevel(name string) (int, bool) {
-	rest, ok := strings.CutPrefix(name, "model.24.m.")
+// seedDetectLevel parses "model.N.m.I.bias" and "model.N.m.I.weight", the
+// Detect convs' names (no other module of a model file holds a tensor
+// directly under m.I).
+func seedDetectLevel(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, "model.")
+	if !ok {
+		return 0, false
+	}
+	row, rest, _ := strings.Cut(rest, ".")
+	if _, err := strconv.Atoi(row); err != nil {
+		return 0, false
+	}
+	rest, ok = strings.CutPrefix(rest, "m.")
 	if !ok {
 		return 0, false
 	}
@@ -109,6 +139,7 @@ func detectLevel(name string) (int, bool) {
 // priors, so scores start near the object and class frequencies of COCO
 // rather than at 0.5.
 func detectBias(name string, n, level int, uniform func(lo, hi float64) []float32) ([]float32, error) {
+	const numAnchors = 3
 	no := n / numAnchors
 	nc := no - 5
 	if n%numAnchors != 0 || nc < 1 {

@@ -236,7 +236,7 @@ def randomise(model, g):
             b[:, 5:5 + det.nc] += math.log(0.6 / (det.nc - 0.99999))
 
 
-def save_safetensors(path, tensors):
+def save_safetensors(path, tensors, extra_meta=None):
     """Write the safetensors format by hand: u64 LE header size, JSON header, raw data."""
     header, blobs, off = {}, [], 0
     for name in sorted(tensors):
@@ -246,7 +246,8 @@ def save_safetensors(path, tensors):
         header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
         blobs.append(raw)
         off += len(raw)
-    header["__metadata__"] = {"format": "pt", "generator": "model/yolo/testdata/gen_reference.py"}
+    header["__metadata__"] = {"format": "pt", "generator": "model/yolo/testdata/" + os.path.basename(sys.argv[0]),
+                              **(extra_meta or {})}
     h = json.dumps(header, separators=(",", ":")).encode()
     h += b" " * (-len(h) % 8)  # the format aligns data to 8 bytes with trailing spaces
     with open(path, "wb") as f:
