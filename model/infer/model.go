@@ -17,7 +17,9 @@ type layout struct {
 	input      string
 	h, w       int
 	fixedBatch int // the input's fixed batch size, or 0 when it is dynamic
-	outputs    []outputLayout
+	// half marks a FLOAT16 input, converted from the float32 buffer callers fill.
+	half    bool
+	outputs []outputLayout
 }
 
 // outputLayout is one float output whose dim 0 is the batch.
@@ -28,6 +30,8 @@ type outputLayout struct {
 	// symbolic marks an output whose dims after the batch are named, not
 	// numbers (a dynamic export's "anchors"): Open learns them from one run.
 	symbolic bool
+	// half marks a FLOAT16 output, converted to float32 after each run.
+	half bool
 }
 
 // inputPerItem is the number of input elements per image.
@@ -35,7 +39,8 @@ func (l *layout) inputPerItem() int { return 3 * l.h * l.w }
 
 // inspect checks that m is a model this package can run and describes it.
 // name is the file name or URI that errors mention.
-func inspect(m *onnx.Model, name string) (*layout, error) {
+// imgsz replaces a symbolic input height or width (a dynamic export).
+func inspect(m *onnx.Model, name string, imgsz int) (*layout, error) {
 	g := m.Graph
 	if g == nil {
 		return nil, fmt.Errorf("open model %s: %w: %w", name, ErrBadModel, onnx.ErrNoGraph)
@@ -60,7 +65,7 @@ func inspect(m *onnx.Model, name string) (*layout, error) {
 			name, ErrBadInput, len(ins), strings.Join(names, " "))
 	}
 	l := &layout{input: ins[0].Name}
-	if err := l.checkInput(ins[0]); err != nil {
+	if err := l.checkInput(ins[0], imgsz); err != nil {
 		return nil, fmt.Errorf("open model %s: %w: input %q %w", name, ErrBadInput, ins[0].Name, err)
 	}
 	if len(g.Outputs) == 0 {
@@ -77,13 +82,14 @@ func inspect(m *onnx.Model, name string) (*layout, error) {
 }
 
 // tensorType returns vi's tensor type, or an error saying what it lacks.
+// FLOAT16 tensors are converted at the session boundary: callers see float32.
 func tensorType(vi *onnx.ValueInfo) (*onnx.TensorType, error) {
 	if vi.Type == nil || vi.Type.Tensor == nil {
 		return nil, fmt.Errorf("is not a tensor")
 	}
 	tt := vi.Type.Tensor
-	if tt.ElemType != onnx.Float {
-		return nil, fmt.Errorf("is %s, want FLOAT", tt.ElemType)
+	if tt.ElemType != onnx.Float && tt.ElemType != onnx.Float16 {
+		return nil, fmt.Errorf("is %s, want FLOAT or FLOAT16", tt.ElemType)
 	}
 	if !tt.HasShape {
 		return nil, fmt.Errorf("has no shape")
@@ -91,11 +97,12 @@ func tensorType(vi *onnx.ValueInfo) (*onnx.TensorType, error) {
 	return tt, nil
 }
 
-func (l *layout) checkInput(vi *onnx.ValueInfo) error {
+func (l *layout) checkInput(vi *onnx.ValueInfo, imgsz int) error {
 	tt, err := tensorType(vi)
 	if err != nil {
 		return err
 	}
+	l.half = tt.ElemType == onnx.Float16
 	if len(tt.Shape) != 4 {
 		return fmt.Errorf("has rank %d %s, want 4 [N,3,H,W]", len(tt.Shape), shapeString(tt.Shape))
 	}
@@ -104,7 +111,16 @@ func (l *layout) checkInput(vi *onnx.ValueInfo) error {
 		return fmt.Errorf("has shape %s, want 3 channels [N,3,H,W]", shapeString(tt.Shape))
 	}
 	if h.Value <= 0 || w.Value <= 0 {
-		return fmt.Errorf("has shape %s, want static height and width", shapeString(tt.Shape))
+		if imgsz <= 0 {
+			return fmt.Errorf("has shape %s with a symbolic height or width: give an input size (--imgsz) to run it at", shapeString(tt.Shape))
+		}
+		// A dynamic export runs at the size asked for.
+		if h.Value <= 0 {
+			h.Value = int64(imgsz)
+		}
+		if w.Value <= 0 {
+			w.Value = int64(imgsz)
+		}
 	}
 	if n.Value < 0 {
 		return fmt.Errorf("has shape %s, want a positive or symbolic batch", shapeString(tt.Shape))
@@ -128,7 +144,7 @@ func (l *layout) checkOutput(vi *onnx.ValueInfo) (outputLayout, error) {
 	if d := tt.Shape[0]; d.Value != 0 && int(d.Value) != l.fixedBatch {
 		return outputLayout{}, fmt.Errorf("has shape %s, want the input's batch dimension first", shapeString(tt.Shape))
 	}
-	o := outputLayout{name: vi.Name, dims: make([]int64, len(tt.Shape)), perItem: 1}
+	o := outputLayout{name: vi.Name, dims: make([]int64, len(tt.Shape)), perItem: 1, half: tt.ElemType == onnx.Float16}
 	for i, d := range tt.Shape[1:] {
 		if d.Value <= 0 {
 			// With a static input size the model still fixes these; a probe

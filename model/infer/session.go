@@ -2,6 +2,7 @@ package infer
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -34,6 +35,10 @@ type Session struct {
 	// Allocated on the first Input or Run, for the largest physical batch.
 	in   []float32
 	outs [][]float32
+	// FLOAT16 tensors' own memory, bound to ONNX Runtime (nil for FLOAT):
+	// the float32 buffers above are converted to and from them around a run.
+	in16   []byte
+	outs16 [][]byte
 	// bound[p] runs physical batch size p (b, or the model's fixed batch).
 	bound []*binding
 	// views[b] is what Run(ctx, b) returns.
@@ -53,7 +58,7 @@ type Session struct {
 // RunOptions to it, so a run cannot be terminated once started.
 type binding struct {
 	io      *ort.IoBinding
-	tensors []*ort.Tensor[float32]
+	tensors []ort.Value
 }
 
 // OpenFile reads the model at path and opens it as Open does.
@@ -70,11 +75,12 @@ func OpenFile(ctx context.Context, path string, opts Options) (*Session, error) 
 }
 
 // Open checks that model (an ONNX file's bytes, named name in errors)
-// has one float input [N,3,H,W] with static H and W and float outputs whose
-// first dimension is the batch, then creates an ONNX Runtime session for it.
-// N may be symbolic (any batch up to opts.MaxBatch) or fixed (smaller batches
-// are padded with zeros). ONNX Runtime is initialised on first use from
-// opts.LibraryPath.
+// has one float input [N,3,H,W] and float outputs whose first dimension is
+// the batch, then creates an ONNX Runtime session for it. FLOAT16 input and
+// outputs are converted at the session boundary: callers see float32. N may
+// be symbolic (any batch up to opts.MaxBatch) or fixed (smaller batches are
+// padded with zeros); symbolic H and W run at opts.ImgSize. ONNX Runtime is
+// initialised on first use from opts.LibraryPath.
 func Open(ctx context.Context, model []byte, name string, opts Options) (*Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("open model %s: %w", name, err)
@@ -83,7 +89,10 @@ func Open(ctx context.Context, model []byte, name string, opts Options) (*Sessio
 	if err != nil {
 		return nil, fmt.Errorf("open model %s: %w: %w", name, ErrBadModel, err)
 	}
-	l, err := inspect(m, name)
+	if opts.ImgSize < 0 {
+		return nil, fmt.Errorf("open model %s: %w: input size %d is negative", name, ErrBadOptions, opts.ImgSize)
+	}
+	l, err := inspect(m, name, opts.ImgSize)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +138,7 @@ func Open(ctx context.Context, model []byte, name string, opts Options) (*Sessio
 		bound:    make([]*binding, max(cfg.maxBatch, l.fixedBatch)+1),
 		views:    make([][]Output, cfg.maxBatch+1),
 	}
-	slog.Debug("onnx session open", "model", name, "input", l.input, "height", l.h, "width", l.w,
+	slog.Debug("onnx session open", "model", name, "input", l.input, "height", l.h, "width", l.w, "float16_input", l.half,
 		"fixed_batch", l.fixedBatch, "max_batch", cfg.maxBatch, "device", cfg.device.String(), "threads", cfg.threads)
 	return s, nil
 }
@@ -147,6 +156,17 @@ func (s *Session) OutputNames() []string {
 		names[i] = o.name
 	}
 	return names
+}
+
+// OutputDims are the shapes of the outputs, in OutputNames order, without
+// the batch dimension: declared in the model or, where the model names them
+// symbolically, learned by a probe run when the session opened.
+func (s *Session) OutputDims() [][]int64 {
+	dims := make([][]int64, len(s.layout.outputs))
+	for i, o := range s.layout.outputs {
+		dims[i] = slices.Clone(o.dims[1:])
+	}
+	return dims
 }
 
 // MaxBatch is the largest batch Input and Run accept.
@@ -187,6 +207,9 @@ func (s *Session) Run(ctx context.Context, batch int) ([]Output, error) {
 		per := s.layout.inputPerItem()
 		clear(s.in[batch*per : p*per])
 	}
+	if s.in16 != nil {
+		toHalf(s.in16, s.in[:p*s.layout.inputPerItem()])
+	}
 	b := s.bound[p]
 	if s.device.Kind != CPU {
 		// ONNX Runtime copies a host input to the device when it is bound,
@@ -199,6 +222,11 @@ func (s *Session) Run(ctx context.Context, batch int) ([]Output, error) {
 	}
 	if err := s.sess.RunWithBinding(b.io); err != nil {
 		return nil, fmt.Errorf("run model %s on %s: %w", s.name, s.device, err)
+	}
+	for i, o := range s.layout.outputs {
+		if o.half {
+			fromHalf(s.outs[i][:batch*o.perItem], s.outs16[i])
+		}
 	}
 	return s.views[batch], nil
 }
@@ -227,9 +255,16 @@ func (s *Session) prepare(batch int) error {
 	if s.in == nil {
 		n := max(s.maxBatch, l.fixedBatch)
 		s.in = make([]float32, n*l.inputPerItem())
+		if l.half {
+			s.in16 = make([]byte, 2*len(s.in))
+		}
 		s.outs = make([][]float32, len(l.outputs))
+		s.outs16 = make([][]byte, len(l.outputs))
 		for i, o := range l.outputs {
 			s.outs[i] = make([]float32, n*o.perItem)
+			if o.half {
+				s.outs16[i] = make([]byte, 2*n*o.perItem)
+			}
 		}
 	}
 	p := s.physical(batch)
@@ -263,7 +298,7 @@ func (s *Session) bind(p int) (_ *binding, err error) {
 	if b.io, err = s.sess.CreateIoBinding(); err != nil {
 		return nil, err
 	}
-	in, err := ort.NewTensor(ort.NewShape(int64(p), 3, int64(l.h), int64(l.w)), s.in[:p*l.inputPerItem()])
+	in, err := newValue(ort.NewShape(int64(p), 3, int64(l.h), int64(l.w)), s.in[:p*l.inputPerItem()], s.in16)
 	if err != nil {
 		return nil, fmt.Errorf("input %q: %w", l.input, err)
 	}
@@ -274,7 +309,7 @@ func (s *Session) bind(p int) (_ *binding, err error) {
 	for i, o := range l.outputs {
 		shape := ort.NewShape(o.dims...)
 		shape[0] = int64(p)
-		t, err := ort.NewTensor(shape, s.outs[i][:p*o.perItem])
+		t, err := newValue(shape, s.outs[i][:p*o.perItem], s.outs16[i])
 		if err != nil {
 			return nil, fmt.Errorf("output %q: %w", o.name, err)
 		}
@@ -313,7 +348,7 @@ func (s *Session) Close() error {
 		}
 	}
 	errs = append(errs, s.sess.Destroy())
-	s.bound, s.views, s.in, s.outs = nil, nil, nil, nil
+	s.bound, s.views, s.in, s.outs, s.in16, s.outs16 = nil, nil, nil, nil, nil, nil
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close model %s: %w", s.name, err)
 	}
@@ -327,7 +362,12 @@ func probeOutputs(sess *ort.DynamicAdvancedSession, l *layout, maxBatch int) err
 	if !slices.ContainsFunc(l.outputs, func(o outputLayout) bool { return o.symbolic }) {
 		return nil
 	}
-	in, err := ort.NewTensor(ort.NewShape(int64(max(1, l.fixedBatch)), 3, int64(l.h), int64(l.w)), make([]float32, max(1, l.fixedBatch)*l.inputPerItem()))
+	n := max(1, l.fixedBatch) * l.inputPerItem()
+	var in16 []byte
+	if l.half {
+		in16 = make([]byte, 2*n)
+	}
+	in, err := newValue(ort.NewShape(int64(max(1, l.fixedBatch)), 3, int64(l.h), int64(l.w)), make([]float32, n), in16)
 	if err != nil {
 		return err
 	}
@@ -366,4 +406,29 @@ func probeOutputs(sess *ort.DynamicAdvancedSession, l *layout, maxBatch int) err
 		o.symbolic = false
 	}
 	return nil
+}
+
+// newValue makes a tensor over f32, or, when half is not nil, a FLOAT16
+// tensor over its first 2*len(f32) bytes.
+func newValue(shape ort.Shape, f32 []float32, half []byte) (ort.Value, error) {
+	if half == nil {
+		return ort.NewTensor(shape, f32)
+	}
+	return ort.NewCustomDataTensor(shape, half[:2*len(f32)], ort.TensorElementDataTypeFloat16)
+}
+
+// toHalf writes src as little-endian FLOAT16 into dst.
+func toHalf(dst []byte, src []float32) {
+	dst = dst[: 2*len(src) : 2*len(src)]
+	for i, v := range src {
+		binary.LittleEndian.PutUint16(dst[2*i:], onnx.FloatToHalf(v))
+	}
+}
+
+// fromHalf reads len(dst) little-endian FLOAT16 values from src.
+func fromHalf(dst []float32, src []byte) {
+	src = src[: 2*len(dst) : 2*len(dst)]
+	for i := range dst {
+		dst[i] = onnx.HalfToFloat(binary.LittleEndian.Uint16(src[2*i:]))
+	}
 }
