@@ -132,6 +132,9 @@ func (o output) String() string {
 }
 
 func describe(outs []output) string {
+	if len(outs) == 0 {
+		return "no outputs"
+	}
 	s := make([]string, len(outs))
 	for i, o := range outs {
 		s[i] = o.String()
@@ -195,7 +198,7 @@ func refuse(sentinel error, format string, args ...any) error {
 
 func decide(m *onnx.Model, h, w int, outs []output) (*Layout, error) {
 	if len(outs) == 0 {
-		return nil, refuse(ErrLayout, "no outputs")
+		return nil, refuse(ErrLayout, "a detection model has at least one")
 	}
 	for _, o := range outs {
 		if o.typ != onnx.Float && o.typ != onnx.Float16 {

@@ -2,11 +2,27 @@ package layout
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 
 	"github.com/vidpipe/vidpipe/model/infer"
 	"github.com/vidpipe/vidpipe/model/onnx"
 )
+
+// OpenFile reads the model at path and opens it as Open does.
+func OpenFile(ctx context.Context, path string, opts infer.Options) (*infer.Session, *Layout, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		// The path error would repeat the path; keep only its cause.
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, nil, fmt.Errorf("open model %s: %w", path, err)
+	}
+	return Open(ctx, b, path, opts)
+}
 
 // Open opens model (an ONNX file's bytes, named name in errors) as
 // infer.Open does and decides its layout from the shapes the session runs
