@@ -412,7 +412,7 @@ func rawHeads(l *Layout, md *metadata, outs []output, idx []int, needAnchors boo
 			levels[k].Anchors = slices.Clone(md.anchors[k])
 		}
 		l.AnchorsFrom = "metadata"
-	case slices.Equal(strides, defaultStrides) && na == 3:
+	case slices.Equal(strides, detect.DefaultStrides[:]) && na == 3:
 		for k := range levels {
 			levels[k].Anchors = slices.Clone(detect.DefaultAnchors[k][:])
 		}

@@ -2,15 +2,14 @@ package layout
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/vidpipe/vidpipe/model/detect"
 	"github.com/vidpipe/vidpipe/model/onnx"
 	"github.com/vidpipe/vidpipe/model/yolo"
 )
-
-// defaultStrides are YOLOv5's and YOLOv8's P3, P4, P5 strides.
-var defaultStrides = []int{8, 16, 32}
 
 // metadata is what a model's metadata_props say about its outputs.
 type metadata struct {
@@ -18,7 +17,7 @@ type metadata struct {
 	// namesErr is why names could not be read; the model still loads, with
 	// class ids for names, as before layouts were told apart.
 	namesErr error
-	strides  []int // defaultStrides when absent
+	strides  []int // detect.DefaultStrides when absent
 	// stridesSet marks strides that came from the model.
 	stridesSet bool
 	// anchors are (w, h) pixel pairs per level; nil when absent.
@@ -30,7 +29,7 @@ type metadata struct {
 
 // readMetadata reads names, stride, anchors and vidpipe_candidates.
 func readMetadata(m *onnx.Model) (*metadata, error) {
-	md := &metadata{strides: defaultStrides}
+	md := &metadata{strides: slices.Clone(detect.DefaultStrides[:])}
 	md.names, md.namesErr = yolo.ClassNames(m)
 	var anchors string
 	for _, kv := range m.Metadata {
