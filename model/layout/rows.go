@@ -13,6 +13,7 @@ import (
 type Decoder struct {
 	l     *Layout
 	rows  []float32
+	best  []float32 // per YOLOv8 anchor, its best class score
 	heads [][]float32
 }
 
@@ -55,8 +56,11 @@ func (d *Decoder) Rows(outs []infer.Output, i int, conf float32) ([]float32, int
 		if err != nil {
 			return nil, 0, err
 		}
+		if cap(d.best) < anchors {
+			d.best = make([]float32, anchors)
+		}
 		var n int
-		d.rows, n, err = detect.YOLOv8Rows(d.rows, img, l.Classes, anchors, conf)
+		d.rows, n, err = detect.YOLOv8Rows(d.rows, d.best[:anchors], img, l.Classes, anchors, conf)
 		return d.rows, n, err
 	case RawHeads:
 		d.heads = d.heads[:0]
