@@ -93,8 +93,8 @@ func (c *benchConfig) run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("bench: model", "model", modelPath, "layout", lay.String())
 	defer sess.Close()
+	logger.Info("bench: model", "model", modelPath, "layout", lay.String())
 	size, _ := sess.InputSize()
 	res := &BenchResult{Video: c.video, Model: modelPath, Input: size, Batch: c.batch, Threads: threads, CPUs: runtime.NumCPU()}
 
