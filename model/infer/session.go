@@ -2,7 +2,6 @@ package infer
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,10 +34,6 @@ type Session struct {
 	// Allocated on the first Input or Run, for the largest physical batch.
 	in   []float32
 	outs [][]float32
-	// FLOAT16 tensors' own memory, bound to ONNX Runtime (nil for FLOAT):
-	// the float32 buffers above are converted to and from them around a run.
-	in16   []byte
-	outs16 [][]byte
 	// bound[p] runs physical batch size p (b, or the model's fixed batch).
 	bound []*binding
 	// views[b] is what Run(ctx, b) returns.
@@ -58,7 +53,7 @@ type Session struct {
 // RunOptions to it, so a run cannot be terminated once started.
 type binding struct {
 	io      *ort.IoBinding
-	tensors []ort.Value
+	tensors []*ort.Tensor[float32]
 }
 
 // OpenFile reads the model at path and opens it as Open does.
@@ -96,6 +91,9 @@ func Open(ctx context.Context, model []byte, name string, opts Options) (*Sessio
 	if err != nil {
 		return nil, err
 	}
+	if castBoundary(m, l) {
+		model = onnx.Encode(m)
+	}
 	cfg, err := opts.resolve(l)
 	if err != nil {
 		return nil, fmt.Errorf("open model %s: %w", name, err)
@@ -111,13 +109,13 @@ func Open(ctx context.Context, model []byte, name string, opts Options) (*Sessio
 
 	outNames := make([]string, len(l.outputs))
 	for i, o := range l.outputs {
-		outNames[i] = o.name
+		outNames[i] = o.bind
 	}
 	// Session creation cannot be interrupted; check once more before it.
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("open model %s: %w", name, err)
 	}
-	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(model, []string{l.input}, outNames, so)
+	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(model, []string{l.bindInput}, outNames, so)
 	if err != nil {
 		if cfg.device.Kind == CUDA {
 			// On a GPU the cause may as well be the device as the model.
@@ -138,7 +136,7 @@ func Open(ctx context.Context, model []byte, name string, opts Options) (*Sessio
 		bound:    make([]*binding, max(cfg.maxBatch, l.fixedBatch)+1),
 		views:    make([][]Output, cfg.maxBatch+1),
 	}
-	slog.Debug("onnx session open", "model", name, "input", l.input, "height", l.h, "width", l.w, "float16_input", l.half,
+	slog.Debug("onnx session open", "model", name, "input", l.input, "height", l.h, "width", l.w, "float16", l.bindInput != l.input,
 		"fixed_batch", l.fixedBatch, "max_batch", cfg.maxBatch, "device", cfg.device.String(), "threads", cfg.threads)
 	return s, nil
 }
@@ -207,26 +205,18 @@ func (s *Session) Run(ctx context.Context, batch int) ([]Output, error) {
 		per := s.layout.inputPerItem()
 		clear(s.in[batch*per : p*per])
 	}
-	if s.in16 != nil {
-		toHalf(s.in16, s.in[:p*s.layout.inputPerItem()])
-	}
 	b := s.bound[p]
 	if s.device.Kind != CPU {
 		// ONNX Runtime copies a host input to the device when it is bound,
 		// not when the model runs: bind it again, so the copy holds the
 		// images written since. (On the CPU the bound tensor is read in
 		// place.) Found on an H200, where every batch ran on stale input.
-		if err := b.io.BindInput(s.layout.input, b.tensors[0]); err != nil {
+		if err := b.io.BindInput(s.layout.bindInput, b.tensors[0]); err != nil {
 			return nil, fmt.Errorf("run model %s on %s: bind input: %w", s.name, s.device, err)
 		}
 	}
 	if err := s.sess.RunWithBinding(b.io); err != nil {
 		return nil, fmt.Errorf("run model %s on %s: %w", s.name, s.device, err)
-	}
-	for i, o := range s.layout.outputs {
-		if o.half {
-			fromHalf(s.outs[i][:batch*o.perItem], s.outs16[i])
-		}
 	}
 	return s.views[batch], nil
 }
@@ -255,16 +245,9 @@ func (s *Session) prepare(batch int) error {
 	if s.in == nil {
 		n := max(s.maxBatch, l.fixedBatch)
 		s.in = make([]float32, n*l.inputPerItem())
-		if l.half {
-			s.in16 = make([]byte, 2*len(s.in))
-		}
 		s.outs = make([][]float32, len(l.outputs))
-		s.outs16 = make([][]byte, len(l.outputs))
 		for i, o := range l.outputs {
 			s.outs[i] = make([]float32, n*o.perItem)
-			if o.half {
-				s.outs16[i] = make([]byte, 2*n*o.perItem)
-			}
 		}
 	}
 	p := s.physical(batch)
@@ -298,23 +281,23 @@ func (s *Session) bind(p int) (_ *binding, err error) {
 	if b.io, err = s.sess.CreateIoBinding(); err != nil {
 		return nil, err
 	}
-	in, err := newValue(ort.NewShape(int64(p), 3, int64(l.h), int64(l.w)), s.in[:p*l.inputPerItem()], s.in16)
+	in, err := ort.NewTensor(ort.NewShape(int64(p), 3, int64(l.h), int64(l.w)), s.in[:p*l.inputPerItem()])
 	if err != nil {
 		return nil, fmt.Errorf("input %q: %w", l.input, err)
 	}
 	b.tensors = append(b.tensors, in)
-	if err := b.io.BindInput(l.input, in); err != nil {
+	if err := b.io.BindInput(l.bindInput, in); err != nil {
 		return nil, fmt.Errorf("input %q: %w", l.input, err)
 	}
 	for i, o := range l.outputs {
 		shape := ort.NewShape(o.dims...)
 		shape[0] = int64(p)
-		t, err := newValue(shape, s.outs[i][:p*o.perItem], s.outs16[i])
+		t, err := ort.NewTensor(shape, s.outs[i][:p*o.perItem])
 		if err != nil {
 			return nil, fmt.Errorf("output %q: %w", o.name, err)
 		}
 		b.tensors = append(b.tensors, t)
-		if err := b.io.BindOutput(o.name, t); err != nil {
+		if err := b.io.BindOutput(o.bind, t); err != nil {
 			return nil, fmt.Errorf("output %q: %w", o.name, err)
 		}
 	}
@@ -348,7 +331,7 @@ func (s *Session) Close() error {
 		}
 	}
 	errs = append(errs, s.sess.Destroy())
-	s.bound, s.views, s.in, s.outs, s.in16, s.outs16 = nil, nil, nil, nil, nil, nil
+	s.bound, s.views, s.in, s.outs = nil, nil, nil, nil
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close model %s: %w", s.name, err)
 	}
@@ -362,12 +345,7 @@ func probeOutputs(sess *ort.DynamicAdvancedSession, l *layout, maxBatch int) err
 	if !slices.ContainsFunc(l.outputs, func(o outputLayout) bool { return o.symbolic }) {
 		return nil
 	}
-	n := max(1, l.fixedBatch) * l.inputPerItem()
-	var in16 []byte
-	if l.half {
-		in16 = make([]byte, 2*n)
-	}
-	in, err := newValue(ort.NewShape(int64(max(1, l.fixedBatch)), 3, int64(l.h), int64(l.w)), make([]float32, n), in16)
+	in, err := ort.NewTensor(ort.NewShape(int64(max(1, l.fixedBatch)), 3, int64(l.h), int64(l.w)), make([]float32, max(1, l.fixedBatch)*l.inputPerItem()))
 	if err != nil {
 		return err
 	}
@@ -406,29 +384,4 @@ func probeOutputs(sess *ort.DynamicAdvancedSession, l *layout, maxBatch int) err
 		o.symbolic = false
 	}
 	return nil
-}
-
-// newValue makes a tensor over f32, or, when half is not nil, a FLOAT16
-// tensor over its first 2*len(f32) bytes.
-func newValue(shape ort.Shape, f32 []float32, half []byte) (ort.Value, error) {
-	if half == nil {
-		return ort.NewTensor(shape, f32)
-	}
-	return ort.NewCustomDataTensor(shape, half[:2*len(f32)], ort.TensorElementDataTypeFloat16)
-}
-
-// toHalf writes src as little-endian FLOAT16 into dst.
-func toHalf(dst []byte, src []float32) {
-	dst = dst[: 2*len(src) : 2*len(src)]
-	for i, v := range src {
-		binary.LittleEndian.PutUint16(dst[2*i:], onnx.FloatToHalf(v))
-	}
-}
-
-// fromHalf reads len(dst) little-endian FLOAT16 values from src.
-func fromHalf(dst []float32, src []byte) {
-	src = src[: 2*len(dst) : 2*len(dst)]
-	for i := range dst {
-		dst[i] = onnx.HalfToFloat(binary.LittleEndian.Uint16(src[2*i:]))
-	}
 }

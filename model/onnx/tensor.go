@@ -174,6 +174,14 @@ func FloatToHalf(f float32) uint16 {
 	b := math.Float32bits(f)
 	sign := uint16(b>>16) & 0x8000
 	exp := int32(b>>23) & 0xff
+	if exp > 112 && exp < 143 {
+		// A normal half, the common case, without branches: rebias the
+		// exponent, add just under half a unit (one more when the kept
+		// mantissa is odd: ties to even) and let a carry run on.
+		v := b&0x7fffffff - 112<<23
+		v += 0xfff + (v>>13)&1
+		return sign | uint16(v>>13)
+	}
 	mant := b & 0x7fffff
 	if exp == 0xff {
 		if mant != 0 {
