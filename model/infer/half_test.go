@@ -89,7 +89,6 @@ func TestImgSize(t *testing.T) {
 	}
 }
 
-
 // BenchmarkFloat16Boundary runs the FLOAT16 model on one 640x640 image:
 // what its Casts at the boundary cost (two conversions of the image, a
 // Relu and an Identity), against the same in Go: 18 ms.
