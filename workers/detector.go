@@ -6,6 +6,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/model/detect"
 	"github.com/vidpipe/vidpipe/model/infer"
+	"github.com/vidpipe/vidpipe/model/layout"
 )
 
 // Session is what a worker needs of a model session; *infer.Session has it.
@@ -21,18 +22,16 @@ type Session interface {
 // replaced, so a stream of odd settings costs allocations, never memory.
 const maxTuned = 8
 
-// detector turns a batch of model outputs into per-image detections. It
-// accepts the standard YOLOv5 export (one output [N, A, 5+nc], already
-// decoded) and models that output the raw heads (three [N, 3*(5+nc), ny, nx]
-// or [N, 3, ny, nx, 5+nc] tensors), which it decodes itself.
+// detector turns a batch of model outputs into per-image detections, in the
+// layout the model was found to have when it loaded (layout.Decide): YOLOv5
+// output0, YOLOv5 raw heads, or YOLOv8/YOLO11.
 type detector struct {
 	post   *detect.Postprocessor
 	base   thresholds // post's
 	tuned  []tunedPost
 	evict  int // next tuned slot to replace when full
-	levels []detect.HeadLevel
-	rows   []float32   // decoded rows of one image, for raw-head models
-	heads  [][]float32 // per-level views of one image
+	layout *layout.Layout
+	dec    *layout.Decoder
 	dets   []detect.Detection
 }
 
@@ -43,16 +42,15 @@ type tunedPost struct {
 	post *detect.Postprocessor
 }
 
-func newDetector(nms detect.NMSOptions, inW, inH int) (*detector, error) {
+func newDetector(nms detect.NMSOptions, l *layout.Layout) (*detector, error) {
+	if l == nil {
+		return nil, fmt.Errorf("no model layout: open the model with layout.Open")
+	}
 	post, err := detect.NewPostprocessor(nms)
 	if err != nil {
 		return nil, err
 	}
-	levels, err := detect.YOLOv5Levels(inW, inH)
-	if err != nil {
-		return nil, err
-	}
-	return &detector{post: post, base: thresholdsOf(post.Options()), levels: levels}, nil
+	return &detector{post: post, base: thresholdsOf(post.Options()), layout: l, dec: l.NewDecoder()}, nil
 }
 
 // postFor returns the postprocessor for t, making one the first time.
@@ -83,7 +81,7 @@ func (d *detector) postFor(t thresholds) (*detect.Postprocessor, error) {
 // saturated reports whether image i of a k-candidate output has every row
 // above the confidence threshold of t: rows beyond k may have passed too.
 func (d *detector) saturated(outs []infer.Output, i, k int, t thresholds) bool {
-	if len(outs) != 1 || len(outs[0].Shape) != 3 || int(outs[0].Shape[1]) != k {
+	if d.layout.Kind != layout.YOLOv5 || len(outs) != 1 || len(outs[0].Shape) != 3 || int(outs[0].Shape[1]) != k {
 		return false
 	}
 	conf := t.conf
@@ -107,36 +105,10 @@ func (d *detector) image(outs []infer.Output, i int, t thresholds) ([]detect.Det
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case len(outs) == 1 && len(outs[0].Shape) == 3:
-		o := outs[0]
-		rows, cols := int(o.Shape[1]), int(o.Shape[2])
-		d.dets, err = post.NMS(d.dets[:0], o.Data[i*rows*cols:(i+1)*rows*cols], rows, cols)
-	case len(outs) == len(d.levels):
-		layout := detect.LayoutConv
-		if len(outs[0].Shape) == 5 {
-			layout = detect.LayoutPermuted
-		}
-		per := func(o infer.Output) int {
-			n := 1
-			for _, s := range o.Shape[1:] {
-				n *= int(s)
-			}
-			return n
-		}
-		d.heads = d.heads[:0]
-		for _, o := range outs {
-			p := per(o)
-			d.heads = append(d.heads, o.Data[i*p:(i+1)*p])
-		}
-		na := len(d.levels[0].Anchors) / 2
-		nc := per(outs[0])/(na*d.levels[0].NY*d.levels[0].NX) - 5
-		if d.rows, err = detect.DecodeHeads(d.rows, d.heads, d.levels, nc, layout); err != nil {
-			return nil, err
-		}
-		d.dets, err = post.NMS(d.dets[:0], d.rows, detect.DecodedRows(d.levels), 5+nc)
-	default:
-		return nil, fmt.Errorf("model outputs %d tensors: want output0 [N,A,5+nc] or %d raw heads", len(outs), len(d.levels))
+	rows, n, err := d.dec.Rows(outs, i, post.Options().Conf)
+	if err != nil {
+		return nil, err
 	}
+	d.dets, err = post.NMS(d.dets[:0], rows, n, d.layout.Cols())
 	return d.dets, err
 }

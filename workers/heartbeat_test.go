@@ -60,7 +60,7 @@ func TestHeartbeat(t *testing.T) {
 	refused := len(wc.asyncErrors()) // that Setup's violations
 
 	id := &Identity{Device: "cpu", Model: "small.onnx", ModelSHA256: "feed", Threads: 1}
-	w, err := New(ctx, wjs, openSession(t, smallModel(t), 2), Options{Name: "hb-1", Batch: 2, Heartbeat: id})
+	w, err := New(ctx, wjs, openSession(t, smallModel(t), 2), Options{Name: "hb-1", Batch: 2, Heartbeat: id, Layout: layoutOf(t, smallModel(t))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestHeartbeatExpires(t *testing.T) {
 	if err := bus.Setup(ctx, admin, shortTTL()); err != nil {
 		t.Fatal(err)
 	}
-	w, err := New(ctx, wjs, openSession(t, smallModel(t), 1), Options{Name: "doomed", Heartbeat: &Identity{}})
+	w, err := New(ctx, wjs, openSession(t, smallModel(t), 1), Options{Name: "doomed", Heartbeat: &Identity{}, Layout: layoutOf(t, smallModel(t))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestWorkerMetrics(t *testing.T) {
 	})
 
 	nms := detect.DefaultNMSOptions()
-	w, err := New(ctx, wjs, openSession(t, smallModel(t), 4), Options{Name: "m-1", Batch: 4, NMS: nms, Metrics: mw})
+	w, err := New(ctx, wjs, openSession(t, smallModel(t), 4), Options{Name: "m-1", Batch: 4, NMS: nms, Metrics: mw, Layout: layoutOf(t, smallModel(t))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,10 +5,11 @@ import (
 
 	"github.com/vidpipe/vidpipe/model/detect"
 	"github.com/vidpipe/vidpipe/model/infer"
+	"github.com/vidpipe/vidpipe/model/layout"
 )
 
 func TestSaturated(t *testing.T) {
-	d, err := newDetector(detect.DefaultNMSOptions(), 64, 64)
+	d, err := newDetector(detect.DefaultNMSOptions(), &layout.Layout{Kind: layout.YOLOv5, Classes: 1, Size: 64})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -129,7 +129,7 @@ func TestPerFrameThresholds(t *testing.T) {
 		publishFrame(t, ctx, js, &f, c.hdr)
 	}
 	// MaxWait lets the worker gather every frame into one batch.
-	w, err := New(ctx, js, openSession(t, model, len(cases)), Options{Name: "w1", Batch: len(cases), MaxWait: time.Second, NMS: worker})
+	w, err := New(ctx, js, openSession(t, model, len(cases)), Options{Name: "w1", Batch: len(cases), MaxWait: time.Second, NMS: worker, Layout: layoutOf(t, model)})
 	if err != nil {
 		t.Fatal(err)
 	}

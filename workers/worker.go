@@ -25,6 +25,7 @@ import (
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/internal/metrics"
 	"github.com/vidpipe/vidpipe/model/detect"
+	"github.com/vidpipe/vidpipe/model/layout"
 )
 
 // Options configure a Worker.
@@ -42,6 +43,9 @@ type Options struct {
 	NMS detect.NMSOptions
 	// Names maps class ids to names.
 	Names []string
+	// Layout is the model's output layout, decided when it loaded
+	// (layout.Open); required.
+	Layout *layout.Layout
 	// NakDelay is how long a frame waits before redelivery after a
 	// transient failure.
 	NakDelay time.Duration
@@ -108,7 +112,10 @@ func New(ctx context.Context, js jetstream.JetStream, sess Session, opts Options
 	if h != w {
 		return nil, fmt.Errorf("worker %s: model input %dx%d is not square", opts.Name, w, h)
 	}
-	det, err := newDetector(opts.NMS, w, h)
+	if opts.Layout != nil && opts.Layout.Size != w {
+		return nil, fmt.Errorf("worker %s: model input %dx%d, its layout was decided at %d", opts.Name, w, h, opts.Layout.Size)
+	}
+	det, err := newDetector(opts.NMS, opts.Layout)
 	if err != nil {
 		return nil, fmt.Errorf("worker %s: %w", opts.Name, err)
 	}

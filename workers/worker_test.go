@@ -14,6 +14,7 @@ import (
 	"github.com/vidpipe/vidpipe/model/detect"
 	"github.com/vidpipe/vidpipe/model/fuse"
 	"github.com/vidpipe/vidpipe/model/infer"
+	"github.com/vidpipe/vidpipe/model/layout"
 	"github.com/vidpipe/vidpipe/model/onnx"
 	"github.com/vidpipe/vidpipe/model/yolo"
 )
@@ -30,6 +31,16 @@ func smallModel(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	return onnx.Encode(m)
+}
+
+// layoutOf is the layout of model, as decided when a model loads.
+func layoutOf(t testing.TB, model []byte) *layout.Layout {
+	t.Helper()
+	l, err := layout.Check(context.Background(), model, "small.onnx", infer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 func openSession(t testing.TB, model []byte, batch int) *infer.Session {
@@ -88,7 +99,7 @@ func TestWorkerAnalysesEveryFrameOnce(t *testing.T) {
 		}
 	}
 
-	w, err := New(ctx, js, openSession(t, model, 4), Options{Name: "w1", Batch: 4, NMS: nms, Names: []string{"person"}})
+	w, err := New(ctx, js, openSession(t, model, 4), Options{Name: "w1", Batch: 4, NMS: nms, Names: []string{"person"}, Layout: layoutOf(t, model)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/vidpipe/vidpipe/model/builtin"
 	"github.com/vidpipe/vidpipe/model/detect"
 	"github.com/vidpipe/vidpipe/model/infer"
+	"github.com/vidpipe/vidpipe/model/layout"
 )
 
 // benchConfig is `vidpipe bench`: what the pipeline costs over its limits,
@@ -39,8 +40,8 @@ type benchConfig struct {
 }
 
 func (c *benchConfig) registerFlags(cmd *kingpin.CmdClause) {
-	cmd.Flag("model", "YOLOv5-format ONNX model; default: the built-in one.").PlaceHolder("PATH").StringVar(&c.model)
-	cmd.Flag("imgsz", "Input size of the built-in model.").Default("640").IntVar(&c.imgsz)
+	cmd.Flag("model", "ONNX detection model, as for run; default: the built-in one.").PlaceHolder("PATH").StringVar(&c.model)
+	cmd.Flag("imgsz", "Input size of the built-in model and of a --model exported with a dynamic input size.").Default("640").IntVar(&c.imgsz)
 	cmd.Flag("batch", "Batch size, for the pipeline and the raw model alike.").Default("4").IntVar(&c.batch)
 	cmd.Flag("threads", "ONNX Runtime threads (0 = all cores), for both.").Default("0").IntVar(&c.threads)
 	cmd.Flag("json", "Print JSON.").BoolVar(&c.asJSON)
@@ -88,11 +89,12 @@ func (c *benchConfig) run(ctx context.Context, logger *slog.Logger) error {
 	if threads == 0 {
 		threads = runtime.NumCPU()
 	}
-	sess, err := infer.OpenFile(ctx, modelPath, infer.Options{Threads: threads, MaxBatch: c.batch})
+	sess, lay, err := layout.OpenFile(ctx, modelPath, infer.Options{Threads: threads, MaxBatch: c.batch, ImgSize: c.imgsz})
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
+	logger.Info("bench: model", "model", modelPath, "layout", lay.String())
 	size, _ := sess.InputSize()
 	res := &BenchResult{Video: c.video, Model: modelPath, Input: size, Batch: c.batch, Threads: threads, CPUs: runtime.NumCPU()}
 
@@ -123,7 +125,7 @@ func (c *benchConfig) run(ctx context.Context, logger *slog.Logger) error {
 	}
 	defer os.RemoveAll(out)
 	rc := runConfig{
-		out: out, model: modelFlags{path: modelPath}, workers: 1, threads: threads, batch: c.batch, every: 1,
+		out: out, model: modelFlags{path: modelPath, imgsz: c.imgsz}, workers: 1, threads: threads, batch: c.batch, every: 1,
 		concurrency: 1, codec: "raw", dev: deviceFlags{device: "cpu"}, noAnnotate: true, videos: []string{c.video},
 	}
 	rc.detect = detectFlags{conf: 0.25, iou: 0.45, maxDet: 300}

@@ -25,7 +25,7 @@ import (
 	"github.com/vidpipe/vidpipe/ingest/decode"
 	"github.com/vidpipe/vidpipe/model/builtin"
 	"github.com/vidpipe/vidpipe/model/infer"
-	"github.com/vidpipe/vidpipe/model/onnx"
+	"github.com/vidpipe/vidpipe/model/layout"
 	"github.com/vidpipe/vidpipe/model/yolo"
 	"github.com/vidpipe/vidpipe/storage"
 	"github.com/vidpipe/vidpipe/workers"
@@ -142,7 +142,9 @@ type loadedModel struct {
 	bytes []byte
 	names []string
 	hash  string
-	size  int // square input size, from the graph's declared input shape
+	size  int // square input size the model runs at
+	// layout is the output layout decided when the model loaded.
+	layout *layout.Layout
 }
 
 // modelFlags choose the detector.
@@ -152,8 +154,8 @@ type modelFlags struct {
 }
 
 func (f *modelFlags) register(cmd *kingpin.CmdClause) {
-	cmd.Flag("model", "YOLOv5-format ONNX model (input images NCHW, output0 [N,A,5+nc]); default: the built-in fused RepYOLOv5s (untrained).").PlaceHolder("PATH").StringVar(&f.path)
-	cmd.Flag("imgsz", "Input size of the built-in model (a --model file sets its own).").Default("640").IntVar(&f.imgsz)
+	cmd.Flag("model", "ONNX detection model (YOLOv5 output0 [N,A,5+nc] or raw heads, YOLOv8/YOLO11 [N,4+nc,A]; FLOAT or FLOAT16); default: the built-in fused RepYOLOv5s (untrained).").PlaceHolder("PATH").StringVar(&f.path)
+	cmd.Flag("imgsz", "Input size of the built-in model and of a --model exported with a dynamic input size; a model with a fixed size runs at its own.").Default("640").IntVar(&f.imgsz)
 }
 
 // load reads --model (a path or an s3:// URI), or builds and caches the
@@ -171,19 +173,16 @@ func (f *modelFlags) load(ctx context.Context, logger *slog.Logger, bks *buckets
 	if err != nil {
 		return nil, err
 	}
-	m, err := onnx.Decode(b)
+	// Refused here, before any job starts or frame is decoded.
+	lay, err := layout.Check(ctx, b, path, infer.Options{ImgSize: f.imgsz})
 	if err != nil {
-		return nil, fmt.Errorf("read model %s: %w", path, err)
+		return nil, err
 	}
-	names, err := yolo.ClassNames(m)
-	if err != nil {
-		logger.Warn("model class names unreadable; using class ids", "model", path, "err", err)
+	for _, n := range lay.Notes {
+		logger.Warn(n, "model", path)
 	}
-	size := 0
-	if in := m.Graph.Inputs; len(in) > 0 && in[0].Type != nil && in[0].Type.Tensor != nil && len(in[0].Type.Tensor.Shape) == 4 {
-		size = int(in[0].Type.Tensor.Shape[3].Value)
-	}
-	return &loadedModel{path: path, bytes: b, names: names, hash: sha256Hex(b), size: size}, nil
+	logger.Info("model layout", "model", path, "layout", lay.String())
+	return &loadedModel{path: path, bytes: b, names: lay.Names, hash: sha256Hex(b), size: lay.Size, layout: lay}, nil
 }
 
 // maxModelBytes bounds a model read from a bucket.
@@ -227,6 +226,8 @@ type sessionSet struct {
 	// candidates is the k of a model rewritten to return its k best rows
 	// (0: all rows).
 	candidates int
+	// layout is the sessions' output layout.
+	layout *layout.Layout
 }
 
 // openSessions opens n ONNX Runtime sessions, one per worker.
@@ -236,6 +237,11 @@ func openSessions(ctx context.Context, logger *slog.Logger, mdl *loadedModel, n,
 	}
 	set := &sessionSet{threads: threads, batch: batch, candidates: dev.k()}
 	model := mdl.bytes
+	if set.candidates > 0 && mdl.layout.Kind != layout.YOLOv5 {
+		// Selecting rows by objectness means nothing in another layout.
+		logger.Info("the model returns all its rows", "model", mdl.path, "reason", "candidates need YOLOv5 output0, the model has "+mdl.layout.Kind.String())
+		set.candidates = 0
+	}
 	if set.candidates > 0 {
 		sel, err := yolo.WithCandidates(mdl.bytes, set.candidates)
 		switch {
@@ -250,12 +256,12 @@ func openSessions(ctx context.Context, logger *slog.Logger, mdl *loadedModel, n,
 		}
 	}
 	for i := 0; i < n; i++ {
-		s, err := infer.Open(ctx, model, mdl.path, infer.Options{Threads: threads, Device: dev.device, MaxBatch: batch, FP32: dev.fp32})
+		s, lay, err := layout.Open(ctx, model, mdl.path, infer.Options{Threads: threads, Device: dev.device, MaxBatch: batch, FP32: dev.fp32, ImgSize: mdl.size})
 		if err != nil {
 			closeAll(set.sessions)
 			return nil, err
 		}
-		set.sessions = append(set.sessions, s)
+		set.sessions, set.layout = append(set.sessions, s), lay
 	}
 	if mb := set.sessions[0].MaxBatch(); batch > mb {
 		// Exports with a fixed batch (ultralytics' default is 1) cap it.
@@ -358,7 +364,7 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	var wg errgroup.Group
 	for i, s := range set.sessions {
 		w, err := workers.New(ctx, js, s, workers.Options{
-			Name: fmt.Sprintf("worker-%d", i+1), Batch: batch, NMS: c.detect.options(), Names: mdl.names, Logger: logger,
+			Name: fmt.Sprintf("worker-%d", i+1), Batch: batch, NMS: c.detect.options(), Names: mdl.names, Layout: set.layout, Logger: logger,
 			Candidates: set.candidates,
 		})
 		if err != nil {

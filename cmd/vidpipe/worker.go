@@ -156,7 +156,7 @@ func (c *workerConfig) run(ctx context.Context, logger *slog.Logger) error {
 			}
 		}
 		ws[i], err = workers.New(runCtx, js, s, workers.Options{
-			Name: name, Batch: batch, NMS: c.detect.options(), Names: mdl.names, Logger: logger,
+			Name: name, Batch: batch, NMS: c.detect.options(), Names: mdl.names, Layout: set.layout, Logger: logger,
 			Heartbeat: id, Metrics: mw, Candidates: set.candidates,
 		})
 		if err != nil {

@@ -12,8 +12,8 @@ var (
 	// ErrBadModel means the bytes are not an ONNX model this package can run:
 	// not ONNX at all, no graph, unsupported outputs, or rejected by ONNX Runtime.
 	ErrBadModel = errors.New("unsupported model")
-	// ErrBadInput means the model's input is not one float tensor [N,3,H,W]
-	// with static H and W.
+	// ErrBadInput means the model's input is not one FLOAT or FLOAT16
+	// tensor [N,3,H,W] with static H and W, or symbolic ones and an ImgSize.
 	ErrBadInput = errors.New("unsupported model input")
 	// ErrBadDevice means a device string is neither "cpu", "cuda" nor "cuda:N".
 	ErrBadDevice = errors.New("bad device")
@@ -41,6 +41,10 @@ type Options struct {
 	MaxBatch int
 	// LibraryPath is the ONNX Runtime shared library; empty means LibraryPath().
 	LibraryPath string
+	// ImgSize is the height and width a model with a symbolic input height
+	// or width (a dynamic export) runs at; 0 refuses such models. A model
+	// with a static input size ignores it.
+	ImgSize int
 	// FP32 makes CUDA compute convolutions and matrix products in full
 	// float32. ONNX Runtime's CUDA provider uses TF32 tensor cores by
 	// default: faster, with a 10-bit mantissa per product.

@@ -70,11 +70,12 @@ func OpenFile(ctx context.Context, path string, opts Options) (*Session, error) 
 }
 
 // Open checks that model (an ONNX file's bytes, named name in errors)
-// has one float input [N,3,H,W] with static H and W and float outputs whose
-// first dimension is the batch, then creates an ONNX Runtime session for it.
-// N may be symbolic (any batch up to opts.MaxBatch) or fixed (smaller batches
-// are padded with zeros). ONNX Runtime is initialised on first use from
-// opts.LibraryPath.
+// has one float input [N,3,H,W] and float outputs whose first dimension is
+// the batch, then creates an ONNX Runtime session for it. FLOAT16 input and
+// outputs are converted at the session boundary: callers see float32. N may
+// be symbolic (any batch up to opts.MaxBatch) or fixed (smaller batches are
+// padded with zeros); symbolic H and W run at opts.ImgSize. ONNX Runtime is
+// initialised on first use from opts.LibraryPath.
 func Open(ctx context.Context, model []byte, name string, opts Options) (*Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("open model %s: %w", name, err)
@@ -83,9 +84,15 @@ func Open(ctx context.Context, model []byte, name string, opts Options) (*Sessio
 	if err != nil {
 		return nil, fmt.Errorf("open model %s: %w: %w", name, ErrBadModel, err)
 	}
-	l, err := inspect(m, name)
+	if opts.ImgSize < 0 {
+		return nil, fmt.Errorf("open model %s: %w: input size %d is negative", name, ErrBadOptions, opts.ImgSize)
+	}
+	l, err := inspect(m, name, opts.ImgSize)
 	if err != nil {
 		return nil, err
+	}
+	if castBoundary(m, l) {
+		model = onnx.Encode(m)
 	}
 	cfg, err := opts.resolve(l)
 	if err != nil {
@@ -102,13 +109,13 @@ func Open(ctx context.Context, model []byte, name string, opts Options) (*Sessio
 
 	outNames := make([]string, len(l.outputs))
 	for i, o := range l.outputs {
-		outNames[i] = o.name
+		outNames[i] = o.bind
 	}
 	// Session creation cannot be interrupted; check once more before it.
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("open model %s: %w", name, err)
 	}
-	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(model, []string{l.input}, outNames, so)
+	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(model, []string{l.bindInput}, outNames, so)
 	if err != nil {
 		if cfg.device.Kind == CUDA {
 			// On a GPU the cause may as well be the device as the model.
@@ -129,7 +136,7 @@ func Open(ctx context.Context, model []byte, name string, opts Options) (*Sessio
 		bound:    make([]*binding, max(cfg.maxBatch, l.fixedBatch)+1),
 		views:    make([][]Output, cfg.maxBatch+1),
 	}
-	slog.Debug("onnx session open", "model", name, "input", l.input, "height", l.h, "width", l.w,
+	slog.Debug("onnx session open", "model", name, "input", l.input, "height", l.h, "width", l.w, "float16", l.bindInput != l.input,
 		"fixed_batch", l.fixedBatch, "max_batch", cfg.maxBatch, "device", cfg.device.String(), "threads", cfg.threads)
 	return s, nil
 }
@@ -147,6 +154,17 @@ func (s *Session) OutputNames() []string {
 		names[i] = o.name
 	}
 	return names
+}
+
+// OutputDims are the shapes of the outputs, in OutputNames order, without
+// the batch dimension: declared in the model or, where the model names them
+// symbolically, learned by a probe run when the session opened.
+func (s *Session) OutputDims() [][]int64 {
+	dims := make([][]int64, len(s.layout.outputs))
+	for i, o := range s.layout.outputs {
+		dims[i] = slices.Clone(o.dims[1:])
+	}
+	return dims
 }
 
 // MaxBatch is the largest batch Input and Run accept.
@@ -193,7 +211,7 @@ func (s *Session) Run(ctx context.Context, batch int) ([]Output, error) {
 		// not when the model runs: bind it again, so the copy holds the
 		// images written since. (On the CPU the bound tensor is read in
 		// place.) Found on an H200, where every batch ran on stale input.
-		if err := b.io.BindInput(s.layout.input, b.tensors[0]); err != nil {
+		if err := b.io.BindInput(s.layout.bindInput, b.tensors[0]); err != nil {
 			return nil, fmt.Errorf("run model %s on %s: bind input: %w", s.name, s.device, err)
 		}
 	}
@@ -268,7 +286,7 @@ func (s *Session) bind(p int) (_ *binding, err error) {
 		return nil, fmt.Errorf("input %q: %w", l.input, err)
 	}
 	b.tensors = append(b.tensors, in)
-	if err := b.io.BindInput(l.input, in); err != nil {
+	if err := b.io.BindInput(l.bindInput, in); err != nil {
 		return nil, fmt.Errorf("input %q: %w", l.input, err)
 	}
 	for i, o := range l.outputs {
@@ -279,7 +297,7 @@ func (s *Session) bind(p int) (_ *binding, err error) {
 			return nil, fmt.Errorf("output %q: %w", o.name, err)
 		}
 		b.tensors = append(b.tensors, t)
-		if err := b.io.BindOutput(o.name, t); err != nil {
+		if err := b.io.BindOutput(o.bind, t); err != nil {
 			return nil, fmt.Errorf("output %q: %w", o.name, err)
 		}
 	}

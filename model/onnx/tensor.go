@@ -167,6 +167,50 @@ func HalfToFloat(h uint16) float32 {
 	return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
 }
 
+// FloatToHalf converts a float32 to the nearest IEEE 754 binary16 value,
+// ties to even, as a cast in torch or ONNX Runtime does: values beyond the
+// half range become infinities, NaN stays NaN.
+func FloatToHalf(f float32) uint16 {
+	b := math.Float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	exp := int32(b>>23) & 0xff
+	if exp > 112 && exp < 143 {
+		// A normal half, the common case, without branches: rebias the
+		// exponent, add just under half a unit (one more when the kept
+		// mantissa is odd: ties to even) and let a carry run on.
+		v := b&0x7fffffff - 112<<23
+		v += 0xfff + (v>>13)&1
+		return sign | uint16(v>>13)
+	}
+	mant := b & 0x7fffff
+	if exp == 0xff {
+		if mant != 0 {
+			return sign | 0x7e00
+		}
+		return sign | 0x7c00
+	}
+	var h, rem, half uint32
+	if e := exp - 112; e > 0 {
+		if e >= 0x1f {
+			return sign | 0x7c00
+		}
+		h, rem, half = uint32(e)<<10|mant>>13, mant&0x1fff, 0x1000
+	} else {
+		// A half subnormal counts units of 2^-24.
+		shift := uint32(126 - exp)
+		if shift > 25 {
+			return sign
+		}
+		m := mant | 0x800000
+		h, rem, half = m>>shift, m&(1<<shift-1), 1<<(shift-1)
+	}
+	// A carry out of the mantissa moves into the exponent, as it should.
+	if rem > half || rem == half && h&1 == 1 {
+		h++
+	}
+	return sign | uint16(h)
+}
+
 // Attr returns the node's attribute called name, or nil.
 func (n *Node) Attr(name string) *Attribute {
 	for _, a := range n.Attrs {
