@@ -54,6 +54,7 @@ func main() {
 	cmds.add(app, "bench", "Measure the pipeline against its limits: model alone, and the ffmpeg CLI.", &benchConfig{})
 	model := app.Command("model", "Build, fuse and benchmark detector models.")
 	cmds.add(model, "build", "Build YOLOv5s or RepYOLOv5s as an ONNX graph.", &modelBuildConfig{})
+	cmds.add(model, "import", "Import a PyTorch checkpoint (.pt) as a deploy-form ONNX model, without Python.", &modelImportConfig{})
 	cmds.add(model, "fuse", "Fuse a RepVGG-style ONNX graph into its deploy form.", &modelFuseConfig{})
 	cmds.add(model, "bench", "Compare yolov5s, RepYOLOv5s training form and RepYOLOv5s fused.", &modelBenchConfig{})
 

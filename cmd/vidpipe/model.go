@@ -10,7 +10,9 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/vidpipe/vidpipe/model/bench"
+	"github.com/vidpipe/vidpipe/model/checkpoint"
 	"github.com/vidpipe/vidpipe/model/fuse"
+	"github.com/vidpipe/vidpipe/model/half"
 	"github.com/vidpipe/vidpipe/model/onnx"
 	"github.com/vidpipe/vidpipe/model/safetensors"
 	"github.com/vidpipe/vidpipe/model/yolo"
@@ -87,6 +89,57 @@ func (c *modelBuildConfig) run(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	logger.Info("model written", "path", c.out, "file", rep.ModelFile, "form", c.form, "params", params, "nodes", len(m.Graph.Nodes))
+	return nil
+}
+
+// modelImportConfig is `vidpipe model import`.
+type modelImportConfig struct {
+	in, cfg, form, out string
+	imgsz              int
+	half               bool
+}
+
+func (c *modelImportConfig) registerFlags(cmd *kingpin.CmdClause) {
+	cmd.Arg("checkpoint", "PyTorch checkpoint: a YOLOv5 / YOLOv5-Lite .pt ({'model': Model, ...}) or a state_dict (with --cfg).").Required().StringVar(&c.in)
+	cmd.Flag("cfg", "Model file (YAML) for a state_dict, or to override the checkpoint's own.").PlaceHolder("FILE.yaml").StringVar(&c.cfg)
+	cmd.Flag("imgsz", "Input size in pixels, a multiple of 32.").Default("640").IntVar(&c.imgsz)
+	cmd.Flag("form", "deploy fuses BatchNormalization and RepVGG branches; train keeps them.").Default("deploy").EnumVar(&c.form, "train", "deploy")
+	cmd.Flag("half", "Write a FLOAT16 model (weights, activations, input and output), as ultralytics' export --half.").BoolVar(&c.half)
+	cmd.Flag("output", "Where to write the ONNX model.").Short('o').Required().PlaceHolder("OUT.onnx").StringVar(&c.out)
+}
+
+func (c *modelImportConfig) run(ctx context.Context, logger *slog.Logger) error {
+	opts := checkpoint.Options{ImgSize: c.imgsz, Train: c.form == "train"}
+	if c.cfg != "" {
+		f, err := yolo.ReadModelFile(c.cfg)
+		if err != nil {
+			return err
+		}
+		opts.ModelFile = f
+	}
+	res, err := checkpoint.Import(c.in, opts)
+	if err != nil {
+		return err
+	}
+	rep := res.Build
+	logger.Info("checkpoint read", "source", res.Source, "file", rep.ModelFile, "layers", rep.Layers, "classes", rep.Classes,
+		"strides", rep.Strides, "anchors", rep.Anchors, "anchors_from", rep.AnchorsFrom, "names_from", rep.NamesFrom)
+	if rep.AnchorsFrom == "model file" {
+		logger.Warn("the checkpoint holds no anchors: using the model file's, which training may have changed", "checkpoint", c.in)
+	}
+	if res.Fuse != nil {
+		logger.Info("fused", "summary", res.Fuse.String())
+	}
+	params := onnx.Params(res.Model.Graph)
+	if c.half {
+		if _, err := half.Convert(res.Model); err != nil {
+			return fmt.Errorf("import %s: %w", c.in, err)
+		}
+	}
+	if err := onnx.WriteFile(c.out, res.Model); err != nil {
+		return err
+	}
+	logger.Info("model written", "path", c.out, "form", c.form, "half", c.half, "params", params, "nodes", len(res.Model.Graph.Nodes))
 	return nil
 }
 

@@ -218,3 +218,75 @@ func TestModelBuildCfg(t *testing.T) {
 		}
 	}
 }
+
+// TestModelImport imports YOLOv5-style float16 checkpoints of both
+// topologies (and a --half model) as a user would, checks what was
+// written, and runs the imported models on a video.
+func TestModelImport(t *testing.T) {
+	dir := t.TempDir()
+	src := clip(t, dir, "1")
+	for _, c := range []struct{ ckpt, out string }{
+		{"seed_small_ckpt.pt", "seed.onnx"},
+		{"v6_small_ckpt.pt", "v6.onnx"},
+		{"v6_small_ckpt.pt", "v6-half.onnx"},
+	} {
+		args := []string{"model", "import", "../../model/yolo/testdata/" + c.ckpt, "--imgsz", "64", "-o", filepath.Join(dir, c.out)}
+		half := strings.Contains(c.out, "half")
+		if half {
+			args = append(args, "--half")
+		}
+		code, _, stderr := vidpipe(t, args...)
+		if code != 0 {
+			t.Fatalf("vidpipe %v: exit %d\n%s", args, code, stderr)
+		}
+		if !strings.Contains(stderr, "anchors_from=\"weights model.24.anchors\"") {
+			t.Errorf("%s: the log does not say the anchors came from the weights:\n%s", c.ckpt, stderr)
+		}
+		m := readModel(t, filepath.Join(dir, c.out))
+		if slices.Contains(ops(m), "BatchNormalization") {
+			t.Errorf("%s: BatchNormalization left in the deploy form", c.out)
+		}
+		if got, want := m.Graph.Inputs[0].Type.Tensor.ElemType, map[bool]onnx.DataType{false: onnx.Float, true: onnx.Float16}[half]; got != want {
+			t.Errorf("%s: input is %s, want %s", c.out, got, want)
+		}
+		out := filepath.Join(dir, "out-"+c.out)
+		code, stdout, stderr := vidpipe(t, "run", "--model", filepath.Join(dir, c.out), "--conf", "0.01", "--no-annotate", "--out", out, src)
+		if code != 0 {
+			t.Fatalf("run --model %s: exit %d\n%s\n%s", c.out, code, stdout, stderr)
+		}
+		lines := readLines(t, filepath.Join(out, "clip", "detections.jsonl"))
+		if len(lines) != 10 {
+			t.Errorf("%s: %d lines, want 10", c.out, len(lines))
+		}
+		for _, l := range lines {
+			for _, d := range l.Detections {
+				if d.ClassID < 0 || d.ClassID > 2 || d.Class == "" {
+					t.Fatalf("%s: class %d %q from a 3-class model with names", c.out, d.ClassID, d.Class)
+				}
+			}
+		}
+	}
+}
+
+// TestModelImportBadFiles: a truncated .pt, a pickle that calls an unknown
+// function, an unknown module type and a legacy torch file each exit 1 with
+// the file and the cause, once.
+func TestModelImportBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ file, cause string }{
+		{"truncated.pt", "truncated"},
+		{"evil.pt", "pickle calls unknown function posix.system"},
+		{"mystery.pt", "unknown module type models.common.MysteryBlock at model.2"},
+		{"legacy.pt", "legacy (non-zip) torch format"},
+		{"state_dict_f32.pt", "give its model file (--cfg)"},
+	} {
+		path := "../../model/torchpt/testdata/" + c.file
+		code, _, stderr := vidpipe(t, "model", "import", path, "-o", filepath.Join(dir, "x.onnx"))
+		if code != 1 || !strings.Contains(stderr, c.cause) || strings.Count(stderr, c.file) != 1 {
+			t.Errorf("import %s: exit %d, stderr %q; want exit 1 naming the file once and saying %q", c.file, code, stderr, c.cause)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "x.onnx")); err == nil {
+			t.Fatalf("import %s wrote a model", c.file)
+		}
+	}
+}
