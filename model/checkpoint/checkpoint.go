@@ -107,10 +107,11 @@ func sameStrides(a []float64, b []int) bool {
 // YOLOv5-Lite's models.common, vidpipe's C3RepVGG) and the torch layers
 // inside them. Anything else in a module tree is a layer vidpipe would not
 // build, so the import stops rather than produce a different network.
+// (YOLOv5 v7.0 pickles its model as models.yolo.DetectionModel.)
 var (
 	rowModules = []string{"Conv", "Focus", "C3", "C3RepVGG", "Bottleneck", "BottleneckCSP",
 		"SPP", "SPPF", "RepVGGBlock", "Upsample", "Concat", "Detect"}
-	innerModules = []string{"Model", "Sequential", "ModuleList", "Conv2d", "BatchNorm2d",
+	innerModules = []string{"Model", "DetectionModel", "Sequential", "ModuleList", "Conv2d", "BatchNorm2d",
 		"MaxPool2d", "Identity", "SiLU", "LeakyReLU"}
 )
 
