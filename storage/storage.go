@@ -22,6 +22,9 @@ var (
 	ErrBadKey = errors.New("invalid key")
 	// ErrBadURI means a URI could not be parsed or names an unsupported scheme.
 	ErrBadURI = errors.New("invalid uri")
+	// ErrCredentials means a URI carries user info (s3://KEY:SECRET@bucket);
+	// it comes with ErrBadURI and the message never repeats the URI.
+	ErrCredentials = errors.New("credentials in uri")
 	// ErrAccessDenied means the store refused the credentials or the request.
 	ErrAccessDenied = errors.New("access denied")
 	// ErrBadRange means a negative offset or a length below -1.

@@ -63,6 +63,11 @@ func ParseURI(s string) (scheme, bucket, prefix string, err error) {
 		}
 		return "file", "", abs, nil
 	}
+	// User info is refused for every scheme, before anything that could
+	// quote the URI: the message must not carry an access key or secret.
+	if authority, _, _ := strings.Cut(s[i+3:], "/"); strings.Contains(authority, "@") {
+		return "", "", "", fmt.Errorf("%w: %w: pass credentials through the environment, not in the uri", ErrBadURI, ErrCredentials)
+	}
 	switch strings.ToLower(s[:i]) {
 	case "s3":
 		return parseS3(s, s[i+3:])
@@ -88,9 +93,9 @@ func isScheme(s string) bool {
 
 func parseS3(s, rest string) (string, string, string, error) {
 	bucket, prefix, _ := strings.Cut(rest, "/")
-	if strings.ContainsAny(bucket, "@:") {
+	if strings.Contains(bucket, ":") {
 		// Never echo what may be an access key and secret.
-		return "", "", "", fmt.Errorf("%w: s3 uri with credentials or a port; pass credentials through the environment", ErrBadURI)
+		return "", "", "", fmt.Errorf("%w: s3 uri with a port or credentials; name the endpoint with --s3-endpoint and pass credentials through the environment", ErrBadURI)
 	}
 	if err := validBucket(bucket); err != nil {
 		return "", "", "", fmt.Errorf("%w %q: %w", ErrBadURI, s, err)
@@ -129,7 +134,7 @@ func parseFile(s string) (string, string, string, error) {
 		return "", "", "", fmt.Errorf("%w: %w", ErrBadURI, err)
 	}
 	if u.User != nil {
-		return "", "", "", fmt.Errorf("%w: file uri with user info", ErrBadURI)
+		return "", "", "", fmt.Errorf("%w: %w: file uri with user info", ErrBadURI, ErrCredentials)
 	}
 	if u.Host != "" && u.Host != "localhost" {
 		return "", "", "", fmt.Errorf("%w %q: file uri with host %q (want file:///abs/path)", ErrBadURI, s, u.Host)
