@@ -153,9 +153,11 @@ func (s *Service) Submit(ctx context.Context, spec Spec) (*Record, bool, error) 
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, false, err
 	}
-	sources, err := ingest.Expand(ctx, spec.Inputs, s.opts.Open)
+	sources, err := ingest.ExpandWith(ctx, spec.Inputs, s.opts.Open, ingest.Policy{
+		Allow: allowLocation(s.opts.LocalInputs, s.opts.Buckets),
+	})
 	if err != nil {
-		return nil, false, fmt.Errorf("%w: inputs: %v", ErrBadSpec, err)
+		return nil, false, fmt.Errorf("%w: inputs: %w", ErrBadSpec, err)
 	}
 	if len(sources) > MaxVideos {
 		return nil, false, fmt.Errorf("%w: inputs: %d videos, at most %d per job", ErrBadSpec, len(sources), MaxVideos)

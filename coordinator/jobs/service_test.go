@@ -208,7 +208,7 @@ func TestSubmitLocations(t *testing.T) {
 		"file scheme":        {local, Spec{Inputs: []string{"file:///etc/passwd"}}, "only s3://"},
 		"bucket not allowed": {strict, Spec{Inputs: []string{"s3://private/x.mp4"}}, `bucket "private"`},
 		"output not allowed": {strict, Spec{Inputs: []string{"s3://videos/x.mp4"}, Output: "s3://elsewhere/out"}, `bucket "elsewhere"`},
-		"manifest smuggles":  {local, Spec{Inputs: []string{"@" + manifest}}, "only s3://"},
+		"local manifest":     {local, Spec{Inputs: []string{"@" + manifest}}, "must be an s3:// object"},
 		"manifest in bucket": {strict, Spec{Inputs: []string{"@s3://private/list.txt"}}, `bucket "private"`},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -223,8 +223,8 @@ func TestSubmitLocations(t *testing.T) {
 // FuzzSpec feeds arbitrary JSON to the spec decoder and validator: no
 // panic, and a spec that passes has sane fields.
 func FuzzSpec(f *testing.F) {
-	f.Add([]byte(`{"inputs":["s3://b/k.mp4"],"every":2,"conf":0.3}`))
-	f.Add([]byte(`{"inputs":["@s3://b/list"],"fps":1.5,"output":"s3://o/p","idempotency_key":"k"}`))
+	f.Add([]byte(`{"inputs":["s3://bucket/k.mp4"],"every":2,"conf":0.3}`))
+	f.Add([]byte(`{"inputs":["@s3://bucket/list"],"fps":1.5,"output":"s3://out/p","idempotency_key":"k"}`))
 	f.Add([]byte(`{"inputs":[""],"every":-1}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var s Spec

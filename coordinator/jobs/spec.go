@@ -80,14 +80,31 @@ func (s *Spec) Validate(allowLocal bool) error {
 	if err := bus.CheckSettings(s.Every, s.FPS, s.Conf, s.IoU, s.MaxDet); err != nil {
 		return bad("%v", err)
 	}
+	manifests, prefixes := 0, 0
 	for i, in := range s.Inputs {
-		src := strings.TrimPrefix(in, "@")
+		src, manifest := strings.CutPrefix(in, "@")
 		if strings.TrimSpace(in) == "" || src == "" {
 			return bad("inputs[%d]: empty", i)
 		}
 		if err := checkLocation(src, allowLocal); err != nil {
 			return bad("inputs[%d]: %v", i, err)
 		}
+		switch {
+		case manifest && !ingest.IsRemote(src):
+			// --local-inputs names files on the ingest machines; the
+			// coordinator never reads its own host's files for a user.
+			return bad("inputs[%d]: manifest %s: a manifest must be an s3:// object; local manifests are only for vidpipe run", i, src)
+		case manifest:
+			manifests++
+		case ingest.IsRemote(src) && strings.HasSuffix(src, "/"):
+			prefixes++
+		}
+	}
+	if manifests > ingest.MaxManifests {
+		return bad("inputs: %d manifests, at most %d per job", manifests, ingest.MaxManifests)
+	}
+	if prefixes > ingest.MaxPrefixes {
+		return bad("inputs: %d prefixes to list, at most %d per job", prefixes, ingest.MaxPrefixes)
 	}
 	if s.Output != "" {
 		if err := checkLocation(s.Output, allowLocal); err != nil {
@@ -100,6 +117,14 @@ func (s *Spec) Validate(allowLocal bool) error {
 // checkLocation accepts s3:// URIs, and local paths where allowed; any
 // other scheme (http://169.254.169.254/...) is refused.
 func checkLocation(s string, allowLocal bool) error {
+	if strings.Contains(s, "://") {
+		// Parsed first: a URI with credentials is refused without being
+		// quoted, whatever its scheme.
+		_, _, _, err := storage.ParseURI(s)
+		if errors.Is(err, storage.ErrCredentials) || ingest.IsRemote(s) {
+			return err
+		}
+	}
 	switch {
 	case ingest.IsRemote(s):
 		return nil
@@ -114,21 +139,36 @@ func checkLocation(s string, allowLocal bool) error {
 // checkBuckets refuses URIs outside the allowed buckets; an empty list
 // allows every bucket.
 func checkBuckets(allowed []string, what string, uris ...string) error {
-	if len(allowed) == 0 {
-		return nil
-	}
 	for _, u := range uris {
-		u = strings.TrimPrefix(u, "@")
-		if !ingest.IsRemote(u) {
-			continue
-		}
-		_, bucket, _, err := storage.ParseURI(u)
-		if err != nil {
+		if err := checkBucket(allowed, u); err != nil {
 			return fmt.Errorf("%w: %s: %v", ErrBadSpec, what, err)
-		}
-		if !slices.Contains(allowed, bucket) {
-			return fmt.Errorf("%w: %s: bucket %q of %s is not one this coordinator serves (%s)", ErrBadSpec, what, bucket, u, strings.Join(allowed, ", "))
 		}
 	}
 	return nil
+}
+
+func checkBucket(allowed []string, u string) error {
+	u = strings.TrimPrefix(u, "@")
+	if len(allowed) == 0 || !ingest.IsRemote(u) {
+		return nil
+	}
+	_, bucket, _, err := storage.ParseURI(u)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(allowed, bucket) {
+		return fmt.Errorf("bucket %q of %s is not one this coordinator serves (%s)", bucket, u, strings.Join(allowed, ", "))
+	}
+	return nil
+}
+
+// allowLocation is the policy for every location a job's inputs reach,
+// manifest lines included, checked before anything is opened or listed.
+func allowLocation(allowLocal bool, buckets []string) func(string) error {
+	return func(loc string) error {
+		if err := checkLocation(loc, allowLocal); err != nil {
+			return err
+		}
+		return checkBucket(buckets, loc)
+	}
 }
