@@ -172,6 +172,13 @@ type expander struct {
 }
 
 func (e *expander) allow(loc string) error {
+	// Whatever the policy, a URI with credentials goes no further: every
+	// later message, log line and record would carry it.
+	if strings.Contains(loc, "://") {
+		if _, _, _, err := storage.ParseURI(loc); errors.Is(err, storage.ErrCredentials) {
+			return err
+		}
+	}
 	if e.policy.Allow == nil {
 		return nil
 	}

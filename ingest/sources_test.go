@@ -224,3 +224,22 @@ func TestExpandBoundsManifestWork(t *testing.T) {
 		t.Fatalf("ExpandWith = %q, %v; want %q", got, err, want)
 	}
 }
+
+// TestExpandRefusesCredentials: the local CLI's Expand, with no policy,
+// still refuses a URI carrying an access key and secret, in the inputs or
+// in a manifest, without repeating them.
+func TestExpandRefusesCredentials(t *testing.T) {
+	manifest := filepath.Join(t.TempDir(), "list.txt")
+	if err := os.WriteFile(manifest, []byte("/v/a.mp4\ns3://AKIAEXAMPLE:wJalrXUtnFEMI@bucket/b.mp4\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []string{"s3://AKIAEXAMPLE:wJalrXUtnFEMI@bucket/a.mp4", "s3://AKIAEXAMPLE:wJalrXUtnFEMI@bucket/cams/", "@" + manifest} {
+		got, err := Expand(context.Background(), []string{in}, noStorage)
+		if !errors.Is(err, storage.ErrCredentials) {
+			t.Fatalf("Expand(%q) = %q, %v; want ErrCredentials", in, got, err)
+		}
+		if strings.Contains(err.Error(), "AKIAEXAMPLE") || strings.Contains(err.Error(), "wJalrXUtnFEMI") {
+			t.Fatalf("Expand(%q): error echoes the credentials: %v", in, err)
+		}
+	}
+}
