@@ -150,7 +150,7 @@ func (c *coordinatorConfig) run(ctx context.Context, logger *slog.Logger) error 
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", c.listen, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := api.NewServer(mux, api.DefaultTimeouts())
 
 	watcher, err := coordinator.NewMaxDeliveriesWatcher(ctx, js, logger)
 	if err != nil {

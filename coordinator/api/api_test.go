@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,6 +21,18 @@ const token = "s3cret-token"
 
 // start serves the API on a real job service over an embedded JetStream.
 func start(t *testing.T) (*httptest.Server, *Client) {
+	t.Helper()
+	srv := httptest.NewServer(newHandler(t))
+	t.Cleanup(srv.Close)
+	cl, err := NewClient(srv.URL, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, cl
+}
+
+// newHandler is the API on a real job service over an embedded JetStream.
+func newHandler(t *testing.T) http.Handler {
 	t.Helper()
 	_, js := bustest.Start(t, bus.DefaultStreamOptions())
 	store, err := jobs.OpenStore(context.Background(), js)
@@ -37,13 +51,7 @@ func start(t *testing.T) (*httptest.Server, *Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	cl, err := NewClient(srv.URL, token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, cl
+	return h
 }
 
 // call makes a raw request and returns the status and the error message.
@@ -137,5 +145,30 @@ func TestAPIJobLifecycle(t *testing.T) {
 func TestHandlerNeedsToken(t *testing.T) {
 	if _, err := Handler(nil, Options{}); err == nil {
 		t.Fatal("an API without a token started")
+	}
+}
+
+// TestAPINeverEchoesCoordinatorFiles: a coordinator started with
+// --local-inputs answers 400 to a manifest on its own host, reads nothing
+// of it, and keeps no job.
+func TestAPINeverEchoesCoordinatorFiles(t *testing.T) {
+	srv, cl := start(t)
+	conf := filepath.Join(t.TempDir(), "some.conf")
+	if err := os.WriteFile(conf, []byte("/srv/line-one.mp4\npassword=hunter2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(jobs.Spec{Inputs: []string{"@" + conf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, reason := call(t, "POST", srv.URL+"/v1/jobs", "Bearer "+token, string(body))
+	if status != http.StatusBadRequest || !strings.Contains(reason, "s3://") {
+		t.Fatalf("submit: %d %q, want 400 saying manifests are s3:// objects", status, reason)
+	}
+	if strings.Contains(reason, "line-one") || strings.Contains(reason, "hunter2") {
+		t.Fatalf("the 400 echoes the file: %q", reason)
+	}
+	if list, err := cl.List(context.Background()); err != nil || len(list) != 0 {
+		t.Fatalf("jobs: %+v %v", list, err)
 	}
 }
