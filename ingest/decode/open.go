@@ -89,7 +89,11 @@ func (d *Decoder) open(ctx context.Context, r io.ReadSeeker) error {
 	if err := d.openDecoder(); err != nil {
 		return err
 	}
-	d.lb = newLetterboxer(d.opts.Size)
+	if d.opts.Preprocess == PreprocessFast {
+		d.lb = newLetterboxer(d.opts.Size)
+	} else {
+		d.lb = newExactBoxer(d.opts.Size, d.cc)
+	}
 	d.sel = selector{every: d.opts.Every, fps: d.opts.FPS}
 	// FFmpeg may have finished between a cancellation and its next read.
 	return ctx.Err()
