@@ -8,10 +8,13 @@ package decode
 #include <libavutil/imgutils.h>
 #include <libswscale/swscale.h>
 
-static void vp_coded_size(const AVCodecContext *c, int *w, int *h, int *width) {
-	*w = c->coded_width;
-	*h = c->coded_height;
-	*width = c->width;
+typedef struct { int coded_w, coded_h, width; } vp_sizes;
+
+// vp_coded_size returns by value: pointers to Go locals would move them to
+// the heap on every frame.
+static vp_sizes vp_coded_size(const AVCodecContext *c) {
+	vp_sizes s = { c->coded_width, c->coded_height, c->width };
+	return s;
 }
 
 // vp_bgr_context is the converter cv2.VideoCapture makes: the whole coded
@@ -59,12 +62,11 @@ func codedSize(cc *astiav.CodecContext) (w, h int, ok bool) {
 	if c == nil {
 		return 0, 0, false
 	}
-	var cw, ch, width C.int
-	C.vp_coded_size(c, &cw, &ch, &width)
-	if int(width) != cc.Width() {
+	s := C.vp_coded_size(c)
+	if int(s.width) != cc.Width() {
 		return 0, 0, false
 	}
-	return int(cw), int(ch), true
+	return int(s.coded_w), int(s.coded_h), true
 }
 
 // bgrScaler is cv2.VideoCapture's converter, called the way it calls it.
