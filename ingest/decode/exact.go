@@ -20,7 +20,7 @@ import (
 //     and reverses the channels to RGB.
 //
 // Steps 1 and 2 call the same swscale the same way; step 3 is
-// detect.Resizer, bit-exact with cv2.resize.
+// detect.Resizer's arithmetic, bit-exact with cv2.resize.
 type exactBoxer struct {
 	size int
 	cc   *astiav.CodecContext
@@ -29,7 +29,7 @@ type exactBoxer struct {
 	sws     bgrScaler
 	bgr     *astiav.Frame // the converted picture, coded size
 	rotated []byte        // display-orientation copy when rotating
-	z       *detect.Resizer
+	z       *bgrResizer
 
 	// Source properties the converter and the Resizer were made for.
 	srcW, srcH   int
@@ -64,7 +64,7 @@ func (e *exactBoxer) apply(src *astiav.Frame, rot int) error {
 	if rot != 0 {
 		pic, stride = e.rotate(plane, ls, w, h, rot)
 	}
-	if err := e.z.RunPacked(e.buf, pic, stride); err != nil {
+	if err := e.z.run(e.buf, pic, stride); err != nil {
 		return fmt.Errorf("resize %dx%d: %w", w, h, err)
 	}
 	return nil
@@ -104,8 +104,11 @@ func (e *exactBoxer) configure(w, h, cw, ch int, pf astiav.PixelFormat, rot int)
 		Gain: p.Gain, PadX: p.PadX, PadY: p.PadY,
 		NewW: p.NewW, NewH: p.NewH, Top: p.Top, Left: p.Left,
 	}
-	if e.z, err = detect.NewResizer(lb, detect.BGR24); err != nil {
+	if e.z, err = newBGRResizer(lb); err != nil {
 		return fmt.Errorf("letterbox %dx%d: %w", dispW, dispH, err)
+	}
+	for i := range e.buf {
+		e.buf[i] = padValue
 	}
 	if rot == 180 && len(e.rotated) < w*h*3 {
 		e.rotated = make([]byte, w*h*3)

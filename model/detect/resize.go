@@ -127,6 +127,26 @@ func linearTap(d, src, dst int) (s int, w0, w1 int32) {
 	return s, int32(math.RoundToEven(float64(c0))), int32(math.RoundToEven(float64(c1)))
 }
 
+// Tap is one output column's or row's two source indices, clamped to the
+// image, and their 11-bit fixed-point weights (non-negative).
+type Tap struct{ I0, I1, W0, W1 int32 }
+
+// Taps returns the interpolation tables, per output column and per output
+// row, for a kernel elsewhere (vectorising C, say) that repeats Run's
+// arithmetic: per channel h = (p*W0 + q*W1) >> 4 across, then
+// ((h0*W0)>>16 + (h1*W1)>>16 + 2) >> 2 down.
+func (z *Resizer) Taps() (cols, rows []Tap) {
+	cols = make([]Tap, len(z.xtaps))
+	for i, t := range z.xtaps {
+		cols[i] = Tap{t.o0, t.o1, t.a0, t.a1}
+	}
+	rows = make([]Tap, len(z.yofs0))
+	for i := range rows {
+		rows[i] = Tap{z.yofs0[i], z.yofs1[i], z.beta[2*i], z.beta[2*i+1]}
+	}
+	return cols, rows
+}
+
 // Letterbox returns the geometry the Resizer was built for.
 func (z *Resizer) Letterbox() Letterbox { return z.lb }
 
