@@ -49,3 +49,26 @@ func TestParsePreprocess(t *testing.T) {
 		t.Error("Open accepts preprocess 7")
 	}
 }
+
+// TestCodedSize reads the decoder's coded size, the size cv2.VideoCapture
+// converts at, through go-astiav's CodecContext.
+func TestCodedSize(t *testing.T) {
+	for clip, want := range map[string][2]int{"odd422.mkv": {336, 240}, "hd1080.mp4": {1920, 1088}, "vtest.avi": {768, 576}} {
+		ctx := context.Background()
+		d, err := Open(ctx, clips[clip], nil, Options{Size: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Next(ctx); err != nil {
+			t.Fatal(err)
+		}
+		w, h, ok := codedSize(d.cc)
+		if !ok || w != want[0] || h != want[1] {
+			t.Errorf("%s: coded size %dx%d (ok %v), want %dx%d", clip, w, h, ok, want[0], want[1])
+		}
+		if e := d.lb.(*exactBoxer); e.convW != want[0] || e.convH != want[1] {
+			t.Errorf("%s: converted at %dx%d, want the coded %dx%d", clip, e.convW, e.convH, want[0], want[1])
+		}
+		d.Close()
+	}
+}
