@@ -20,6 +20,10 @@ type Task struct {
 	FPS   float64 `json:"fps,omitempty"`
 	// Size is the model's square input size.
 	Size int `json:"size"`
+	// Preprocess is how ingest makes the model's input: PreprocessExact
+	// (YOLOv5's own pixels) or PreprocessFast; empty leaves ingest's own
+	// setting.
+	Preprocess string `json:"preprocess,omitempty"`
 
 	// Detection thresholds, passed to the workers in frame headers; zero
 	// leaves a worker's own setting.
@@ -62,7 +66,30 @@ func (t *Task) Validate() error {
 	if err := CheckSettings(t.Every, t.FPS, t.Conf, t.IoU, t.MaxDet); err != nil {
 		return bad("%v", err)
 	}
+	if err := CheckPreprocess(t.Preprocess); err != nil {
+		return bad("%v", err)
+	}
 	return nil
+}
+
+// The preprocessings a job may ask ingest for; ingest/decode implements
+// them under the same names.
+const (
+	// PreprocessExact gives the model the very pixels YOLOv5's own
+	// cv2 pipeline gives it (the default).
+	PreprocessExact = "exact"
+	// PreprocessFast resizes before converting to RGB: cheaper, about 1
+	// level away on average, and so different detections.
+	PreprocessFast = "fast"
+)
+
+// CheckPreprocess accepts "" (ingest's own setting) and the names above.
+func CheckPreprocess(p string) error {
+	switch p {
+	case "", PreprocessExact, PreprocessFast:
+		return nil
+	}
+	return fmt.Errorf("preprocess: %q is not %s or %s", p, PreprocessExact, PreprocessFast)
 }
 
 // MaxDet bounds the detections per frame a job may ask for.

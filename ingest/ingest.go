@@ -29,8 +29,12 @@ type Video struct {
 	Name   string
 	Source string
 	// Decode, when set, replaces the Ingester's decode options for this
-	// video: a job's own sampling and the model's input size.
+	// video: a job's own sampling and the model's input size. Its
+	// Preprocess is ignored: Preprocess below, or the Ingester's, applies.
 	Decode *decode.Options
+	// Preprocess, when set, names the preprocessing (decode.ParsePreprocess)
+	// instead of the Ingester's: a job's own choice.
+	Preprocess string
 	// Header goes with every frame message: a job's detection thresholds
 	// for the workers.
 	Header nats.Header
@@ -87,8 +91,17 @@ func (in *Ingester) Ingest(ctx context.Context, job string, v Video) error {
 	opts := in.opts.Decode
 	if v.Decode != nil {
 		opts = *v.Decode
+		opts.Preprocess = in.opts.Decode.Preprocess
 	}
-	dec, closeDec, err := in.open(ctx, v.Source, opts)
+	var err error
+	if v.Preprocess != "" {
+		opts.Preprocess, err = decode.ParsePreprocess(v.Preprocess)
+	}
+	var dec *decode.Decoder
+	closeDec := func() {}
+	if err == nil {
+		dec, closeDec, err = in.open(ctx, v.Source, opts)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

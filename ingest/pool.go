@@ -176,12 +176,13 @@ func (p *Pool) handle(ctx context.Context, m jetstream.Msg) {
 }
 
 // videoOf turns a task into the Ingester's video with its own sampling and
-// the job's thresholds in the frame header.
+// preprocessing, and the job's thresholds in the frame header.
 func videoOf(t *bus.Task) Video {
 	v := Video{
 		Name: t.Video, Source: t.Source,
 		Decode: &decode.Options{Every: t.Every, FPS: t.FPS, Size: t.Size},
 	}
+	v.Preprocess = t.Preprocess
 	h := nats.Header{}
 	if t.Conf > 0 {
 		h.Set(bus.HeaderConf, strconv.FormatFloat(t.Conf, 'g', -1, 64))

@@ -21,6 +21,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
+	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/ingest/decode"
 	"github.com/vidpipe/vidpipe/model/builtin"
 	"github.com/vidpipe/vidpipe/model/detect"
@@ -37,6 +38,10 @@ type benchConfig struct {
 	batch   int
 	threads int
 	asJSON  bool
+
+	preprocess  string
+	compare     int
+	compareConf float64
 }
 
 func (c *benchConfig) registerFlags(cmd *kingpin.CmdClause) {
@@ -45,6 +50,9 @@ func (c *benchConfig) registerFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("batch", "Batch size, for the pipeline and the raw model alike.").Default("4").IntVar(&c.batch)
 	cmd.Flag("threads", "ONNX Runtime threads (0 = all cores), for both.").Default("0").IntVar(&c.threads)
 	cmd.Flag("json", "Print JSON.").BoolVar(&c.asJSON)
+	preprocessFlag(cmd, &c.preprocess)
+	cmd.Flag("compare-frames", "Frames, evenly spaced, on which the model runs on both preprocessings' input to compare detections.").Default("20").IntVar(&c.compare)
+	cmd.Flag("compare-conf", "Confidence threshold of that comparison (low, so an untrained model finds boxes too); IoU 0.45, no max_det cap to speak of (30000).").Default("0.01").Float64Var(&c.compareConf)
 	cmd.Arg("video", "Video to measure on (a short clip: it is decoded several times).").Required().StringVar(&c.video)
 }
 
@@ -75,6 +83,31 @@ type BenchResult struct {
 	JPEGEncodeMS     float64 `json:"jpeg_encode_ms"`
 	JPEGDecodeMS     float64 `json:"jpeg_decode_ms"`
 	RawCopyMS        float64 `json:"raw_copy_ms"`
+
+	// Preprocess is what the pipeline and the model ran on (DecodeFPS is
+	// its decode rate); Preprocessing compares it with the other one.
+	Preprocess    string             `json:"preprocess"`
+	Preprocessing PreprocessingBench `json:"preprocessing"`
+}
+
+// PreprocessingBench compares the exact and fast preprocessings on the
+// same video: decode + letterbox rates, pixel distance over every frame,
+// and detection agreement on a few, exact taken as the reference.
+type PreprocessingBench struct {
+	ExactFPS      float64 `json:"exact_fps"`
+	FastFPS       float64 `json:"fast_fps"`
+	ExactMS       float64 `json:"exact_ms_per_frame"`
+	FastMS        float64 `json:"fast_ms_per_frame"`
+	PixelMaxDiff  int     `json:"pixel_max_diff"`  // levels, 0-255
+	PixelMeanDiff float64 `json:"pixel_mean_diff"` // levels, over every byte of every frame
+
+	DetFrames     int     `json:"det_frames"`
+	DetConf       float64 `json:"det_conf"`
+	DetExact      int     `json:"det_exact"`      // detections on the exact input
+	DetMatched    int     `json:"det_matched"`    // same class, IoU > 0.9
+	DetOnlyExact  int     `json:"det_only_exact"` // no partner on the fast input
+	DetOnlyFast   int     `json:"det_only_fast"`
+	DetMaxBoxDiff float64 `json:"det_max_box_diff_px"` // of matched pairs, model input pixels
 }
 
 func (c *benchConfig) run(ctx context.Context, logger *slog.Logger) error {
@@ -98,14 +131,23 @@ func (c *benchConfig) run(ctx context.Context, logger *slog.Logger) error {
 	size, _ := sess.InputSize()
 	res := &BenchResult{Video: c.video, Model: modelPath, Input: size, Batch: c.batch, Threads: threads, CPUs: runtime.NumCPU()}
 
-	logger.Info("bench: decode + letterbox")
-	frames, decodeFPS, err := decodeAll(ctx, c.video, size)
+	pre, err := decode.ParsePreprocess(c.preprocess)
+	if err != nil {
+		return usageError{err}
+	}
+	res.Preprocess = pre.String()
+	logger.Info("bench: decode + letterbox", "preprocess", pre)
+	frames, decodeFPS, err := decodeAll(ctx, c.video, size, pre)
 	if err != nil {
 		return err
 	}
 	res.Frames, res.DecodeFPS = len(frames), decodeFPS
 	if res.Frames == 0 {
 		return fmt.Errorf("bench %s: no frames decoded", c.video)
+	}
+	logger.Info("bench: exact vs fast preprocessing")
+	if err := c.comparePreprocessing(ctx, sess, lay, res, frames, pre, size); err != nil {
+		return err
 	}
 
 	logger.Info("bench: ffmpeg CLI")
@@ -126,7 +168,7 @@ func (c *benchConfig) run(ctx context.Context, logger *slog.Logger) error {
 	defer os.RemoveAll(out)
 	rc := runConfig{
 		out: out, model: modelFlags{path: modelPath, imgsz: c.imgsz}, workers: 1, threads: threads, batch: c.batch, every: 1,
-		concurrency: 1, codec: "raw", dev: deviceFlags{device: "cpu"}, noAnnotate: true, videos: []string{c.video},
+		concurrency: 1, codec: "raw", preprocess: pre.String(), dev: deviceFlags{device: "cpu"}, noAnnotate: true, videos: []string{c.video},
 	}
 	rc.detect = detectFlags{conf: 0.25, iou: 0.45, maxDet: 300}
 	sum, err := rc.execute(ctx, logger, newProgress(os.Stderr, slog.New(slog.DiscardHandler)))
@@ -152,8 +194,8 @@ func (c *benchConfig) run(ctx context.Context, logger *slog.Logger) error {
 
 // decodeAll decodes and letterboxes every frame, keeping copies, and
 // returns the decode rate (copies excluded).
-func decodeAll(ctx context.Context, video string, size int) ([][]byte, float64, error) {
-	dec, err := decode.Open(ctx, video, nil, decode.Options{Size: size})
+func decodeAll(ctx context.Context, video string, size int, pre decode.Preprocess) ([][]byte, float64, error) {
+	dec, err := decode.Open(ctx, video, nil, decode.Options{Size: size, Preprocess: pre})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -283,10 +325,117 @@ func (r *BenchResult) write(w io.Writer) error {
 	fmt.Fprintf(tw, "pipeline end to end\t%.2f frames/s\n", r.PipelineFPS)
 	fmt.Fprintf(tw, "ONNX Runtime alone\t%.2f frames/s\n", r.ModelFPS)
 	fmt.Fprintf(tw, "  pipeline ÷ model\t%.3f (target >= 0.9)\n", r.PipelineOverORT)
-	fmt.Fprintf(tw, "decode + letterbox\t%.1f frames/s\n", r.DecodeFPS)
+	fmt.Fprintf(tw, "decode + letterbox\t%.1f frames/s (preprocess %s)\n", r.DecodeFPS, r.Preprocess)
 	fmt.Fprintf(tw, "ffmpeg CLI decode + scale\t%.1f frames/s\n", r.FFmpegCLIFPS)
 	fmt.Fprintf(tw, "  decode ÷ ffmpeg\t%.3f (target >= 0.8)\n", r.DecodeOverFFmpeg)
+	p := r.Preprocessing
+	fmt.Fprintf(tw, "preprocess exact\t%.1f frames/s decode + letterbox (%.2f ms a frame)\n", p.ExactFPS, p.ExactMS)
+	fmt.Fprintf(tw, "preprocess fast\t%.1f frames/s decode + letterbox (%.2f ms a frame)\n", p.FastFPS, p.FastMS)
+	fmt.Fprintf(tw, "  fast vs exact pixels\tmax %d, mean %.3f levels over %d frames\n", p.PixelMaxDiff, p.PixelMeanDiff, r.Frames)
+	fmt.Fprintf(tw, "  fast vs exact detections\t%d of %d matched (same class, IoU > 0.9), %d only on exact, %d only on fast, max box diff %.2f px (%d frames, conf %g)\n",
+		p.DetMatched, p.DetExact, p.DetOnlyExact, p.DetOnlyFast, p.DetMaxBoxDiff, p.DetFrames, p.DetConf)
 	fmt.Fprintf(tw, "raw frame\t%d bytes, %.3f ms to copy\n", r.RawFrameBytes, r.RawCopyMS)
 	fmt.Fprintf(tw, "jpeg frame (q90)\t%d bytes, %.2f ms to encode + %.2f ms to decode\n", r.JPEGFrameBytes, r.JPEGEncodeMS, r.JPEGDecodeMS)
 	return tw.Flush()
+}
+
+// comparePreprocessing decodes the video again with the other preprocessing,
+// timing it, measuring its pixels against frames (decoded with pre), and
+// running the model on both inputs of c.compare evenly spaced frames.
+func (c *benchConfig) comparePreprocessing(ctx context.Context, sess *infer.Session, lay *layout.Layout, res *BenchResult, frames [][]byte, pre decode.Preprocess, size int) error {
+	other := decode.PreprocessFast
+	if pre == decode.PreprocessFast {
+		other = decode.PreprocessExact
+	}
+	dec, err := decode.Open(ctx, c.video, nil, decode.Options{Size: size, Preprocess: other})
+	if err != nil {
+		return err
+	}
+	defer dec.Close()
+	every := max(1, len(frames)/max(1, c.compare))
+	type pair struct{ exact, fast []byte }
+	var pairs []pair
+	var spent time.Duration
+	var sum, total int64
+	p := &res.Preprocessing
+	for i := 0; ; i++ {
+		t0 := time.Now()
+		f, err := dec.Next(ctx)
+		spent += time.Since(t0)
+		if errors.Is(err, io.EOF) {
+			if i != len(frames) {
+				return fmt.Errorf("bench %s: %s preprocessing gave %d frames, %s %d", c.video, other, i, pre, len(frames))
+			}
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if i >= len(frames) {
+			return fmt.Errorf("bench %s: %s preprocessing gave more frames than %s's %d", c.video, other, pre, len(frames))
+		}
+		for j, v := range f.Letterbox {
+			d := int(v) - int(frames[i][j])
+			d = max(d, -d)
+			sum += int64(d)
+			p.PixelMaxDiff = max(p.PixelMaxDiff, d)
+		}
+		total += int64(len(f.Letterbox))
+		if i%every == 0 && len(pairs) < c.compare {
+			q := pair{frames[i], bytes.Clone(f.Letterbox)}
+			if pre == decode.PreprocessFast {
+				q.exact, q.fast = q.fast, q.exact
+			}
+			pairs = append(pairs, q)
+		}
+	}
+	otherFPS := round3(float64(len(frames)) / spent.Seconds())
+	p.ExactFPS, p.FastFPS = res.DecodeFPS, otherFPS
+	if pre == decode.PreprocessFast {
+		p.ExactFPS, p.FastFPS = otherFPS, res.DecodeFPS
+	}
+	p.ExactMS, p.FastMS = round3(1000/p.ExactFPS), round3(1000/p.FastFPS)
+	p.PixelMeanDiff = round3(float64(sum) / float64(total))
+
+	post, err := detect.NewPostprocessor(detect.NMSOptions{Conf: float32(c.compareConf), IoU: 0.45, MaxDet: bus.MaxDet})
+	if err != nil {
+		return err
+	}
+	var agree detect.Agreement
+	rows := lay.NewDecoder()
+	for _, q := range pairs {
+		a, err := detectOne(ctx, sess, rows, lay.Cols(), post, q.exact)
+		if err != nil {
+			return err
+		}
+		b, err := detectOne(ctx, sess, rows, lay.Cols(), post, q.fast)
+		if err != nil {
+			return err
+		}
+		p.DetExact += len(a)
+		agree.Agree(a, b, 0.9)
+	}
+	p.DetFrames, p.DetConf = len(pairs), c.compareConf
+	p.DetMatched, p.DetOnlyExact, p.DetOnlyFast = agree.Matched, agree.OnlyA, agree.OnlyB
+	p.DetMaxBoxDiff = round3(agree.MaxBoxDiff)
+	return nil
+}
+
+// detectOne runs the model on one packed RGB letterbox and decodes its
+// outputs as the layout decided at load says.
+func detectOne(ctx context.Context, sess *infer.Session, dec *layout.Decoder, cols int, post *detect.Postprocessor, rgb []byte) ([]detect.Detection, error) {
+	in, err := sess.Input(1)
+	if err != nil {
+		return nil, err
+	}
+	detect.Planar(in, rgb)
+	outs, err := sess.Run(ctx, 1)
+	if err != nil {
+		return nil, err
+	}
+	rows, n, err := dec.Rows(outs, 0, post.Options().Conf)
+	if err != nil {
+		return nil, err
+	}
+	return post.NMS(nil, rows, n, cols)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/vidpipe/vidpipe/coordinator"
 	"github.com/vidpipe/vidpipe/coordinator/api"
 	"github.com/vidpipe/vidpipe/coordinator/jobs"
+	"github.com/vidpipe/vidpipe/ingest/decode"
 	"github.com/vidpipe/vidpipe/workers"
 )
 
@@ -68,6 +69,7 @@ func (c *submitConfig) registerFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("model", "Model the job expects (path, URI or sha256:HEX); it must be what the workers serve.").StringVar(&c.spec.Model)
 	cmd.Flag("every", "Analyse every Nth frame.").IntVar(&c.spec.Every)
 	cmd.Flag("fps", "Analyse about F frames per second.").Float64Var(&c.spec.FPS)
+	cmd.Flag("preprocess", "How frames become model input: exact or fast (see vidpipe run); default the ingest processes'.").EnumVar(&c.spec.Preprocess, decode.PreprocessNames()...)
 	cmd.Flag("conf", "Confidence threshold; default the workers'.").Float64Var(&c.spec.Conf)
 	cmd.Flag("iou", "NMS IoU threshold; default the workers'.").Float64Var(&c.spec.IoU)
 	cmd.Flag("max-det", "Most detections per frame; default the workers'.").IntVar(&c.spec.MaxDet)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/ingest"
+	"github.com/vidpipe/vidpipe/ingest/decode"
 	"github.com/vidpipe/vidpipe/internal/metrics"
 )
 
@@ -17,6 +18,7 @@ import (
 type ingestConfig struct {
 	concurrency int
 	codec       string
+	preprocess  string
 	metrics     string
 	nats        natsFlags
 	s3          s3Flags
@@ -25,6 +27,7 @@ type ingestConfig struct {
 func (c *ingestConfig) registerFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("concurrency", "Videos decoded at the same time.").Default("2").IntVar(&c.concurrency)
 	cmd.Flag("frame-codec", "How frames travel: raw (letterboxed RGB) or jpeg (smaller, for networks).").Default("raw").EnumVar(&c.codec, "raw", "jpeg")
+	preprocessFlag(cmd, &c.preprocess)
 	cmd.Flag("metrics", "Address for /metrics and /healthz; empty: off.").PlaceHolder("ADDR").StringVar(&c.metrics)
 	c.nats.register(cmd)
 	c.s3.register(cmd)
@@ -45,7 +48,11 @@ func (c *ingestConfig) run(ctx context.Context, logger *slog.Logger) error {
 	bks := c.s3.buckets(logger)
 	defer bks.Close()
 	codec, _ := bus.ParseCodec(c.codec)
-	in := ingest.New(js, ingest.Options{Codec: codec, Logger: logger, Open: bks.Open})
+	pre, err := decode.ParsePreprocess(c.preprocess)
+	if err != nil {
+		return usageError{err}
+	}
+	in := ingest.New(js, ingest.Options{Codec: codec, Decode: decode.Options{Preprocess: pre}, Logger: logger, Open: bks.Open})
 	pool, err := ingest.NewPool(ctx, js, in, ingest.PoolOptions{Concurrency: c.concurrency, Logger: logger})
 	if err != nil {
 		return err

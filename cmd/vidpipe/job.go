@@ -34,6 +34,7 @@ type jobRecord struct {
 	Workers     int                     `json:"workers"`
 	Threads     int                     `json:"threads"`
 	FrameCodec  string                  `json:"frame_codec"`
+	Preprocess  string                  `json:"preprocess"`
 	Device      string                  `json:"device"`
 	Versions    map[string]string       `json:"versions"`
 	Started     time.Time               `json:"started"`

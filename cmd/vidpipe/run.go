@@ -43,6 +43,7 @@ type runConfig struct {
 	fps         float64
 	concurrency int
 	codec       string
+	preprocess  string
 	dev         deviceFlags
 	noAnnotate  bool
 	job         string
@@ -62,6 +63,7 @@ func (c *runConfig) registerFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("fps", "Analyse about F frames per second instead of every Nth.").Default("0").Float64Var(&c.fps)
 	cmd.Flag("concurrency", "Videos decoded at the same time.").Default("2").IntVar(&c.concurrency)
 	cmd.Flag("frame-codec", "How frames travel: raw (letterboxed RGB, cheapest on CPU) or jpeg (smaller, for networks).").Default("raw").EnumVar(&c.codec, "raw", "jpeg")
+	preprocessFlag(cmd, &c.preprocess)
 	c.dev.register(cmd)
 	cmd.Flag("no-annotate", "Skip annotated.mp4.").BoolVar(&c.noAnnotate)
 	cmd.Flag("job", "Job name; outputs then go to OUT/JOB/<video>/ (always the case for s3:// outputs, with a generated name).").StringVar(&c.job)
@@ -349,8 +351,12 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		OutDir: outDir, Annotate: annotate, AnnotateWorkers: 1, Logger: logger, OnProgress: prog.update,
 		Sink: sink, SinkPrefix: sinkPrefix,
 	})
+	pre, err := decode.ParsePreprocess(c.preprocess)
+	if err != nil {
+		return nil, usageError{err}
+	}
 	in := ingest.New(js, ingest.Options{
-		Decode: decode.Options{Every: c.every, FPS: c.fps, Size: size},
+		Decode: decode.Options{Every: c.every, FPS: c.fps, Size: size, Preprocess: pre},
 		Codec:  codec, Logger: logger, Open: bks.Open,
 	})
 	started := time.Now()
@@ -402,7 +408,7 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	rec := jobRecord{
 		Job: job.ID, Inputs: c.videos, Videos: job.Videos, Model: modelRecord{Path: mdl.path, SHA256: mdl.hash, Input: size},
 		Every: c.every, FPS: c.fps, Conf: c.detect.conf, IoU: c.detect.iou, MaxDet: c.detect.maxDet,
-		Batch: batch, Workers: c.workers, Threads: threads, FrameCodec: c.codec, Device: c.dev.device,
+		Batch: batch, Workers: c.workers, Threads: threads, FrameCodec: c.codec, Preprocess: pre.String(), Device: c.dev.device,
 		Versions: versions(), Started: started.UTC(), Finished: time.Now().UTC(),
 		WallSeconds: time.Since(started).Seconds(), Status: sum.Status, Frames: sum.Frames,
 	}

@@ -244,7 +244,12 @@ func TestBench(t *testing.T) {
 	if r.Frames != 20 || r.PipelineFPS <= 0 || r.ModelFPS <= 0 || r.DecodeFPS <= 0 || r.FFmpegCLIFPS <= 0 || r.JPEGFrameBytes <= 0 || r.RawFrameBytes != 128*128*3 {
 		t.Errorf("bench result: %+v", r)
 	}
-	t.Logf("pipeline/model %.3f, decode/ffmpeg %.3f", r.PipelineOverORT, r.DecodeOverFFmpeg)
+	p := r.Preprocessing
+	if r.Preprocess != "exact" || p.ExactFPS <= 0 || p.FastFPS <= 0 || p.PixelMeanDiff <= 0 || p.PixelMaxDiff <= 0 ||
+		p.DetFrames != 20 || p.DetExact == 0 || p.DetMatched+p.DetOnlyExact != p.DetExact {
+		t.Errorf("bench preprocessing: %+v", p)
+	}
+	t.Logf("pipeline/model %.3f, decode/ffmpeg %.3f, preprocessing %+v", r.PipelineOverORT, r.DecodeOverFFmpeg, p)
 }
 
 // TestRunCandidates runs the same clip with all of output0 and with the

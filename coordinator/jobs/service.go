@@ -406,7 +406,7 @@ func (s *Service) dispatch(ctx context.Context, rec *Record) error {
 	for _, v := range rec.Videos {
 		t := bus.Task{
 			Job: rec.ID, Video: v.Name, Source: v.Source,
-			Every: rec.Spec.Every, FPS: rec.Spec.FPS, Size: rec.Model.Input,
+			Every: rec.Spec.Every, FPS: rec.Spec.FPS, Size: rec.Model.Input, Preprocess: rec.Spec.Preprocess,
 			Conf: rec.Spec.Conf, IoU: rec.Spec.IoU, MaxDet: rec.Spec.MaxDet,
 		}
 		if err := t.Validate(); err != nil {

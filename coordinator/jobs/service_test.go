@@ -120,13 +120,13 @@ func TestResumeAfterRestart(t *testing.T) {
 	_, js := bustest.Start(t, bus.DefaultStreamOptions())
 	out := t.TempDir()
 	svc, stop := newService(t, js, out)
-	rec, created, err := svc.Submit(context.Background(), Spec{Inputs: []string{"/v/a.mp4", "/v/b.mp4"}, Conf: 0.4, Every: 2})
+	rec, created, err := svc.Submit(context.Background(), Spec{Inputs: []string{"/v/a.mp4", "/v/b.mp4"}, Conf: 0.4, Every: 2, Preprocess: "fast"})
 	if err != nil || !created {
 		t.Fatalf("submit: created %v, err %v", created, err)
 	}
 	tasks := takeTasks(t, js, 2)
 	for _, task := range tasks {
-		if task.Job != rec.ID || task.Size != 64 || task.Conf != 0.4 || task.Every != 2 {
+		if task.Job != rec.ID || task.Size != 64 || task.Conf != 0.4 || task.Every != 2 || task.Preprocess != "fast" {
 			t.Fatalf("task %+v does not carry the job's settings", task)
 		}
 	}
@@ -173,6 +173,7 @@ func TestSubmitRejects(t *testing.T) {
 		"empty input":       {Inputs: []string{" "}},
 		"missing manifest":  {Inputs: []string{"@/no/such/manifest.txt"}},
 		"negative max_det":  {Inputs: []string{"/a.mp4"}, MaxDet: -1},
+		"bad preprocess":    {Inputs: []string{"/a.mp4"}, Preprocess: "cv2"},
 		"nested local path": {Inputs: []string{"@"}},
 	} {
 		t.Run(name, func(t *testing.T) {

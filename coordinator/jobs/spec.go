@@ -41,6 +41,10 @@ type Spec struct {
 	// Sampling: every Nth frame, or about FPS frames per second.
 	Every int     `json:"every,omitempty"`
 	FPS   float64 `json:"fps,omitempty"`
+	// Preprocess is how frames become model input: "exact" (YOLOv5's own
+	// pixels, the default) or "fast"; empty keeps the ingest processes'
+	// setting.
+	Preprocess string `json:"preprocess,omitempty"`
 	// Thresholds; zero keeps the workers' defaults.
 	Conf   float64 `json:"conf,omitempty"`
 	IoU    float64 `json:"iou,omitempty"`
@@ -78,6 +82,9 @@ func (s *Spec) Validate(allowLocal bool) error {
 		return bad("idempotency_key: longer than %d bytes", MaxIdempotencyKey)
 	}
 	if err := bus.CheckSettings(s.Every, s.FPS, s.Conf, s.IoU, s.MaxDet); err != nil {
+		return bad("%v", err)
+	}
+	if err := bus.CheckPreprocess(s.Preprocess); err != nil {
 		return bad("%v", err)
 	}
 	manifests, prefixes := 0, 0

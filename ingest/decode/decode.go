@@ -1,5 +1,6 @@
 // Package decode turns one video into letterboxed RGB frames for the
-// detector, decoding with FFmpeg through go-astiav and resizing with swscale.
+// detector, decoding with FFmpeg through go-astiav. By default the frames
+// hold exactly the pixels YOLOv5's own cv2 pipeline would feed the model.
 package decode
 
 // FFmpeg's logging is process-wide, so this package leaves it alone: a
@@ -97,7 +98,7 @@ type Decoder struct {
 	cc     *astiav.CodecContext
 	pkt    *astiav.Packet
 	frame  *astiav.Frame
-	lb     *letterboxer
+	lb     boxer
 	sel    selector
 
 	info     Info
@@ -302,11 +303,11 @@ func (d *Decoder) onFrame() (*Frame, error) {
 	if rot == 90 || rot == 270 {
 		w, h = h, w
 	}
-	p := d.lb.p
+	buf, p := d.lb.picture()
 	return &Frame{
 		Index: idx, PTS: pts, Estimated: est,
 		Width: w, Height: h, Size: d.opts.Size,
-		Letterbox: d.lb.buf,
+		Letterbox: buf,
 		Gain:      p.Gain, PadX: p.PadX, PadY: p.PadY,
 	}, nil
 }

@@ -41,7 +41,7 @@ func run(m *testing.M) int {
 			return 1
 		}
 	}
-	for _, v := range []string{"vtest.avi", "Megamind_bugy.avi", "tree.avi"} {
+	for _, v := range []string{"vtest.avi", "Megamind.avi", "Megamind_bugy.avi", "tree.avi"} {
 		p := filepath.Join(videoDir(), v)
 		if _, err := os.Stat(p); err != nil {
 			fmt.Fprintf(os.Stderr, "decode tests need %s: run scripts/setup.sh\n", p)
@@ -77,6 +77,10 @@ func makeClips(dir string) error {
 		// Keeps 4 of every 10 frames with their original timestamps: VFR.
 		{"vfr.mp4", append([]string{"-i", vtest, "-t", "4", "-vf", `select='lt(mod(n\,10)\,3)+eq(mod(n\,10)\,7)'`, "-fps_mode", "vfr"}, x264...)},
 		{"odd10.mkv", []string{"-i", vtest, "-t", "2", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv444p10le", "-s", "321x239"}},
+		// H.264 codes whole macroblocks: 336x240 coded for 322x239 shown.
+		{"odd422.mkv", []string{"-i", vtest, "-t", "2", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv422p", "-s", "322x239"}},
+		{"hd720.mp4", append([]string{"-i", vtest, "-t", "1", "-s", "1280x720"}, x264...)},   // exactly 2x down
+		{"hd1080.mp4", append([]string{"-i", vtest, "-t", "1", "-s", "1920x1080"}, x264...)}, // coded 1920x1088
 		{"audio.m4a", []string{"-f", "lavfi", "-i", "sine=d=1"}},
 		{"tiny.mp4", append([]string{"-f", "lavfi", "-i", "testsrc=s=64x48:r=5:d=1"}, x264...)},
 		{"tiny.avi", []string{"-f", "lavfi", "-i", "testsrc=s=64x48:r=5:d=1", "-c:v", "mjpeg"}},

@@ -37,7 +37,8 @@ func place(w, h, size int) placement {
 
 func clamp(v, lo, hi int) int { return min(max(v, lo), hi) }
 
-// letterboxer turns decoded pictures of any pixel format into a packed RGB24
+// letterboxer is PreprocessFast: it turns decoded pictures of any pixel
+// format into a packed RGB24
 // Size x Size letterbox in display orientation; rotation happens while
 // copying into the letterbox.
 //
@@ -64,6 +65,19 @@ type letterboxer struct {
 	p          placement
 }
 
+// boxer turns decoded pictures into the model's letterbox; Options.Preprocess
+// picks one.
+type boxer interface {
+	// apply letterboxes src, rotated clockwise by rot degrees (0, 90, 180, 270).
+	apply(src *astiav.Frame, rot int) error
+	// picture is the last letterbox, packed RGB24, and where the picture
+	// lies in it; the buffer is reused.
+	picture() ([]byte, placement)
+	free()
+}
+
+func (l *letterboxer) picture() ([]byte, placement) { return l.buf, l.p }
+
 func newLetterboxer(size int) *letterboxer {
 	return &letterboxer{size: size, buf: make([]byte, size*size*3), srcFmt: astiav.PixelFormatNone}
 }
@@ -73,7 +87,6 @@ func twoPass(pf astiav.PixelFormat) bool {
 	return pf == astiav.PixelFormatYuv420P || pf == astiav.PixelFormatYuvj420P
 }
 
-// apply letterboxes src, rotated clockwise by rot degrees (0, 90, 180, 270).
 func (l *letterboxer) apply(src *astiav.Frame, rot int) error {
 	w, h, pf := src.Width(), src.Height(), src.PixelFormat()
 	if l.resize == nil || w != l.srcW || h != l.srcH || pf != l.srcFmt || rot != l.rot {

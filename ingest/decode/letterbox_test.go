@@ -42,7 +42,7 @@ func TestPlace(t *testing.T) {
 	}
 }
 
-// TestLetterboxMatchesFFmpeg compares our letterboxes, first frames, with
+// TestLetterboxMatchesFFmpeg compares PreprocessFast's letterboxes, first frames, with
 // the ffmpeg CLI running the same swscale steps: for 8-bit 4:2:0 sources a
 // bilinear resize in the source format then a conversion to rgb24, for others
 // one bilinear resize to rgb24; then pad. It also reports the distance to
@@ -66,7 +66,7 @@ func TestLetterboxMatchesFFmpeg(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.clip, func(t *testing.T) {
 			path := clips[tt.clip]
-			recs, _, info := decodeAll(t, path, nil, Options{Size: size}, frames)
+			recs, _, info := decodeAll(t, path, nil, Options{Size: size, Preprocess: PreprocessFast}, frames)
 			p := place(info.Width, info.Height, size)
 			pad := fmt.Sprintf("pad=%d:%d:%d:%d:color=0x727272", size, size, p.Left, p.Top)
 			one := fmt.Sprintf("scale=%d:%d:flags=bilinear,format=rgb24,%s", p.NewW, p.NewH, pad)

@@ -11,17 +11,13 @@ import (
 	"strings"
 
 	"github.com/asticode/go-astiav"
+
+	"github.com/vidpipe/vidpipe/ingest/formats"
 )
 
-// allowedFormats are the demuxers untrusted input may use. None of them opens
-// other files or URLs; concat, hls, dash, image2 (file patterns) and the
-// like are deliberately absent. Audio containers are listed so that an
-// audio-only file reports ErrNotVideo rather than ErrFormatNotAllowed.
-var allowedFormats = []string{
-	"mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "avi", "flv",
-	"mpegts", "mpeg", "mpegvideo", "asf", "ogg", "ivf", "h264", "hevc", "m4v",
-	"mjpeg", "nut", "yuv4mpegpipe", "gif", "mp3", "wav", "aac", "flac",
-}
+// allowedFormats are the demuxers untrusted input may use (ingest/formats,
+// the table prefix listings use too). None of them opens other files or URLs.
+var allowedFormats = formats.Demuxers()
 
 // probeBytes is how much of a failed input is re-probed to explain the failure.
 const probeBytes = 1 << 20
@@ -89,7 +85,11 @@ func (d *Decoder) open(ctx context.Context, r io.ReadSeeker) error {
 	if err := d.openDecoder(); err != nil {
 		return err
 	}
-	d.lb = newLetterboxer(d.opts.Size)
+	if d.opts.Preprocess == PreprocessFast {
+		d.lb = newLetterboxer(d.opts.Size)
+	} else {
+		d.lb = newExactBoxer(d.opts.Size, d.cc)
+	}
 	d.sel = selector{every: d.opts.Every, fps: d.opts.FPS}
 	// FFmpeg may have finished between a cancellation and its next read.
 	return ctx.Err()
@@ -136,23 +136,13 @@ func (d *Decoder) classifyOpen(err error) error {
 		return fmt.Errorf("%w: %w", ErrFormatNotAllowed, err)
 	case name == "":
 		return fmt.Errorf("%w: unrecognised content: %w", ErrNotVideo, err)
-	case !formatAllowed(name):
+	case !formats.DemuxerAllowed(name):
 		return fmt.Errorf("%w: %s", ErrFormatNotAllowed, name)
 	default:
 		return fmt.Errorf("%w: %s: %w", ErrCorrupt, name, err)
 	}
 }
 
-func formatAllowed(name string) bool {
-	for part := range strings.SplitSeq(name, ",") {
-		for _, a := range allowedFormats {
-			if part == a {
-				return true
-			}
-		}
-	}
-	return false
-}
 
 func (d *Decoder) findStreamInfo() error {
 	// FindStreamInfo takes FFmpeg's per-stream option array, which go-astiav

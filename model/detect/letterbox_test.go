@@ -238,6 +238,24 @@ func TestResizerDoesNotAllocate(t *testing.T) {
 	}
 }
 
+// TestPlanarDividesAsTorch checks every level against YOLOv5's im /= 255:
+// float32 division, not a multiplication by the reciprocal.
+func TestPlanarDividesAsTorch(t *testing.T) {
+	rgb := make([]byte, 3*256)
+	for v := range 256 {
+		rgb[3*v], rgb[3*v+1], rgb[3*v+2] = byte(v), byte(255-v), byte(v)
+	}
+	dst := make([]float32, len(rgb))
+	Planar(dst, rgb)
+	for v := range 256 {
+		want := float32(v)
+		want /= 255
+		if dst[v] != want || dst[256+255-v] != want {
+			t.Fatalf("level %d: %v and %v, want %v", v, dst[v], dst[256+255-v], want)
+		}
+	}
+}
+
 func TestPlanar(t *testing.T) {
 	rgb := []byte{255, 0, 51, 0, 102, 255}
 	dst := make([]float32, 6)

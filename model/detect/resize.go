@@ -24,10 +24,12 @@ const (
 	coefScale = 1 << coefBits
 )
 
-// Resizer letterboxes packed 24-bit frames into planar RGB float32 (CHW,
-// values /255), matching cv2.resize(INTER_LINEAR) + copyMakeBorder(114)
-// followed by /255 bit for bit (checked against OpenCV 4.6 on x86). It precomputes the interpolation tables of one Letterbox
-// so that Run does not allocate. A Resizer is not safe for concurrent use.
+// Resizer letterboxes packed 24-bit frames the way cv2.resize(INTER_LINEAR)
+// + copyMakeBorder(114) does, bit for bit (checked against OpenCV 4.6 on
+// x86): into packed 8-bit RGB (RunPacked), or into planar RGB float32 CHW
+// divided by 255 as YOLOv5 feeds the model (Run). It precomputes the
+// interpolation tables of one Letterbox so that neither allocates. A
+// Resizer is not safe for concurrent use.
 type Resizer struct {
 	lb     Letterbox
 	format PixelFormat
@@ -36,9 +38,14 @@ type Resizer struct {
 	yofs0, yofs1 []int32 // the two source rows per output row, clamped
 	beta         []int32 // vertical weights, two per output row
 
-	rows   [2][]int32 // horizontally resized source rows (NewW*3 values, scale 2048)
-	rowSrc [2]int     // which source row each buffer holds, -1 when none
+	// rows hold horizontally resized source rows: 3*NewW channel values in
+	// RGB order, already shifted right by 4, two values per word.
+	rows   [2][]uint64
+	rowSrc [2]int // which source row each buffer holds, -1 when none
 	lut    [256]float32
+	pad    []byte   // one letterbox row of PadValue
+	line   []byte   // one resized row, for Run's planes
+	lanes  []uint64 // one source row, a pixel's channels per word (see hpass)
 }
 
 // NewResizer prepares the tables for lb and source pixel format.
@@ -66,7 +73,7 @@ func NewResizer(lb Letterbox, format PixelFormat) (*Resizer, error) {
 		if sx >= lb.SrcW-1 {
 			sx, a0, a1 = lb.SrcW-1, coefScale, 0
 		}
-		z.xtaps[dx] = xtap{o0: int32(3 * sx), o1: int32(3 * min(sx+1, lb.SrcW-1)), a0: a0, a1: a1}
+		z.xtaps[dx] = xtap{o0: int32(sx), o1: int32(min(sx+1, lb.SrcW-1)), a0: a0, a1: a1}
 	}
 
 	z.yofs0 = make([]int32, lb.NewH)
@@ -79,14 +86,33 @@ func NewResizer(lb Letterbox, format PixelFormat) (*Resizer, error) {
 		z.yofs1[dy] = int32(min(max(sy+1, 0), lb.SrcH-1))
 		z.beta[2*dy], z.beta[2*dy+1] = b0, b1
 	}
-	z.rows[0] = make([]int32, 3*lb.NewW)
-	z.rows[1] = make([]int32, 3*lb.NewW)
+	words := (3*lb.NewW + 1) / 2
+	z.rows[0] = make([]uint64, words)
+	z.rows[1] = make([]uint64, words)
+	z.line = make([]byte, 2*words)
+	z.lanes = make([]uint64, lb.SrcW)
+	z.pad = make([]byte, 3*lb.DstW)
+	for i := range z.pad {
+		z.pad[i] = PadValue
+	}
 	return z, nil
 }
 
-// xtap holds the byte offsets of the two source pixels of an output column
-// and their fixed-point weights (sum about 2048).
+// xtap holds the two source columns of an output column and their
+// fixed-point weights (non-negative, sum about 2048).
 type xtap struct{ o0, o1, a0, a1 int32 }
+
+// The horizontal pass works on a pixel's three channels at once, each in a
+// 21-bit lane of a uint64: a weighted sum of two taps is at most
+// 255*2049 < 1<<21, so one multiply-add per tap never carries between lanes.
+// The vertical pass works on two channel values at once, in 32-bit lanes:
+// a value shifted right by 4 is below 1<<17 and a weight at most 2048, so a
+// product stays below 1<<29.
+const (
+	laneBits = 21
+	laneMask = 1<<laneBits - 1
+	pairMask = 0xFFFFFFFF
+)
 
 // linearTap returns cv2's INTER_LINEAR source index and fixed-point weights
 // for output index d: half-pixel centres computed in double, cast to float,
@@ -101,6 +127,26 @@ func linearTap(d, src, dst int) (s int, w0, w1 int32) {
 	return s, int32(math.RoundToEven(float64(c0))), int32(math.RoundToEven(float64(c1)))
 }
 
+// Tap is one output column's or row's two source indices, clamped to the
+// image, and their 11-bit fixed-point weights (non-negative).
+type Tap struct{ I0, I1, W0, W1 int32 }
+
+// Taps returns the interpolation tables, per output column and per output
+// row, for a kernel elsewhere (vectorising C, say) that repeats Run's
+// arithmetic: per channel h = (p*W0 + q*W1) >> 4 across, then
+// ((h0*W0)>>16 + (h1*W1)>>16 + 2) >> 2 down.
+func (z *Resizer) Taps() (cols, rows []Tap) {
+	cols = make([]Tap, len(z.xtaps))
+	for i, t := range z.xtaps {
+		cols[i] = Tap{t.o0, t.o1, t.a0, t.a1}
+	}
+	rows = make([]Tap, len(z.yofs0))
+	for i := range rows {
+		rows[i] = Tap{z.yofs0[i], z.yofs1[i], z.beta[2*i], z.beta[2*i+1]}
+	}
+	return cols, rows
+}
+
 // Letterbox returns the geometry the Resizer was built for.
 func (z *Resizer) Letterbox() Letterbox { return z.lb }
 
@@ -108,42 +154,56 @@ func (z *Resizer) Letterbox() Letterbox { return z.lb }
 // which receives 3 planes of DstW*DstH float32 in R, G, B order.
 func (z *Resizer) Run(dst []float32, src []byte, stride int) error {
 	lb := z.lb
-	if stride < 3*lb.SrcW {
-		return fmt.Errorf("letterbox source stride %d for width %d: %w", stride, lb.SrcW, ErrSize)
-	}
-	if need := (lb.SrcH-1)*stride + 3*lb.SrcW; len(src) < need {
-		return fmt.Errorf("letterbox source of %d bytes, %dx%d stride %d needs %d: %w",
-			len(src), lb.SrcW, lb.SrcH, stride, need, ErrShortBuffer)
+	if err := z.checkSource(src, stride); err != nil {
+		return err
 	}
 	plane := lb.DstW * lb.DstH
 	if len(dst) < 3*plane {
 		return fmt.Errorf("letterbox destination of %d floats, needs %d: %w", len(dst), 3*plane, ErrShortBuffer)
 	}
 	r, g, b := dst[:plane], dst[plane:2*plane], dst[2*plane:3*plane]
-	if z.format == BGR24 {
-		r, b = b, r
-	}
-	// r, g, b now receive source channels 0, 1, 2 respectively.
 	z.fillPad(r)
 	z.fillPad(g)
 	z.fillPad(b)
 	z.rowSrc = [2]int{-1, -1} // src may hold a new frame
-	if lb.NewW == lb.SrcW && lb.NewH == lb.SrcH {
-		z.copyRows(r, g, b, src, stride) // ultralytics skips cv2.resize here
-		return nil
-	}
+	line := z.line[:3*lb.NewW]
 	for dy := range lb.NewH {
-		y0, y1 := int(z.yofs0[dy]), int(z.yofs1[dy])
-		s0 := z.hrow(src, stride, y0, y1)
-		s1 := z.hrow(src, stride, y1, y0)
-		z.vrow(r, g, b, (lb.Top+dy)*lb.DstW+lb.Left, s0, s1, z.beta[2*dy], z.beta[2*dy+1])
+		z.resizeRow(line, src, stride, dy)
+		at := (lb.Top+dy)*lb.DstW + lb.Left
+		rr, gg, bb := r[at:at+lb.NewW], g[at:at+lb.NewW], b[at:at+lb.NewW]
+		for x := range rr {
+			p := line[3*x : 3*x+3 : 3*x+3]
+			rr[x], gg[x], bb[x] = z.lut[p[0]], z.lut[p[1]], z.lut[p[2]]
+		}
 	}
 	return nil
 }
 
+// resizeRow writes output row dy of the resized picture, RGB, into d.
+func (z *Resizer) resizeRow(d []byte, src []byte, stride, dy int) {
+	lb := z.lb
+	if lb.NewW == lb.SrcW && lb.NewH == lb.SrcH {
+		// Ultralytics skips cv2.resize when the size already fits.
+		s := src[dy*stride : dy*stride+3*lb.SrcW]
+		if z.format == RGB24 {
+			copy(d, s)
+			return
+		}
+		for x := 0; x < len(d); x += 3 {
+			p, q := s[x:x+3:x+3], d[x:x+3:x+3]
+			q[0], q[1], q[2] = p[2], p[1], p[0]
+		}
+		return
+	}
+	y0, y1 := int(z.yofs0[dy]), int(z.yofs1[dy])
+	s0 := z.hrow(src, stride, y0, y1)
+	s1 := z.hrow(src, stride, y1, y0)
+	vrow(d, s0, s1, z.beta[2*dy], z.beta[2*dy+1])
+}
+
 // hrow returns the horizontally resized source row y, computing it into the
 // buffer that does not hold row keep.
-func (z *Resizer) hrow(src []byte, stride, y, keep int) []int32 {
+func (z *Resizer) hrow(src []byte, stride, y, keep int) []uint64 {
 	if z.rowSrc[0] == y {
 		return z.rows[0]
 	}
@@ -154,54 +214,71 @@ func (z *Resizer) hrow(src []byte, stride, y, keep int) []int32 {
 	if z.rowSrc[0] == keep {
 		v = 1
 	}
-	out := z.rows[v][:3*len(z.xtaps)]
 	row := src[y*stride : y*stride+3*z.lb.SrcW]
-	for dx, t := range z.xtaps {
-		p := row[t.o0 : t.o0+3 : t.o0+3]
-		q := row[t.o1 : t.o1+3 : t.o1+3]
-		d := out[3*dx : 3*dx+3 : 3*dx+3]
-		d[0] = int32(p[0])*t.a0 + int32(q[0])*t.a1
-		d[1] = int32(p[1])*t.a0 + int32(q[1])*t.a1
-		d[2] = int32(p[2])*t.a0 + int32(q[2])*t.a1
-	}
-	z.rowSrc[v] = y
-	return out
-}
-
-// vrow blends two resized rows into one output row of each plane. The
-// rounding copies OpenCV's SIMD path (VResizeLinearVec_32s8u): 16-bit
-// multiply-high of the rows shifted right by 4, then a rounding shift by 2.
-func (z *Resizer) vrow(r, g, b []float32, at int, s0, s1 []int32, b0, b1 int32) {
-	n := len(z.xtaps)
-	r, g, b = r[at:at+n], g[at:at+n], b[at:at+n]
-	s0, s1 = s0[:3*n], s1[:3*n]
-	lut := &z.lut
-	for dx := range n {
-		u := s0[3*dx : 3*dx+3 : 3*dx+3]
-		w := s1[3*dx : 3*dx+3 : 3*dx+3]
-		r[dx] = lut[blend(u[0], w[0], b0, b1)]
-		g[dx] = lut[blend(u[1], w[1], b0, b1)]
-		b[dx] = lut[blend(u[2], w[2], b0, b1)]
-	}
-}
-
-func blend(s0, s1, b0, b1 int32) uint8 {
-	v := ((s0>>4)*b0)>>16 + ((s1>>4)*b1)>>16
-	v = (v + 2) >> 2
-	return uint8(min(max(v, 0), 255))
-}
-
-func (z *Resizer) copyRows(r, g, b []float32, src []byte, stride int) {
-	lb := z.lb
-	for y := range lb.SrcH {
-		row := src[y*stride : y*stride+3*lb.SrcW]
-		at := (lb.Top+y)*lb.DstW + lb.Left
-		rr, gg, bb := r[at:at+lb.SrcW], g[at:at+lb.SrcW], b[at:at+lb.SrcW]
-		for x := range rr {
-			rr[x] = z.lut[row[3*x]]
-			gg[x] = z.lut[row[3*x+1]]
-			bb[x] = z.lut[row[3*x+2]]
+	lanes := z.lanes
+	if z.format == BGR24 {
+		for x := range lanes {
+			p := row[3*x : 3*x+3 : 3*x+3]
+			lanes[x] = uint64(p[2]) | uint64(p[1])<<laneBits | uint64(p[0])<<(2*laneBits)
 		}
+	} else {
+		for x := range lanes {
+			p := row[3*x : 3*x+3 : 3*x+3]
+			lanes[x] = uint64(p[0]) | uint64(p[1])<<laneBits | uint64(p[2])<<(2*laneBits)
+		}
+	}
+	hpass(z.rows[v], lanes, z.xtaps)
+	z.rowSrc[v] = y
+	return z.rows[v]
+}
+
+// hpass resizes one source row, its pixels as lanes, into out (see
+// Resizer.rows).
+func hpass(out, lanes []uint64, taps []xtap) {
+	n := len(taps) &^ 1
+	for dx := 0; dx < n; dx += 2 {
+		t, u := taps[dx], taps[dx+1]
+		a := lanes[t.o0]*uint64(t.a0) + lanes[t.o1]*uint64(t.a1)
+		b := lanes[u.o0]*uint64(u.a0) + lanes[u.o1]*uint64(u.a1)
+		// Pixels dx and dx+1 are channel values 3dx..3dx+5: three words.
+		w := out[3*dx/2 : 3*dx/2+3 : 3*dx/2+3]
+		w[0] = a&laneMask>>4 | (a>>laneBits&laneMask>>4)<<32
+		w[1] = a>>(2*laneBits)>>4 | (b&laneMask>>4)<<32
+		w[2] = b>>laneBits&laneMask>>4 | (b>>(2*laneBits)>>4)<<32
+	}
+	if n < len(taps) {
+		t := taps[n]
+		a := lanes[t.o0]*uint64(t.a0) + lanes[t.o1]*uint64(t.a1)
+		w := out[3*n/2 : 3*n/2+2 : 3*n/2+2]
+		w[0] = a&laneMask>>4 | (a>>laneBits&laneMask>>4)<<32
+		w[1] = a >> (2 * laneBits) >> 4
+	}
+}
+
+// vrow blends two resized rows into one output row, len(d) channel values.
+// The rounding copies OpenCV's SIMD path (VResizeLinearVec_32s8u): 16-bit
+// multiply-high of the rows shifted right by 4, then a rounding shift by 2.
+// Two values go through each 64-bit step; the masks drop what the shifts
+// move across the lane boundary.
+func vrow(d []byte, s0, s1 []uint64, b0, b1 int32) {
+	const (
+		hi16 = 0xFFFF | 0xFFFF<<32
+		lo8  = 0xFF | 0xFF<<32
+		two  = 2 | 2<<32
+	)
+	n := len(d) / 2
+	s0, s1 = s0[:n], s1[:n]
+	w0, w1 := uint64(b0), uint64(b1)
+	for k := range n {
+		v := (s0[k]*w0)>>16&hi16 + (s1[k]*w1)>>16&hi16
+		v = (v + two) >> 2 & lo8
+		q := d[2*k : 2*k+2 : 2*k+2]
+		q[0], q[1] = byte(v), byte(v>>32)
+	}
+	if len(d)%2 == 1 {
+		k := len(d) / 2
+		v := ((s0[:k+1][k]&pairMask*w0)>>16 + (s1[:k+1][k]&pairMask*w1)>>16 + 2) >> 2
+		d[len(d)-1] = byte(min(v, 255))
 	}
 }
 
@@ -233,4 +310,45 @@ func LetterboxImage(dst []float32, src []byte, stride int, lb Letterbox, format 
 		return err
 	}
 	return z.Run(dst, src, stride)
+}
+
+// RunPacked letterboxes src like Run but into packed 8-bit RGB: DstH rows of
+// 3*DstW bytes, R first whatever the source order. These are the uint8
+// pixels cv2.resize returns, before YOLOv5 divides them by 255, so Run's
+// output is exactly RunPacked's divided by 255.
+func (z *Resizer) RunPacked(dst []byte, src []byte, stride int) error {
+	lb := z.lb
+	if err := z.checkSource(src, stride); err != nil {
+		return err
+	}
+	row := 3 * lb.DstW
+	if len(dst) < row*lb.DstH {
+		return fmt.Errorf("letterbox destination of %d bytes, needs %d: %w", len(dst), row*lb.DstH, ErrShortBuffer)
+	}
+	for y := range lb.DstH {
+		d := dst[y*row : (y+1)*row]
+		if y < lb.Top || y >= lb.Top+lb.NewH {
+			copy(d, z.pad)
+			continue
+		}
+		copy(d[:3*lb.Left], z.pad)
+		copy(d[3*(lb.Left+lb.NewW):], z.pad)
+	}
+	z.rowSrc = [2]int{-1, -1}
+	for dy := range lb.NewH {
+		z.resizeRow(dst[(lb.Top+dy)*row+3*lb.Left:][:3*lb.NewW], src, stride, dy)
+	}
+	return nil
+}
+
+func (z *Resizer) checkSource(src []byte, stride int) error {
+	lb := z.lb
+	if stride < 3*lb.SrcW {
+		return fmt.Errorf("letterbox source stride %d for width %d: %w", stride, lb.SrcW, ErrSize)
+	}
+	if need := (lb.SrcH-1)*stride + 3*lb.SrcW; len(src) < need {
+		return fmt.Errorf("letterbox source of %d bytes, %dx%d stride %d needs %d: %w",
+			len(src), lb.SrcW, lb.SrcH, stride, need, ErrShortBuffer)
+	}
+	return nil
 }
