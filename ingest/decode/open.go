@@ -143,7 +143,6 @@ func (d *Decoder) classifyOpen(err error) error {
 	}
 }
 
-
 func (d *Decoder) findStreamInfo() error {
 	// FindStreamInfo takes FFmpeg's per-stream option array, which go-astiav
 	// models as one dictionary: only safe with a single stream. Raw
