@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,6 +19,8 @@ import (
 	"github.com/parquet-go/parquet-go/compress"
 	pqgzip "github.com/parquet-go/parquet-go/compress/gzip"
 	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/vidpipe/vidpipe/internal/peakrss"
 )
 
 // zstdBomb is a zstd frame of n zero bytes made of RLE blocks, 4 bytes per
@@ -125,33 +126,16 @@ func TestBombHelper(t *testing.T) {
 	}
 	defer src.Close()
 	st, err := Scan(context.Background(), src, Filter{}, func(Row) error { return nil })
-	rep := bombReport{Rows: st.Matched, PeakRSS: peakRSS(t)}
+	rss, rssErr := peakrss.Self()
+	if rssErr != nil {
+		t.Fatal(rssErr)
+	}
+	rep := bombReport{Rows: st.Matched, PeakRSS: rss}
 	if err != nil {
 		rep.Err, rep.Corrupt = err.Error(), errors.Is(err, ErrCorrupt)
 	}
 	b, _ := json.Marshal(rep)
 	fmt.Printf("REPORT %s\n", b)
-}
-
-// peakRSS is this process's peak resident set (VmHWM). The rusage of a
-// child is no use here: Go starts children with vfork, and Linux carries
-// the parent's peak across the exec into the child's ru_maxrss.
-func peakRSS(t testing.TB) int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				t.Fatalf("VmHWM %q: %v", rest, err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM in /proc/self/status")
-	return 0
 }
 
 // runBomb scans data in a child process and returns its report. A child
