@@ -214,3 +214,28 @@ func TestBombsBounded(t *testing.T) {
 		})
 	}
 }
+
+// FuzzFooter decodes fuzzed footers framed as a Parquet file: whatever
+// the bytes, opening ends in a result or an error naming the file, and
+// never in a panic or an allocation the footer's size does not justify
+// (the fuzzer's memory limit would end the run).
+func FuzzFooter(f *testing.F) {
+	good := writeRows(f, collect(genParams{Seed: 8, Videos: 2, Frames: 40, Dets: 2, Classes: 4}), WriterOptions{RowGroupRows: 50})
+	n := int(binary.LittleEndian.Uint32(good[len(good)-8:]))
+	footer := good[len(good)-8-n : len(good)-8]
+	f.Add(footer)
+	f.Add(footer[:n/2])
+	f.Add(listBombFooter())
+	f.Add([]byte{0x15, 0x02, 0x00})
+	f.Add([]byte{0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c, 0x1c})
+	f.Fuzz(func(t *testing.T, footer []byte) {
+		used, err := checkThrift(footer, maxFooterAlloc)
+		if used > len(footer) || (err == nil && used == 0) {
+			t.Fatalf("walk used %d of %d bytes, err %v", used, len(footer), err)
+		}
+		_, err = Scan(context.Background(), NewBytesSource("fuzz.parquet", withFooter(footer)), Filter{}, func(Row) error { return nil })
+		if err != nil && !strings.Contains(err.Error(), "fuzz.parquet") {
+			t.Fatalf("error does not name the source: %v", err)
+		}
+	})
+}
