@@ -194,8 +194,20 @@ func TestBombsBounded(t *testing.T) {
 		{name: "footer-beyond-file", data: beyond, mention: "exceeds file size"},
 	}
 
+	// VIDPIPE_BOMB_KEEP=dir keeps each fixture as dir/<name>/detections.parquet,
+	// to try on `vidpipe query dir/<name>`.
+	keep := os.Getenv("VIDPIPE_BOMB_KEEP")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if keep != "" {
+				dir := filepath.Join(keep, tt.name)
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "detections.parquet"), tt.data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			rep := runBomb(t, tt.name, tt.data)
 			rss := rep.PeakRSS
 			t.Logf("%s: %d bytes on disk, peak RSS %.1f MB, error %q", tt.name, len(tt.data), float64(rss)/(1<<20), rep.Err)

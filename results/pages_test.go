@@ -3,6 +3,7 @@ package results
 import (
 	"bytes"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -111,4 +112,37 @@ func FuzzZstdBound(f *testing.F) {
 			t.Fatalf("decoded %d bytes, bound %d", len(out), bound)
 		}
 	})
+}
+
+// TestCheckValues: a page's declared value count is held to the row
+// group's rows across the chunk's pages, and a dictionary's to its bytes,
+// since parquet-go sizes buffers by them (a run-length page can declare
+// 2^31-1 values in a few bytes).
+func TestCheckValues(t *testing.T) {
+	data := func(n int32) *format.PageHeader {
+		h := &format.PageHeader{Type: format.DataPage, UncompressedPageSize: 8}
+		h.DataPageHeader.V.NumValues, h.DataPageHeader.Valid = n, true
+		return h
+	}
+	var seen int64
+	for _, n := range []int32{60, 40} {
+		if err := checkValues(data(n), 100, &seen); err != nil {
+			t.Fatalf("%d values of 100 rows: %v", n, err)
+		}
+	}
+	if err := checkValues(data(1), 100, &seen); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("101st value of 100 rows: %v", err)
+	}
+	seen = 0
+	if err := checkValues(data(math.MaxInt32), 100, &seen); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "2147483647 values") {
+		t.Errorf("2^31-1 values: %v", err)
+	}
+	if err := checkValues(data(-1), 100, new(int64)); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("negative count: %v", err)
+	}
+	dict := &format.PageHeader{Type: format.DictionaryPage, UncompressedPageSize: 10}
+	dict.DictionaryPageHeader.V.NumValues, dict.DictionaryPageHeader.Valid = 11, true
+	if err := checkValues(dict, 100, new(int64)); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("11 dictionary values in 10 bytes: %v", err)
+	}
 }

@@ -266,7 +266,7 @@ func (s *scanner) open() error {
 	if used, err := checkThrift(footer, maxFooterAlloc); err != nil {
 		return fmt.Errorf("footer: %w: %w", err, ErrCorrupt)
 	} else if used != len(footer) {
-		return fmt.Errorf("footer: %d bytes after the metadata: %w", len(footer)-used, ErrCorrupt)
+		return fmt.Errorf("footer: its metadata ends %d bytes before the footer does (damaged footer?): %w", len(footer)-used, ErrCorrupt)
 	}
 	s.tail = tail.tail
 	var err error
