@@ -290,4 +290,13 @@ func TestNonFiniteRefused(t *testing.T) {
 	if _, err := EncodeResult(&Result{Job: "j", Video: "v", PTS: -0.04}); err != nil {
 		t.Errorf("finite result: %v", err)
 	}
+	// Job specs and tasks carry their thresholds through CheckSettings.
+	for _, c := range []struct {
+		name           string
+		fps, conf, iou float64
+	}{{"fps", inf, 0, 0}, {"fps", nan, 0, 0}, {"conf", 0, inf, 0}, {"conf", 0, nan, 0}, {"conf", 0, -inf, 0}, {"iou", 0, 0, inf}, {"iou", 0, 0, nan}} {
+		if err := CheckSettings(0, c.fps, c.conf, c.iou, 0); err == nil || !strings.HasPrefix(err.Error(), c.name+":") {
+			t.Errorf("settings fps %v conf %v iou %v: %v, want an error naming %s", c.fps, c.conf, c.iou, err, c.name)
+		}
+	}
 }
