@@ -3,7 +3,9 @@ package bus
 import (
 	"context"
 	"errors"
+	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,17 +104,33 @@ func TestResultAndEventValidation(t *testing.T) {
 	}
 }
 
+// FuzzDecodeFrame: a frame header that decodes re-encodes to one that
+// decodes, and a worker's result for it (its pts and timing) can always be
+// encoded, so an accepted frame never fails later for what its header held.
 func FuzzDecodeFrame(f *testing.F) {
 	f.Add(AppendFrame(nil, sampleFrame()))
 	f.Add([]byte("VPF1"))
+	inf := sampleFrame()
+	inf.PTS = math.Inf(1)
+	f.Add(AppendFrame(nil, inf))
+	jpeg := sampleFrame()
+	jpeg.Codec, jpeg.Pixels = JPEG, []byte{0xff, 0xd8, 0xff, 0xd9}
+	f.Add(AppendFrame(nil, jpeg))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var fr Frame
 		if err := DecodeFrame(b, &fr); err != nil {
+			if !errors.Is(err, ErrBadMessage) {
+				t.Fatalf("error %v is not ErrBadMessage", err)
+			}
 			return
 		}
 		var again Frame
 		if err := DecodeFrame(AppendFrame(nil, &fr), &again); err != nil {
 			t.Fatalf("re-decode of a valid frame: %v", err)
+		}
+		r := Result{Job: fr.Job, Video: fr.Video, Seq: fr.Seq, Index: fr.Index, PTS: fr.PTS, DecodeMS: fr.DecodeMS, PublishedUnixNano: fr.PublishedUnixNano}
+		if _, err := EncodeResult(&r); err != nil {
+			t.Fatalf("result of a valid frame: %v", err)
 		}
 	})
 }
@@ -227,5 +245,58 @@ func TestTaskValidation(t *testing.T) {
 	}
 	if err := DecodeTask([]byte(`{"job":`), &Task{}); !errors.Is(err, ErrBadMessage) {
 		t.Fatalf("truncated JSON: %v", err)
+	}
+}
+
+// TestNonFiniteRefused: a frame with a NaN or infinite float is refused at
+// decode, naming the field, and a result with one cannot be encoded (JSON
+// has no such numbers) but fails as ErrBadMessage, not as a retryable
+// error.
+func TestNonFiniteRefused(t *testing.T) {
+	inf, nan := math.Inf(1), math.NaN()
+	for _, tc := range []struct {
+		field string
+		set   func(*Frame)
+	}{
+		{"pts", func(f *Frame) { f.PTS = inf }},
+		{"pts", func(f *Frame) { f.PTS = -inf }},
+		{"pts", func(f *Frame) { f.PTS = nan }},
+		{"gain", func(f *Frame) { f.Gain = inf }},
+		{"pad_x", func(f *Frame) { f.PadX = float32(inf) }},
+		{"pad_y", func(f *Frame) { f.PadY = float32(nan) }},
+		{"decode_ms", func(f *Frame) { f.DecodeMS = float32(-inf) }},
+	} {
+		f := sampleFrame()
+		tc.set(f)
+		err := DecodeFrame(AppendFrame(nil, f), &Frame{})
+		if !errors.Is(err, ErrBadMessage) || !strings.Contains(err.Error(), tc.field+" is ") || !strings.Contains(err.Error(), "job1/vtest_avi#41") {
+			t.Errorf("%s: %v, want ErrBadMessage naming the frame and the field", tc.field, err)
+		}
+	}
+	for _, tc := range []struct {
+		field string
+		r     Result
+	}{
+		{"pts", Result{PTS: inf}},
+		{"infer_ms", Result{InferMS: float32(nan)}},
+		{"detection 0", Result{Detections: []Detection{{Conf: float32(nan)}}}},
+		{"detection 1", Result{Detections: []Detection{{}, {Box: [4]float32{0, 0, float32(inf), 1}}}}},
+	} {
+		tc.r.Job, tc.r.Video = "j", "v"
+		if _, err := EncodeResult(&tc.r); !errors.Is(err, ErrBadMessage) || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%s: %v, want ErrBadMessage naming it", tc.field, err)
+		}
+	}
+	if _, err := EncodeResult(&Result{Job: "j", Video: "v", PTS: -0.04}); err != nil {
+		t.Errorf("finite result: %v", err)
+	}
+	// Job specs and tasks carry their thresholds through CheckSettings.
+	for _, c := range []struct {
+		name           string
+		fps, conf, iou float64
+	}{{"fps", inf, 0, 0}, {"fps", nan, 0, 0}, {"conf", 0, inf, 0}, {"conf", 0, nan, 0}, {"conf", 0, -inf, 0}, {"iou", 0, 0, inf}, {"iou", 0, 0, nan}} {
+		if err := CheckSettings(0, c.fps, c.conf, c.iou, 0); err == nil || !strings.HasPrefix(err.Error(), c.name+":") {
+			t.Errorf("settings fps %v conf %v iou %v: %v, want an error naming %s", c.fps, c.conf, c.iou, err, c.name)
+		}
 	}
 }

@@ -134,13 +134,24 @@ func (f *Frame) validate() error {
 	if err := ValidName("video", f.Video); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
+	// Every float is refused here unless finite: an infinite pts would
+	// pass through inference and then fail the result's JSON encoding,
+	// again on every redelivery.
+	for _, x := range [...]struct {
+		name string
+		v    float64
+	}{{"pts", f.PTS}, {"gain", f.Gain}, {"pad_x", float64(f.PadX)}, {"pad_y", float64(f.PadY)}, {"decode_ms", float64(f.DecodeMS)}} {
+		if !finite(x.v) {
+			return fmt.Errorf("%w: frame %s/%s#%d: %s is %v, want a finite number", ErrBadMessage, f.Job, f.Video, f.Seq, x.name, x.v)
+		}
+	}
 	switch {
 	case f.Codec != Raw && f.Codec != JPEG:
 		return fmt.Errorf("%w: frame %s/%s#%d: unknown codec %d", ErrBadMessage, f.Job, f.Video, f.Seq, f.Codec)
 	case f.Size <= 0 || f.Size > 8192 || f.Width <= 0 || f.Height <= 0 || f.Width > 1<<16 || f.Height > 1<<16:
 		return fmt.Errorf("%w: frame %s/%s#%d: bad geometry %dx%d -> %d", ErrBadMessage, f.Job, f.Video, f.Seq, f.Width, f.Height, f.Size)
-	case !(f.Gain > 0) || math.IsInf(f.Gain, 0) || math.IsNaN(float64(f.PadX)) || math.IsNaN(float64(f.PadY)) || math.IsNaN(f.PTS):
-		return fmt.Errorf("%w: frame %s/%s#%d: bad letterbox or pts", ErrBadMessage, f.Job, f.Video, f.Seq)
+	case !(f.Gain > 0):
+		return fmt.Errorf("%w: frame %s/%s#%d: letterbox gain %v, want > 0", ErrBadMessage, f.Job, f.Video, f.Seq, f.Gain)
 	case f.Codec == Raw && len(f.Pixels) != f.Size*f.Size*3:
 		return fmt.Errorf("%w: frame %s/%s#%d: %d raw bytes for %dx%d RGB", ErrBadMessage, f.Job, f.Video, f.Seq, len(f.Pixels), f.Size, f.Size)
 	case len(f.Pixels) > MaxFramePixels:
@@ -148,6 +159,8 @@ func (f *Frame) validate() error {
 	}
 	return nil
 }
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 func appendString(b []byte, s string) []byte {
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(s)))

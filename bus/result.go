@@ -35,8 +35,32 @@ type Result struct {
 	PostMS            float32 `json:"post_ms"`
 }
 
-// EncodeResult marshals r.
-func EncodeResult(r *Result) ([]byte, error) { return json.Marshal(r) }
+// EncodeResult marshals r. A NaN or infinite number (JSON has none) is an
+// ErrBadMessage naming the field, so the caller can tell a result that can
+// never be sent from a failure worth retrying.
+func EncodeResult(r *Result) ([]byte, error) {
+	if err := r.checkFinite(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(r)
+}
+
+func (r *Result) checkFinite() error {
+	for _, x := range [...]struct {
+		name string
+		v    float64
+	}{{"pts", r.PTS}, {"decode_ms", float64(r.DecodeMS)}, {"queue_ms", float64(r.QueueMS)}, {"infer_ms", float64(r.InferMS)}, {"post_ms", float64(r.PostMS)}} {
+		if !finite(x.v) {
+			return fmt.Errorf("%w: result %s/%s#%d: %s is %v, want a finite number", ErrBadMessage, r.Job, r.Video, r.Seq, x.name, x.v)
+		}
+	}
+	for i, d := range r.Detections {
+		if !finite(float64(d.Conf)) || !finite(float64(d.Box[0])) || !finite(float64(d.Box[1])) || !finite(float64(d.Box[2])) || !finite(float64(d.Box[3])) {
+			return fmt.Errorf("%w: result %s/%s#%d: detection %d has conf %v, box %v: want finite numbers", ErrBadMessage, r.Job, r.Video, r.Seq, i, d.Conf, d.Box)
+		}
+	}
+	return nil
+}
 
 // DecodeResult parses and validates a result message.
 func DecodeResult(b []byte, r *Result) error {

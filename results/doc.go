@@ -25,6 +25,17 @@
 // frame order, a time window maps to a few consecutive row groups. The file's
 // key-value metadata holds "vidpipe.schema" = [SchemaVersion].
 //
+// # Limits
+//
+// A file is outside input: a query may be pointed at any object. Before
+// parquet-go decodes anything, the footer (at most 16 MB) is walked so no
+// thrift list claims more elements than it has bytes or more than 64 MB of
+// decoded metadata; every page must inflate to no more than its declared
+// size (at most 64 MB), checked from zstd's block headers or by a bounded
+// inflate; value counts are held to the row group's rows (at most 4Mi), and
+// a row group's loaded chunks to 512 MB. A file past a limit is
+// ErrCorrupt, naming the file, the column and the reason.
+//
 // Jobs write one file per video at results/<job>/<video>/detections.parquet;
 // [DuckDBExample] queries them all at once.
 package results

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 
 	"github.com/parquet-go/parquet-go"
@@ -60,8 +59,15 @@ const footerGuess = 64 << 10
 // costs more than a few KB of transfer.
 const mergeGap = 8 << 10
 
-// maxChunkBytes bounds the memory a single column chunk may claim.
-const maxChunkBytes = 1 << 30
+// Row group limits, checked against the footer before anything is read:
+// a row group's decoded columns take up to ~52 bytes a row, and its chunks
+// are held compressed while they decode page by page. vidpipe writes 64k
+// rows per group; pyarrow's default is 1Mi, DuckDB's 122,880.
+const (
+	maxChunkBytes    = 256 << 20 // one column chunk, compressed or uncompressed
+	maxRowGroupBytes = 512 << 20 // the chunks a scan loads from one row group
+	maxRowGroupRows  = 1 << 22
+)
 
 func scan(ctx context.Context, src Source, f Filter, opt scanOptions, fn func(Row) error) (ScanStats, error) {
 	cr := &countingReader{r: src}
@@ -83,9 +89,12 @@ type scanner struct {
 	file *parquet.File
 	meta *format.FileMetaData
 	tail rangeReader // the file's last bytes, read with the footer
-	leaf [numCols]int
-	cols [numCols]column
-	st   ScanStats
+	// budget is what the current row group may still load, compressed
+	// and uncompressed bytes together.
+	budget int64
+	leaf   [numCols]int
+	cols   [numCols]column
+	st     ScanStats
 }
 
 func (s *scanner) run(ctx context.Context, f Filter, opt scanOptions, fn func(Row) error) error {
@@ -127,10 +136,11 @@ func (s *scanner) run(ctx context.Context, f Filter, opt scanOptions, fn func(Ro
 			}
 		}
 		s.st.RowGroupsRead++
+		s.budget = maxRowGroupBytes
 		n := rg.NumRows()
 		s.st.Rows += n
-		if n < 0 || n > math.MaxInt32 {
-			return fmt.Errorf("row group %d claims %d rows: %w", g, n, ErrCorrupt)
+		if n < 0 || n > maxRowGroupRows {
+			return fmt.Errorf("row group %d claims %d rows, limit %d: %w", g, n, maxRowGroupRows, ErrCorrupt)
 		}
 		var done colSet
 		if len(preds) == 0 || opt.noPrune {
@@ -237,8 +247,26 @@ func (s *scanner) open() error {
 	if !bytes.Equal(end[4:], []byte("PAR1")) {
 		return s.notParquet(tail)
 	}
-	if n := int64(binary.LittleEndian.Uint32(end[:4])); n > s.size-12 {
+	n := int64(binary.LittleEndian.Uint32(end[:4]))
+	if n > s.size-12 {
 		return fmt.Errorf("footer length %d exceeds file size %d (truncated?): %w", n, s.size, ErrCorrupt)
+	}
+	if n > maxFooterBytes {
+		return fmt.Errorf("footer length %d is over the %d-byte limit: %w", n, maxFooterBytes, ErrCorrupt)
+	}
+	if n+8 > int64(len(tail.tail.data)) {
+		// A footer larger than the guess: one more request, and the tail
+		// then serves parquet-go's read of it too.
+		tail.tail = rangeReader{off: s.size - n - 8, data: make([]byte, n+8)}
+		if err := readFull(s.src, tail.tail.data, tail.tail.off); err != nil {
+			return fmt.Errorf("read footer: %w", err)
+		}
+	}
+	footer := tail.tail.data[int64(len(tail.tail.data))-8-n : len(tail.tail.data)-8]
+	if used, err := checkThrift(footer, maxFooterAlloc); err != nil {
+		return fmt.Errorf("footer: %w: %w", err, ErrCorrupt)
+	} else if used != len(footer) {
+		return fmt.Errorf("footer: its metadata ends %d bytes before the footer does (damaged footer?): %w", len(footer)-used, ErrCorrupt)
 	}
 	s.tail = tail.tail
 	var err error
@@ -295,7 +323,7 @@ func (s *scanner) mayMatch(g int, chunks []parquet.ColumnChunk, preds []predicat
 	if err != nil {
 		return false, fmt.Errorf("read class dictionary: %w", err)
 	}
-	if err := checkPages(data, cm.Codec); err != nil {
+	if _, err := checkPages(data, cm.Codec, md.NumRows); err != nil {
 		return false, fmt.Errorf("class dictionary: %w", err)
 	}
 	cc, ok := chunks[s.leaf[cClass]].(*parquet.FileColumnChunk)
@@ -358,6 +386,9 @@ func (s *scanner) load(g int, chunks []parquet.ColumnChunk, numRows int64, cols 
 		if off < 0 || n < 0 || n > maxChunkBytes || off > s.size-n {
 			return fmt.Errorf("column %q chunk [%d, +%d) is outside the %d-byte file: %w", Columns[c], off, n, s.size, ErrCorrupt)
 		}
+		if s.budget -= n; s.budget < 0 {
+			return fmt.Errorf("column %q: the row group's chunks are over %d bytes: %w", Columns[c], maxRowGroupBytes, ErrCorrupt)
+		}
 		spans = append(spans, span{col: c, off: off, end: off + n})
 	}
 	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.off, b.off) })
@@ -376,8 +407,12 @@ func (s *scanner) load(g int, chunks []parquet.ColumnChunk, numRows int64, cols 
 			c := &s.cols[sp.col]
 			c.reset()
 			cm := &s.meta.RowGroups[g].Columns[s.leaf[sp.col]].MetaData
-			if err := checkPages(data[sp.off-spans[i].off:sp.end-spans[i].off], cm.Codec); err != nil {
+			inflated, err := checkPages(data[sp.off-spans[i].off:sp.end-spans[i].off], cm.Codec, numRows)
+			if err != nil {
 				return fmt.Errorf("column %q: %w", Columns[sp.col], err)
+			}
+			if s.budget -= inflated; s.budget < 0 {
+				return fmt.Errorf("column %q: the row group's columns are over %d bytes uncompressed: %w", Columns[sp.col], maxRowGroupBytes, ErrCorrupt)
 			}
 			cc, ok := chunks[s.leaf[sp.col]].(*parquet.FileColumnChunk)
 			if !ok {

@@ -244,6 +244,11 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) error {
 		r.InferMS = inferMS
 		r.PostMS = float32(time.Since(t1).Seconds() * 1000)
 		if err := w.publish(ctx, r); err != nil {
+			if errors.Is(err, bus.ErrBadMessage) {
+				// A result that cannot be encoded never will be.
+				w.poison(ctx, m, err)
+				continue
+			}
 			// Not acked: the frame comes back after the delay.
 			_ = m.NakWithDelay(w.opts.NakDelay)
 			errs = append(errs, err)
@@ -297,7 +302,18 @@ func (w *Worker) readFrame(m jetstream.Msg, f *bus.Frame, dst []float32, scratch
 	return nil
 }
 
+// decodeJPEG decodes a frame's JPEG pixels. The picture's size is checked
+// against the frame's from the JPEG header first: jpeg.Decode allocates
+// the planes its SOF declares before it reads a pixel, so a 600-byte JPEG
+// claiming 65500x65500 would cost gigabytes and most of a minute.
 func (w *Worker) decodeJPEG(b []byte, scratch *[]byte) ([]byte, error) {
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Width != w.size || cfg.Height != w.size {
+		return nil, fmt.Errorf("header declares %dx%d, the frame is %dx%d", cfg.Width, cfg.Height, w.size, w.size)
+	}
 	img, err := jpeg.Decode(bytes.NewReader(b))
 	if err != nil {
 		return nil, err
