@@ -554,16 +554,34 @@ func (b *builder) detectRow(scope string, r Row, a *args, n int, ins []layer, s 
 // from. The weights win: training (AutoAnchor) changes them, and a model
 // file's defaults would then give boxes scaled by the wrong ratio.
 func (b *builder) anchors(scope string, nl, na int, levels []detectLevel, file [][]float64) ([][]float32, string, error) {
-	sh, ok := b.src.(shaper)
-	if ok {
-		name := scope + ".anchors"
-		if shape, have := sh.Shape(name); have {
-			// Detect.anchors: [nl, na, 2], in grid units (pixels / stride).
-			if len(shape) != 3 || shape[0] != nl || shape[2] != 2 || shape[1] < 1 {
-				return nil, "", fmt.Errorf("%w: %s is %v, want [%d %d 2]", ErrWeight, name, shape, nl, na)
+	// The buffers Detect keeps: anchors [nl, na, 2] in grid units (pixels /
+	// stride), and YOLOv5 v5.0's anchor_grid [nl, 1, na, 1, 1, 2] in pixels.
+	buffers := []struct {
+		suffix, want string
+		naDim        int
+		ok           func([]int) bool
+		gridUnits    bool
+	}{
+		{".anchors", fmt.Sprintf("[%d %d 2]", nl, na), 1,
+			func(sh []int) bool { return len(sh) == 3 && sh[0] == nl && sh[1] >= 1 && sh[2] == 2 }, true},
+		{".anchor_grid", fmt.Sprintf("[%d 1 %d 1 1 2]", nl, na), 2,
+			func(sh []int) bool {
+				return len(sh) == 6 && sh[0] == nl && sh[2] >= 1 && sh[5] == 2 && sh[1]*sh[3]*sh[4] == 1
+			}, false},
+	}
+	if sh, ok := b.src.(shaper); ok {
+		for _, buf := range buffers {
+			name := scope + buf.suffix
+			shape, have := sh.Shape(name)
+			if !have {
+				continue
 			}
-			if file != nil && shape[1] != na {
-				return nil, "", fmt.Errorf("%w: %s holds %d anchors per level, the model file %d", ErrWeight, name, shape[1], na)
+			if !buf.ok(shape) {
+				return nil, "", fmt.Errorf("%w: %s is %v, want %s", ErrWeight, name, shape, buf.want)
+			}
+			per := shape[buf.naDim]
+			if file != nil && per != na {
+				return nil, "", fmt.Errorf("%w: %s holds %d anchors per level, the model file %d", ErrWeight, name, per, na)
 			}
 			v, err := b.src.Tensor(name, shape)
 			if err != nil {
@@ -572,29 +590,13 @@ func (b *builder) anchors(scope string, nl, na int, levels []detectLevel, file [
 			b.used[name] = true
 			out := make([][]float32, nl)
 			for l := range nl {
-				for _, g := range v[l*shape[1]*2 : (l+1)*shape[1]*2] {
-					out[l] = append(out[l], g*float32(levels[l].stride))
+				scale := float32(1)
+				if buf.gridUnits {
+					scale = float32(levels[l].stride)
 				}
-			}
-			return out, "weights " + name, nil
-		}
-		name = scope + ".anchor_grid"
-		if shape, have := sh.Shape(name); have {
-			// YOLOv5 v5.0's buffer: [nl, 1, na, 1, 1, 2], in pixels.
-			if len(shape) != 6 || shape[0] != nl || shape[2] < 1 || shape[5] != 2 || shape[1]*shape[3]*shape[4] != 1 {
-				return nil, "", fmt.Errorf("%w: %s is %v, want [%d 1 %d 1 1 2]", ErrWeight, name, shape, nl, na)
-			}
-			if file != nil && shape[2] != na {
-				return nil, "", fmt.Errorf("%w: %s holds %d anchors per level, the model file %d", ErrWeight, name, shape[2], na)
-			}
-			v, err := b.src.Tensor(name, shape)
-			if err != nil {
-				return nil, "", fmt.Errorf("load anchors: %w", err)
-			}
-			b.used[name] = true
-			out := make([][]float32, nl)
-			for l := range nl {
-				out[l] = slices.Clone(v[l*shape[2]*2 : (l+1)*shape[2]*2])
+				for _, g := range v[l*per*2 : (l+1)*per*2] {
+					out[l] = append(out[l], g*scale)
+				}
 			}
 			return out, "weights " + name, nil
 		}
