@@ -85,11 +85,6 @@ func (d *Decoder) open(ctx context.Context, r io.ReadSeeker) error {
 	if err := d.openDecoder(); err != nil {
 		return err
 	}
-	if d.opts.Preprocess == PreprocessFast {
-		d.lb = newLetterboxer(d.opts.Size)
-	} else {
-		d.lb = newExactBoxer(d.opts.Size, d.cc)
-	}
 	d.sel = selector{every: d.opts.Every, fps: d.opts.FPS}
 	// FFmpeg may have finished between a cancellation and its next read.
 	return ctx.Err()
@@ -273,6 +268,7 @@ func (d *Decoder) fillInfo(w, h int) {
 	default:
 		d.frameDur = 1.0 / 25 // FFmpeg's own fallback rate
 	}
+	d.clk = newClock(d.frameDur, d.tb, d.fc.InputFormat().Flags().Has(astiav.IOFormatFlagTsDiscont))
 }
 
 // fourCC spells a codec tag as stored: little-endian characters.
