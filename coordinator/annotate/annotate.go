@@ -1,6 +1,6 @@
 // Package annotate writes annotated.mp4, H.264 in MP4 with detection boxes
 // drawn, and preview.png, from the same decoded pictures the analysis saw:
-// it decodes through ingest/decode, so it only draws and encodes here.
+// it decodes through media/decode, so it only draws and encodes here.
 package annotate
 
 import (
@@ -14,11 +14,11 @@ import (
 
 	"github.com/asticode/go-astiav"
 
-	"github.com/vidpipe/vidpipe/ingest/decode"
+	"github.com/vidpipe/vidpipe/media/decode"
 )
 
 // Errors of the output a caller can test with errors.Is; all are permanent
-// for the input. Input errors are ingest/decode's (decode.ErrNotVideo,
+// for the input. Input errors are media/decode's (decode.ErrNotVideo,
 // decode.ErrCorrupt, ...), the same the analysis reports.
 var (
 	// ErrNoEncoder: FFmpeg was built without libx264.
@@ -94,7 +94,7 @@ func (e inputError) Unwrap() error { return e.error }
 // and writes it to dstPath as H.264/MP4 with the boxes of each frame drawn.
 //
 // Every decoded picture is written, numbered as the analysis numbers them
-// (both decode through ingest/decode), damaged streams included. Output
+// (both decode through media/decode), damaged streams included. Output
 // timing is the decoder's media-time clock from the first frame's
 // timestamp (0 when that is negative): the source's timestamps while they
 // increase, one frame's duration where they jump back or repeat. Output is

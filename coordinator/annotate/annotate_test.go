@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vidpipe/vidpipe/ingest/decode"
+	"github.com/vidpipe/vidpipe/media/decode"
 )
 
 // testBoxes places one box of class 0 in the left half of a w x h display

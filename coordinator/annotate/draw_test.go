@@ -14,8 +14,8 @@ import (
 
 	"github.com/asticode/go-astiav"
 
-	"github.com/vidpipe/vidpipe/ingest/decode"
 	"github.com/vidpipe/vidpipe/internal/font"
+	"github.com/vidpipe/vidpipe/media/decode"
 )
 
 func TestClipBox(t *testing.T) {

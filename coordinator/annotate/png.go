@@ -10,7 +10,7 @@ import (
 
 	"github.com/asticode/go-astiav"
 
-	"github.com/vidpipe/vidpipe/ingest/decode"
+	"github.com/vidpipe/vidpipe/media/decode"
 )
 
 // DrawPNG draws boxes (in img's pixel coordinates) on a copy of img with the

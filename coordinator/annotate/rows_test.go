@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vidpipe/vidpipe/ingest/decode"
+	"github.com/vidpipe/vidpipe/media/decode"
 )
 
 // These tests feed annotation the inputs on which it once parted from

@@ -12,10 +12,10 @@ import (
 
 	"github.com/asticode/go-astiav"
 
-	"github.com/vidpipe/vidpipe/ingest/formats"
+	"github.com/vidpipe/vidpipe/media/formats"
 )
 
-// allowedFormats are the demuxers untrusted input may use (ingest/formats,
+// allowedFormats are the demuxers untrusted input may use (media/formats,
 // the table prefix listings use too). None of them opens other files or URLs.
 var allowedFormats = formats.Demuxers()
 
