@@ -19,7 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vidpipe/vidpipe/bus"
-	"github.com/vidpipe/vidpipe/ingest/decode"
+	"github.com/vidpipe/vidpipe/media/decode"
 	"github.com/vidpipe/vidpipe/storage"
 )
 

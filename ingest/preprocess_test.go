@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/vidpipe/vidpipe/bus"
-	"github.com/vidpipe/vidpipe/ingest/decode"
+	"github.com/vidpipe/vidpipe/media/decode"
 )
 
 // TestPreprocessNamesAgree keeps the names a task may carry and the ones the

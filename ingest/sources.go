@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/vidpipe/vidpipe/bus"
-	"github.com/vidpipe/vidpipe/ingest/formats"
+	"github.com/vidpipe/vidpipe/media/formats"
 	"github.com/vidpipe/vidpipe/storage"
 )
 

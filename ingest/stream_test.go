@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vidpipe/vidpipe/ingest/decode"
 	"github.com/vidpipe/vidpipe/internal/s3test"
+	"github.com/vidpipe/vidpipe/media/decode"
 	"github.com/vidpipe/vidpipe/model/builtin"
 	"github.com/vidpipe/vidpipe/storage"
 )

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"path/filepath"
 
@@ -35,19 +34,11 @@ func annotator(open ingest.Opener) coordinator.Annotator {
 	}
 }
 
-// previewWindow bounds the frames searched for the preview picture, so
-// drawing it never decodes a long video a second time.
-const previewWindow = 1500
-
-// annotateVideo writes the annotated video, then preview.png beside it: the
-// frame with the most detections among the first previewWindow frames,
-// with its boxes drawn, for people who would rather look than read.
+// annotateVideo writes the annotated video and, in the same pass,
+// preview.png beside it: the analysed frame with the most detections among
+// the first frames, boxes drawn, for people who would rather look than read.
 func annotateVideo(ctx context.Context, source string, src io.ReadSeeker, dst string, boxes func(int) ([]bus.Detection, bool)) error {
-	var (
-		buf       []annotate.Box
-		best      []annotate.Box
-		bestFrame = -1
-	)
+	var buf []annotate.Box
 	_, err := annotate.Write(ctx, source, src, dst, func(frame int) ([]annotate.Box, bool) {
 		dets, analysed := boxes(frame)
 		buf = buf[:0]
@@ -57,18 +48,7 @@ func annotateVideo(ctx context.Context, source string, src io.ReadSeeker, dst st
 				ClassID: d.ClassID, Label: d.Class, Conf: d.Conf,
 			})
 		}
-		if analysed && frame < previewWindow && (bestFrame < 0 || len(buf) > len(best)) {
-			best, bestFrame = append(best[:0], buf...), frame
-		}
 		return buf, analysed
-	}, annotate.Options{})
-	if err != nil || bestFrame < 0 {
-		return err
-	}
-	if seeker, ok := src.(io.Seeker); ok {
-		if _, err := seeker.Seek(0, io.SeekStart); err != nil {
-			return fmt.Errorf("preview of %s: %w", source, err)
-		}
-	}
-	return annotate.FramePNG(ctx, source, src, bestFrame, filepath.Join(filepath.Dir(dst), "preview.png"), best)
+	}, annotate.Options{Preview: filepath.Join(filepath.Dir(dst), "preview.png")})
+	return err
 }

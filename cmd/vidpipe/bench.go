@@ -22,7 +22,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/vidpipe/vidpipe/bus"
-	"github.com/vidpipe/vidpipe/ingest/decode"
+	"github.com/vidpipe/vidpipe/media/decode"
 	"github.com/vidpipe/vidpipe/model/builtin"
 	"github.com/vidpipe/vidpipe/model/detect"
 	"github.com/vidpipe/vidpipe/model/infer"

@@ -18,7 +18,7 @@ import (
 	"github.com/vidpipe/vidpipe/coordinator"
 	"github.com/vidpipe/vidpipe/coordinator/api"
 	"github.com/vidpipe/vidpipe/coordinator/jobs"
-	"github.com/vidpipe/vidpipe/ingest/decode"
+	"github.com/vidpipe/vidpipe/media/decode"
 	"github.com/vidpipe/vidpipe/workers"
 )
 

@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/vidpipe/vidpipe/ingest/decode"
+	"github.com/vidpipe/vidpipe/media/decode"
 	"github.com/vidpipe/vidpipe/model/detect"
 	"github.com/vidpipe/vidpipe/storage"
 )

@@ -8,8 +8,8 @@ import (
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/ingest"
-	"github.com/vidpipe/vidpipe/ingest/decode"
 	"github.com/vidpipe/vidpipe/internal/metrics"
+	"github.com/vidpipe/vidpipe/media/decode"
 )
 
 // ingestConfig is `vidpipe ingest`: a pool of decoders taking video tasks

@@ -22,7 +22,7 @@ import (
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/coordinator"
 	"github.com/vidpipe/vidpipe/ingest"
-	"github.com/vidpipe/vidpipe/ingest/decode"
+	"github.com/vidpipe/vidpipe/media/decode"
 	"github.com/vidpipe/vidpipe/model/builtin"
 	"github.com/vidpipe/vidpipe/model/infer"
 	"github.com/vidpipe/vidpipe/model/layout"

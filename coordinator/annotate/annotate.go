@@ -1,35 +1,30 @@
-// Package annotate re-decodes a source video and writes annotated.mp4: H.264
-// in MP4 at the source's resolution and timing, with detection boxes drawn.
+// Package annotate writes annotated.mp4, H.264 in MP4 with detection boxes
+// drawn, and preview.png, from the same decoded pictures the analysis saw:
+// it decodes through media/decode, so it only draws and encodes here.
 package annotate
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/asticode/go-astiav"
+
+	"github.com/vidpipe/vidpipe/media/decode"
 )
 
-// Errors a caller can test with errors.Is; all are permanent for the input.
+// Errors of the output a caller can test with errors.Is; all are permanent
+// for the input. Input errors are media/decode's (decode.ErrNotVideo,
+// decode.ErrCorrupt, ...), the same the analysis reports.
 var (
-	// ErrInvalidInput: the container could not be opened (corrupt, truncated
-	// or not a video).
-	ErrInvalidInput = errors.New("invalid video")
-	// ErrNoVideo: the input has no video stream.
-	ErrNoVideo = errors.New("no video stream")
-	// ErrNoDecoder: FFmpeg has no decoder for the video codec.
-	ErrNoDecoder = errors.New("no decoder")
 	// ErrNoEncoder: FFmpeg was built without libx264.
 	ErrNoEncoder = errors.New("no libx264 encoder")
-	// ErrTooLarge: the picture exceeds Options.MaxPixels.
-	ErrTooLarge = errors.New("picture too large")
 	// ErrTooSmall: the picture is under 2x2 pixels, too small for H.264 4:2:0.
 	ErrTooSmall = errors.New("picture too small")
-	// ErrNoFrames: no frame of the video decoded.
-	ErrNoFrames = errors.New("no decodable frames")
 )
 
 // Box is one detection in original-picture pixels, display orientation.
@@ -40,20 +35,28 @@ type Box struct {
 	Conf           float32
 }
 
-// DetectionsFunc returns the boxes of decoded frame i (0-based, counting
-// every decoded frame in display order) and whether frame i was analysed.
+// DetectionsFunc returns the boxes of decoded frame i (decode.Frame.Index,
+// in that frame's own display geometry) and whether frame i was analysed.
 type DetectionsFunc func(frame int) (boxes []Box, analysed bool)
 
 // holdSeconds is how long the boxes of the last analysed frame stay on
 // frames that were not analysed (sampled analysis), so boxes do not blink.
 const holdSeconds = 1.0
 
-// Options tune the encoder; zero values select the defaults.
+// DefaultPreviewWindow bounds the frames searched for the preview picture.
+const DefaultPreviewWindow = 1500
+
+// Options tune the encoder and the preview; zero values select the defaults.
 type Options struct {
 	CRF       int    // libx264 quality, 1 (best) to 51; default 23
 	Preset    string // libx264 preset; default "veryfast"
 	Threads   int    // decoder and encoder threads; 0 lets FFmpeg choose
-	MaxPixels int    // largest accepted picture, width*height; default 8192*8192
+	MaxPixels int    // largest accepted picture, width*height; default decode.DefaultMaxPixels
+	// Preview, when set, is where a PNG of the analysed frame with the most
+	// boxes among the first PreviewWindow frames is written, boxes drawn,
+	// taken during the same pass.
+	Preview       string
+	PreviewWindow int // default DefaultPreviewWindow
 }
 
 func (o Options) withDefaults() Options {
@@ -64,7 +67,10 @@ func (o Options) withDefaults() Options {
 		o.Preset = "veryfast"
 	}
 	if o.MaxPixels <= 0 {
-		o.MaxPixels = 8192 * 8192
+		o.MaxPixels = decode.DefaultMaxPixels
+	}
+	if o.PreviewWindow <= 0 {
+		o.PreviewWindow = DefaultPreviewWindow
 	}
 	return o
 }
@@ -75,34 +81,51 @@ type Stats struct {
 	Width, Height int     // output size: display orientation, even
 	Duration      float64 // seconds from the first frame's start to the last frame's end
 	Analysed      int     // frames DetectionsFunc reported as analysed
-	DecodeErrors  int     // packets or frames the decoder rejected
+	DecodeErrors  int     // packets or frames the decoder rejected, and demuxer errors
+	PreviewFrame  int     // frame shown in the preview; -1 when none was written
 }
+
+// inputError marks errors of the decoder, which already name the input.
+type inputError struct{ error }
+
+func (e inputError) Unwrap() error { return e.error }
 
 // Write decodes the video in src (or the local file srcName when src is nil)
 // and writes it to dstPath as H.264/MP4 with the boxes of each frame drawn.
 //
-// The output keeps the source's timestamps (variable frame rate included)
-// and frame count, and its resolution in display orientation: rotated
-// sources are turned upright, and odd sizes lose their last column or row
-// because H.264 4:2:0 needs even dimensions. dstPath appears only when the
-// whole video was written; on error or cancellation nothing is left behind.
+// Every decoded picture is written, numbered as the analysis numbers them
+// (both decode through media/decode), damaged streams included. Output
+// timing is the decoder's media-time clock from the first frame's
+// timestamp (0 when that is negative): the source's timestamps while they
+// increase, one frame's duration where they jump back or repeat. Output is
+// in display orientation at the first picture's size (odd sizes lose their
+// last column or row, as H.264 4:2:0 needs even dimensions); pictures of
+// another size are scaled to it and their boxes with them. dstPath appears
+// only when the whole video was written; on error or cancellation nothing
+// is left behind.
 func Write(ctx context.Context, srcName string, src io.ReadSeeker, dstPath string, dets DetectionsFunc, opts Options) (Stats, error) {
 	st, err := write(ctx, srcName, src, dstPath, dets, opts.withDefaults())
-	if err != nil {
+	var ie inputError
+	switch {
+	case err == nil:
+		return st, nil
+	case errors.As(err, &ie):
+		return st, fmt.Errorf("annotate: %w", ie.error)
+	default:
 		return st, fmt.Errorf("annotate %s: %w", srcName, err)
 	}
-	return st, nil
 }
 
 func write(ctx context.Context, srcName string, src io.ReadSeeker, dstPath string, dets DetectionsFunc, opts Options) (st Stats, err error) {
+	st.PreviewFrame = -1
 	if dets == nil {
 		dets = func(int) ([]Box, bool) { return nil, false }
 	}
-	s, err := openSource(ctx, srcName, src, opts)
+	dec, err := decode.Open(ctx, srcName, src, decode.Options{Threads: opts.Threads, MaxPixels: int64(opts.MaxPixels)})
 	if err != nil {
-		return st, err
+		return st, inputError{err}
 	}
-	defer s.close()
+	defer dec.Close()
 
 	// Write next to the destination and rename at the end, so a reader never
 	// sees a half-written file.
@@ -125,89 +148,113 @@ func write(ctx context.Context, srcName string, src io.ReadSeeker, dstPath strin
 		}
 	}()
 
-	a := annotator{src: s, dets: dets, opts: opts, tmpPath: tmpPath}
+	a := annotator{
+		dets: dets, opts: opts, tmpPath: tmpPath, bestN: -1,
+		tb: dec.TimeBase(), frameRate: dec.FrameRate(), colour: dec.ColorSpace(), rotation: dec.Info().Rotation,
+	}
 	defer a.free()
 	for {
-		err := s.next(ctx)
+		p, err := dec.NextPicture(ctx)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return a.stats(), err
+			return a.stats(dec), inputError{err}
 		}
-		if err := a.frame(s.frame); err != nil {
-			return a.stats(), fmt.Errorf("frame %d: %w", a.n, err)
+		if err := a.frame(p); err != nil {
+			return a.stats(dec), fmt.Errorf("frame %d: %w", p.Index, err)
 		}
-	}
-	if a.n == 0 {
-		return a.stats(), ErrNoFrames
 	}
 	if err := ctx.Err(); err != nil {
-		return a.stats(), err
+		return a.stats(dec), err
+	}
+	if a.sink == nil { // the decoder ends with ErrCorrupt before this
+		return a.stats(dec), errors.New("no picture decoded")
 	}
 	if err := a.sink.finish(); err != nil {
-		return a.stats(), err
+		return a.stats(dec), err
 	}
 	if err := os.Rename(tmpPath, dstPath); err != nil {
-		return a.stats(), fmt.Errorf("publish output: %w", err)
+		return a.stats(dec), fmt.Errorf("publish output: %w", err)
 	}
-	return a.stats(), nil
+	st = a.stats(dec)
+	if a.best != nil && opts.Preview != "" {
+		if err := DrawPNG(opts.Preview, a.best, a.bestBoxes); err != nil {
+			return st, err
+		}
+		st.PreviewFrame = a.bestFrame
+	}
+	return st, nil
 }
 
-// annotator turns decoded frames into annotated encoded frames; the encoder
-// opens on the first frame, whose size fixes the output size.
+// annotator turns decoded pictures into annotated encoded frames; the
+// encoder opens on the first picture, whose size fixes the output size.
 type annotator struct {
-	src     *source
 	dets    DetectionsFunc
 	opts    Options
 	tmpPath string
 
-	sink   *sink
-	conv   *converter
-	out    *astiav.Frame
-	codedW int
-	codedH int
-	outW   int
-	outH   int
-	style  style
-	matrix matrix
+	tb        astiav.Rational
+	frameRate astiav.Rational // guessed; may be 0/1
+	colour    astiav.ColorSpace
+	rotation  int // clockwise degrees a player turns the picture
+
+	sink         *sink
+	conv         *converter
+	out          *astiav.Frame
+	codedW       int // the first picture's coded size, which all are scaled to
+	codedH       int
+	dispW, dispH int // the same in display orientation
+	outW         int
+	outH         int
+	style        style
+	matrix       matrix
 
 	n        int   // frames written
 	analysed int   // frames with analysis
-	first    int64 // pts of frame 0
-	last     int64 // pts of the latest frame
+	base     int64 // output pts of the clock's 0
+	last     int64 // output pts of the latest frame
 	lastDur  int64
-	held     []Box // boxes of the latest analysed frame
-	heldPTS  int64
+	held     []Box // boxes of the latest analysed frame, output geometry
+	heldTime int64
+
+	rgba      *converter // for the preview, at the preview frame's own size
+	best      *image.RGBA
+	bestBoxes []Box
+	bestFrame int
+	bestN     int // boxes in the preview frame; -1 before the first
 }
 
-func (a *annotator) stats() Stats {
-	st := Stats{Frames: a.n, Width: a.outW, Height: a.outH, Analysed: a.analysed, DecodeErrors: a.src.decodeErrors}
+func (a *annotator) stats(dec *decode.Decoder) Stats {
+	ds := dec.Stats()
+	st := Stats{Frames: a.n, Width: a.outW, Height: a.outH, Analysed: a.analysed,
+		DecodeErrors: ds.DecodeErrors + ds.ReadErrors, PreviewFrame: -1}
 	if a.n > 0 {
-		st.Duration = float64(a.last+a.lastDur-a.first) * a.src.timeBase.Float64()
+		st.Duration = float64(a.last+a.lastDur-a.base) * a.tb.Float64()
 	}
 	return st
 }
 
-func (a *annotator) open(f *astiav.Frame) error {
+func (a *annotator) open(p *decode.Picture) error {
+	f := p.Frame
 	a.codedW, a.codedH = f.Width(), f.Height()
-	if int64(a.codedW)*int64(a.codedH) > int64(a.opts.MaxPixels) {
-		return fmt.Errorf("%w: %dx%d exceeds %d pixels", ErrTooLarge, a.codedW, a.codedH, a.opts.MaxPixels)
-	}
-	dw, dh := displaySize(a.codedW, a.codedH, a.src.rotation)
-	a.outW, a.outH = evenSize(dw, dh)
+	a.dispW, a.dispH = displaySize(a.codedW, a.codedH, a.rotation)
+	a.outW, a.outH = evenSize(a.dispW, a.dispH)
 	if a.outW < 2 || a.outH < 2 {
-		return fmt.Errorf("%w: %dx%d", ErrTooSmall, dw, dh)
+		return fmt.Errorf("%w: %dx%d", ErrTooSmall, a.dispW, a.dispH)
+	}
+	if p.TS != astiav.NoPtsValue && p.TS > 0 {
+		a.base = p.TS // the source's own start, unless it is negative
 	}
 	aspect := f.SampleAspectRatio()
-	if a.src.rotation == 90 || a.src.rotation == 270 {
+	if a.rotation == 90 || a.rotation == 270 {
 		aspect = astiav.NewRational(aspect.Den(), aspect.Num())
 	}
 	var err error
 	a.sink, err = openSink(a.tmpPath, sinkParams{
 		w: a.outW, h: a.outH,
-		timeBase:  a.src.timeBase,
-		frameRate: a.src.frameRate,
+		timeBase:  a.tb,
+		frameRate: a.frameRate,
 		aspect:    aspect,
 	}, a.opts)
 	if err != nil {
@@ -227,19 +274,19 @@ func (a *annotator) open(f *astiav.Frame) error {
 	// Players assume BT.709 for untagged HD and BT.601 below; box colours
 	// follow the matrix the picture will be shown with.
 	a.matrix = bt601
-	if a.src.colour == astiav.ColorSpaceBt709 || (a.src.colour == astiav.ColorSpaceUnspecified && a.codedH >= 720) {
+	if a.colour == astiav.ColorSpaceBt709 || (a.colour == astiav.ColorSpaceUnspecified && a.codedH >= 720) {
 		a.matrix = bt709
 	}
 	return nil
 }
 
-func (a *annotator) frame(f *astiav.Frame) error {
+func (a *annotator) frame(p *decode.Picture) error {
 	if a.sink == nil {
-		if err := a.open(f); err != nil {
+		if err := a.open(p); err != nil {
 			return err
 		}
 	}
-	src, err := a.conv.yuv420(f)
+	src, err := a.conv.yuv420(p.Frame)
 	if err != nil {
 		return err
 	}
@@ -251,68 +298,63 @@ func (a *annotator) frame(f *astiav.Frame) error {
 	if !ok {
 		return errors.New("output frame has no planes")
 	}
-	turnPicture(dst, src, a.codedW, a.codedH, a.outW, a.outH, a.src.rotation)
+	turnPicture(dst, src, a.codedW, a.codedH, a.outW, a.outH, a.rotation)
 
-	pts, dur := a.timestamp(f)
+	draw, own := a.boxes(p)
+	if own != nil && p.Index < a.opts.PreviewWindow && len(own) > a.bestN && a.opts.Preview != "" {
+		if err := a.keepPreview(p, own); err != nil {
+			return fmt.Errorf("preview: %w", err)
+		}
+	}
 	drawBoxes(&yuvCanvas{
 		w: a.outW, h: a.outH,
 		y: dst[0].data, u: dst[1].data, v: dst[2].data,
 		yStride: dst[0].stride, cStride: dst[1].stride,
-	}, a.boxes(pts), a.style, a.matrix)
+	}, draw, a.style, a.matrix)
 
+	pts := a.base + p.Time
 	a.out.SetPts(pts)
-	a.sink.durations[pts] = dur
+	a.sink.durations[pts] = p.Duration
 	if err := a.sink.encode(a.out); err != nil {
 		return err
 	}
+	a.last, a.lastDur = pts, p.Duration
 	a.n++
 	return nil
 }
 
-// timestamp returns the frame's presentation time and duration in the stream
-// time base. Missing timestamps continue from the previous frame, and
-// timestamps that do not increase are nudged forward one tick, because the
-// encoder and MP4 need strictly increasing times and no frame may be dropped.
-func (a *annotator) timestamp(f *astiav.Frame) (pts, dur int64) {
-	pts = bestEffortTimestamp(f)
-	switch {
-	case a.n == 0 && pts == astiav.NoPtsValue:
-		pts = 0
-	case a.n == 0:
-	case pts == astiav.NoPtsValue:
-		pts = a.last + max(a.lastDur, 1)
-	case pts <= a.last:
-		pts = a.last + 1
-	}
-	dur = frameDuration(f)
-	if dur <= 0 {
-		if a.n > 0 {
-			dur = pts - a.last
-		} else if r := a.src.frameRate; r.Num() > 0 && r.Den() > 0 {
-			dur = astiav.RescaleQ(1, astiav.NewRational(r.Den(), r.Num()), a.src.timeBase)
-		}
-		dur = max(dur, 1)
-	}
-	if a.n == 0 {
-		a.first = pts
-	}
-	a.last, a.lastDur = pts, dur
-	return pts, dur
-}
-
-// boxes asks for frame n's detections; frames that were not analysed show
-// the latest analysed frame's boxes for up to holdSeconds.
-func (a *annotator) boxes(pts int64) []Box {
-	b, ok := a.dets(a.n)
+// boxes returns what to draw on picture p, in output geometry, and p's own
+// boxes when it was analysed (nil, not empty, when it was not). Frames that
+// were not analysed show the latest analysed frame's boxes for up to
+// holdSeconds of clock time.
+func (a *annotator) boxes(p *decode.Picture) (draw, own []Box) {
+	b, ok := a.dets(p.Index)
 	if ok {
 		a.analysed++
-		a.held, a.heldPTS = b, pts
-		return b
+		a.held, a.heldTime = a.fit(a.held[:0], b, p), p.Time
+		if b == nil {
+			b = []Box{}
+		}
+		return a.held, b
 	}
-	if a.held != nil && float64(pts-a.heldPTS)*a.src.timeBase.Float64() <= holdSeconds {
-		return a.held
+	if len(a.held) > 0 && float64(p.Time-a.heldTime)*a.tb.Float64() <= holdSeconds {
+		return a.held, nil
 	}
-	return nil
+	return nil, nil
+}
+
+// fit appends boxes mapped from the picture's own display geometry to the
+// output's, the first picture's: unchanged unless the size changed.
+func (a *annotator) fit(dst, boxes []Box, p *decode.Picture) []Box {
+	sx, sy := float32(1), float32(1)
+	if (p.Width != a.dispW || p.Height != a.dispH) && p.Width > 0 && p.Height > 0 {
+		sx, sy = float32(a.dispW)/float32(p.Width), float32(a.dispH)/float32(p.Height)
+	}
+	for _, b := range boxes {
+		b.X1, b.X2, b.Y1, b.Y2 = b.X1*sx, b.X2*sx, b.Y1*sy, b.Y2*sy
+		dst = append(dst, b)
+	}
+	return dst
 }
 
 func (a *annotator) free() {
@@ -321,6 +363,9 @@ func (a *annotator) free() {
 	}
 	if a.conv != nil {
 		a.conv.free()
+	}
+	if a.rgba != nil {
+		a.rgba.free()
 	}
 	if a.sink != nil {
 		a.sink.free()

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vidpipe/vidpipe/media/decode"
 )
 
 // testBoxes places one box of class 0 in the left half of a w x h display
@@ -180,10 +182,10 @@ func TestWriteBadInput(t *testing.T) {
 		want error
 	}{
 		{"missing", filepath.Join(dir, "missing.mp4"), os.ErrNotExist},
-		{"text", text, ErrInvalidInput},
-		{"truncated", truncated, ErrInvalidInput},
-		{"audio only", clipPath(t, "audio.m4a"), ErrNoVideo},
-		{"nested", concat, ErrInvalidInput},
+		{"text", text, decode.ErrNotVideo},
+		{"truncated", truncated, decode.ErrCorrupt},
+		{"audio only", clipPath(t, "audio.m4a"), decode.ErrNotVideo},
+		{"nested", concat, decode.ErrFormatNotAllowed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -194,8 +196,8 @@ func TestWriteBadInput(t *testing.T) {
 				t.Fatalf("Write error %v, want %v", err, tc.want)
 			}
 			t.Log(err)
-			if !strings.Contains(err.Error(), tc.src) {
-				t.Errorf("error %q does not name %s", err, tc.src)
+			if n := strings.Count(err.Error(), tc.src); n != 1 {
+				t.Errorf("error %q names %s %d times, want once", err, tc.src, n)
 			}
 			if left, _ := os.ReadDir(out); len(left) != 0 {
 				t.Errorf("left %d files behind, e.g. %s", len(left), left[0].Name())

@@ -3,6 +3,7 @@ package annotate
 import (
 	"bytes"
 	"context"
+	"errors"
 	"image"
 	"image/color"
 	"image/png"
@@ -14,6 +15,7 @@ import (
 	"github.com/asticode/go-astiav"
 
 	"github.com/vidpipe/vidpipe/internal/font"
+	"github.com/vidpipe/vidpipe/media/decode"
 )
 
 func TestClipBox(t *testing.T) {
@@ -146,7 +148,10 @@ func TestGlyph(t *testing.T) {
 	}
 }
 
-func TestFramePNG(t *testing.T) {
+// TestPreview checks the preview Write takes during its pass: the analysed
+// frame with the most boxes, upright at its own size, boxes drawn, pixels
+// elsewhere as the ffmpeg CLI decodes them.
+func TestPreview(t *testing.T) {
 	tests := []struct {
 		clip string
 		w, h int
@@ -159,9 +164,24 @@ func TestFramePNG(t *testing.T) {
 		t.Run(tc.clip, func(t *testing.T) {
 			src := clipPath(t, tc.clip)
 			boxes := testBoxes(tc.w, tc.h)
-			path := filepath.Join(t.TempDir(), "frame.png")
-			if err := FramePNG(context.Background(), src, nil, 7, path, boxes); err != nil {
-				t.Fatalf("FramePNG: %v", err)
+			dir := t.TempDir()
+			path := filepath.Join(dir, "preview.png")
+			// Frame 7 has the most boxes; frame 3, analysed earlier, one.
+			dets := func(i int) ([]Box, bool) {
+				switch i {
+				case 3:
+					return boxes[:1], true
+				case 7:
+					return boxes, true
+				}
+				return nil, i%2 == 0
+			}
+			st, err := Write(context.Background(), src, nil, filepath.Join(dir, "annotated.mp4"), dets, Options{Preview: path})
+			if err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			if st.PreviewFrame != 7 {
+				t.Errorf("preview shows frame %d, want 7", st.PreviewFrame)
 			}
 			f, err := os.Open(path)
 			if err != nil {
@@ -197,10 +217,15 @@ func TestFramePNG(t *testing.T) {
 			}
 		})
 	}
-	t.Run("past end", func(t *testing.T) {
-		err := FramePNG(context.Background(), clipPath(t, "odd444.mp4"), nil, 1000, filepath.Join(t.TempDir(), "x.png"), nil)
-		if err == nil {
-			t.Fatal("FramePNG past the last frame succeeded")
+	t.Run("nothing analysed", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "preview.png")
+		st, err := Write(context.Background(), clipPath(t, "odd444.mp4"), nil, filepath.Join(dir, "annotated.mp4"), nil, Options{Preview: path})
+		if err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) || st.PreviewFrame != -1 {
+			t.Errorf("preview frame %d, stat %v; want none", st.PreviewFrame, err)
 		}
 	})
 }
@@ -220,8 +245,15 @@ func TestDrawPNGSample(t *testing.T) {
 		{X1: 10, Y1: 10, X2: 330, Y2: 40, ClassID: 13, Label: "!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLM", Conf: 1},
 		{X1: 10, Y1: 60, X2: 330, Y2: 90, ClassID: 17, Label: "NOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~", Conf: 0.5},
 	}
-	if err := FramePNG(context.Background(), sampleVideo(t), nil, 100, path, boxes); err != nil {
-		t.Fatalf("FramePNG: %v", err)
+	const w, h = 768, 576
+	rgb := rgbFrame(t, sampleVideo(t), 100, w, h)
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := range w * h {
+		copy(img.Pix[4*i:4*i+3], rgb[3*i:3*i+3])
+		img.Pix[4*i+3] = 255
+	}
+	if err := DrawPNG(path, img, boxes); err != nil {
+		t.Fatalf("DrawPNG: %v", err)
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Fatal(err)
@@ -232,7 +264,8 @@ func TestHoldBoxes(t *testing.T) {
 	person := []Box{{X1: 1, Y1: 1, X2: 5, Y2: 5, Label: "person"}}
 	analysed := map[int]bool{0: true, 3: true, 4: true}
 	a := annotator{
-		src: &source{timeBase: astiav.NewRational(1, 10)},
+		tb:    astiav.NewRational(1, 10),
+		dispW: 8, dispH: 8,
 		dets: func(i int) ([]Box, bool) {
 			if i == 4 {
 				return nil, true // analysed, nothing found
@@ -240,13 +273,16 @@ func TestHoldBoxes(t *testing.T) {
 			return person, analysed[i]
 		},
 	}
-	// pts in tenths of a second: frame 2 is 1 s after frame 0, frame 3 is 1.1 s.
-	pts := []int64{0, 5, 10, 11, 12, 13}
+	// Clock time in tenths of a second: frame 2 is 1 s after frame 0, frame 3 is 1.1 s.
+	times := []int64{0, 5, 10, 11, 12, 13}
 	want := []int{1, 1, 1, 1, 0, 0}
-	for i, p := range pts {
-		a.n = i
-		if got := len(a.boxes(p)); got != want[i] {
+	for i, tm := range times {
+		draw, own := a.boxes(&decode.Picture{Index: i, Time: tm, Width: 8, Height: 8})
+		if got := len(draw); got != want[i] {
 			t.Errorf("frame %d: %d boxes, want %d", i, got, want[i])
+		}
+		if (own != nil) != analysed[i] {
+			t.Errorf("frame %d: own boxes %v, analysed %v", i, own, analysed[i])
 		}
 	}
 	if a.analysed != 3 {

@@ -15,18 +15,6 @@ import (
 
 func cFrame(f *astiav.Frame) *C.AVFrame { return (*C.AVFrame)(f.UnsafePointer()) }
 
-// bestEffortTimestamp is FFmpeg's guess of the presentation time, in the
-// stream time base, or astiav.NoPtsValue.
-func bestEffortTimestamp(f *astiav.Frame) int64 {
-	return int64(cFrame(f).best_effort_timestamp)
-}
-
-// frameDuration is the duration of the packet the frame came from, 0 if
-// unknown.
-func frameDuration(f *astiav.Frame) int64 {
-	return int64(cFrame(f).pkt_duration)
-}
-
 // makeWritable gives f its own buffers if the encoder still holds a
 // reference to them, so drawing never changes a frame already sent.
 func makeWritable(f *astiav.Frame) error {

@@ -1,21 +1,20 @@
 package annotate
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"image"
 	"image/draw"
 	"image/png"
-	"io"
 	"os"
 
 	"github.com/asticode/go-astiav"
+
+	"github.com/vidpipe/vidpipe/media/decode"
 )
 
 // DrawPNG draws boxes (in img's pixel coordinates) on a copy of img with the
 // same outlines, palette and font as the video, and saves it as a PNG file.
-// It is meant for README pictures and debugging.
 func DrawPNG(path string, img image.Image, boxes []Box) error {
 	rgba := image.NewRGBA(image.Rect(0, 0, img.Bounds().Dx(), img.Bounds().Dy()))
 	draw.Draw(rgba, rgba.Rect, img, img.Bounds().Min, draw.Src)
@@ -44,55 +43,32 @@ func savePNG(path string, img image.Image) (err error) {
 	return png.Encode(f, img)
 }
 
-// FramePNG decodes frame index (0-based, counting every decoded frame) of the
-// video in src (or the local file srcName when src is nil), turns it to
-// display orientation and saves it with boxes drawn as a PNG at path.
-func FramePNG(ctx context.Context, srcName string, src io.ReadSeeker, index int, path string, boxes []Box) error {
-	img, err := decodeFrame(ctx, srcName, src, index)
-	if err != nil {
-		return fmt.Errorf("annotate %s: %w", srcName, err)
-	}
-	return DrawPNG(path, img, boxes)
-}
-
-// decodeFrame returns frame index of a video as RGBA in display orientation.
-func decodeFrame(ctx context.Context, srcName string, src io.ReadSeeker, index int) (*image.RGBA, error) {
-	if index < 0 {
-		return nil, fmt.Errorf("frame %d: negative index", index)
-	}
-	s, err := openSource(ctx, srcName, src, Options{}.withDefaults())
-	if err != nil {
-		return nil, err
-	}
-	defer s.close()
-	for i := 0; ; i++ {
-		err := s.next(ctx)
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("frame %d: video has %d frames", index, i)
+// keepPreview holds picture p, upright at its own size, as the preview
+// candidate with its boxes; the PNG is drawn once the video is written.
+func (a *annotator) keepPreview(p *decode.Picture, boxes []Box) error {
+	w, h := p.Frame.Width(), p.Frame.Height()
+	if a.rgba == nil || a.rgba.w != w || a.rgba.h != h {
+		if a.rgba != nil {
+			a.rgba.free()
 		}
-		if err != nil {
-			return nil, err
-		}
-		if i == index {
-			break
-		}
+		a.rgba = newConverter(w, h, astiav.PixelFormatRgba)
 	}
-	w, h := s.frame.Width(), s.frame.Height()
-	conv := newConverter(w, h, astiav.PixelFormatRgba)
-	defer conv.free()
-	out, err := conv.convert(s.frame)
+	out, err := a.rgba.convert(p.Frame)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	p, ok := planeAt(out, 0, h)
+	pl, ok := planeAt(out, 0, h)
 	if !ok {
-		return nil, errors.New("converted frame has no pixels")
+		return errors.New("converted frame has no pixels")
 	}
 	coded := image.NewRGBA(image.Rect(0, 0, w, h))
 	for y := range h {
-		copy(coded.Pix[y*coded.Stride:y*coded.Stride+4*w], p.data[y*p.stride:])
+		copy(coded.Pix[y*coded.Stride:y*coded.Stride+4*w], pl.data[y*pl.stride:])
 	}
-	return turnRGBA(coded, s.rotation), nil
+	a.best = turnRGBA(coded, a.rotation)
+	a.bestBoxes = append(a.bestBoxes[:0], boxes...)
+	a.bestFrame, a.bestN = p.Index, len(boxes)
+	return nil
 }
 
 // turnRGBA turns img clockwise by rot degrees (0, 90, 180 or 270).

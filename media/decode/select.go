@@ -7,9 +7,9 @@ import "math"
 const slotEpsilon = 1e-6
 
 // selector decides which decoded frames are kept: every Nth by decode index,
-// or at most one per 1/FPS slot of media time. Slots are anchored at the first
-// frame's timestamp and computed as t0 + k/FPS rather than accumulated, so
-// long videos do not drift; a gap in variable-frame-rate video skips the
+// or at most one per 1/FPS slot of media time (the decoder's clock). Slots
+// are anchored at the first frame's time and computed as t0 + k/FPS rather
+// than accumulated, so long videos do not drift; a gap in variable-frame-rate video skips the
 // empty slots instead of bursting to catch up.
 type selector struct {
 	every int

@@ -12,10 +12,10 @@ import (
 
 	"github.com/asticode/go-astiav"
 
-	"github.com/vidpipe/vidpipe/ingest/formats"
+	"github.com/vidpipe/vidpipe/media/formats"
 )
 
-// allowedFormats are the demuxers untrusted input may use (ingest/formats,
+// allowedFormats are the demuxers untrusted input may use (media/formats,
 // the table prefix listings use too). None of them opens other files or URLs.
 var allowedFormats = formats.Demuxers()
 
@@ -84,11 +84,6 @@ func (d *Decoder) open(ctx context.Context, r io.ReadSeeker) error {
 	}
 	if err := d.openDecoder(); err != nil {
 		return err
-	}
-	if d.opts.Preprocess == PreprocessFast {
-		d.lb = newLetterboxer(d.opts.Size)
-	} else {
-		d.lb = newExactBoxer(d.opts.Size, d.cc)
 	}
 	d.sel = selector{every: d.opts.Every, fps: d.opts.FPS}
 	// FFmpeg may have finished between a cancellation and its next read.
@@ -273,6 +268,7 @@ func (d *Decoder) fillInfo(w, h int) {
 	default:
 		d.frameDur = 1.0 / 25 // FFmpeg's own fallback rate
 	}
+	d.clk = newClock(d.frameDur, d.tb, d.fc.InputFormat().Flags().Has(astiav.IOFormatFlagTsDiscont))
 }
 
 // fourCC spells a codec tag as stored: little-endian characters.

@@ -9,6 +9,7 @@ package decode
 #include <libavutil/mem.h>
 
 static int64_t vp_best_effort(const AVFrame *f) { return f->best_effort_timestamp; }
+static int64_t vp_pkt_duration(const AVFrame *f) { return f->pkt_duration; }
 static int vp_frame_corrupt(const AVFrame *f) {
 	return (f->flags & AV_FRAME_FLAG_CORRUPT) || f->decode_error_flags;
 }
@@ -54,6 +55,10 @@ func cFrame(f *astiav.Frame) *C.AVFrame { return (*C.AVFrame)(f.UnsafePointer())
 // bestEffortTimestamp is FFmpeg's guess at the presentation time, in the
 // stream's time base; it falls back to dts when pts is missing.
 func bestEffortTimestamp(f *astiav.Frame) int64 { return int64(C.vp_best_effort(cFrame(f))) }
+
+// packetDuration is the duration of the packet the picture came from, in the
+// stream's time base; 0 when the container does not say.
+func packetDuration(f *astiav.Frame) int64 { return int64(C.vp_pkt_duration(cFrame(f))) }
 
 // frameCorrupt reports whether the decoder flagged the picture as damaged
 // (concealed errors); such frames are still yielded, as ffmpeg does.

@@ -1,6 +1,9 @@
-// Package decode turns one video into letterboxed RGB frames for the
-// detector, decoding with FFmpeg through go-astiav. By default the frames
-// hold exactly the pixels YOLOv5's own cv2 pipeline would feed the model.
+// Package decode is the one way this project opens, demuxes and decodes an
+// untrusted video (FFmpeg through go-astiav): analysis takes letterboxed RGB
+// frames from Next, annotation and previews take the same decoded pictures
+// from NextPicture, so both see one stream choice, one hardening set, one
+// error taxonomy and one frame numbering. By default the letterboxes hold
+// exactly the pixels YOLOv5's own cv2 pipeline would feed the model.
 package decode
 
 // FFmpeg's logging is process-wide, so this package leaves it alone: a
@@ -98,8 +101,9 @@ type Decoder struct {
 	cc     *astiav.CodecContext
 	pkt    *astiav.Packet
 	frame  *astiav.Frame
-	lb     boxer
+	lb     boxer // made on the first Next, so NextPicture alone never allocates it
 	sel    selector
+	pic    Picture
 
 	info     Info
 	tb       float64 // stream time base in seconds
@@ -107,9 +111,11 @@ type Decoder struct {
 	tbDen    int64
 	frameDur float64 // seconds per frame, for extrapolating missing timestamps
 	stats    Stats
+	clk      clock
 
-	pending  bool // pkt holds a packet the decoder refused with EAGAIN
-	draining bool // demuxer finished; the decoder is being flushed
+	out      *Frame // the frame Next hands out
+	pending  bool   // pkt holds a packet the decoder refused with EAGAIN
+	draining bool   // demuxer finished; the decoder is being flushed
 	errRun   int
 	prevPTS  float64
 	havePrev bool
@@ -132,15 +138,25 @@ func (d *Decoder) Stats() Stats {
 // packets are skipped and counted in Stats; a video that yields no picture at
 // all ends with ErrCorrupt instead of io.EOF.
 func (d *Decoder) Next(ctx context.Context) (*Frame, error) {
+	err := d.run(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	return d.out, nil
+}
+
+// run decodes up to the next picture Next (raw false) or NextPicture (raw
+// true) hands out, making every error terminal and naming the input.
+func (d *Decoder) run(ctx context.Context, raw bool) error {
 	if d.closed {
-		return nil, fmt.Errorf("decode %s: %w", d.name, ErrClosed)
+		return fmt.Errorf("decode %s: %w", d.name, ErrClosed)
 	}
 	if d.err != nil {
-		return nil, d.err
+		return d.err
 	}
 	d.src.ctx = ctx
 	stop := context.AfterFunc(ctx, d.intr.Interrupt)
-	f, err := d.next(ctx)
+	err := d.next(ctx, raw)
 	interrupted := !stop()
 	d.src.ctx = context.Background()
 	if err == nil && interrupted {
@@ -152,38 +168,45 @@ func (d *Decoder) Next(ctx context.Context) (*Frame, error) {
 			err = fmt.Errorf("decode %s: %w", d.name, err)
 		}
 		d.err = err
-		return nil, err
+		return err
 	}
-	return f, nil
+	return nil
 }
 
-func (d *Decoder) next(ctx context.Context) (*Frame, error) {
+// next decodes until a picture is handed out: into d.out as a letterbox
+// (raw false) or into d.pic as FFmpeg's own frame (raw true), which then
+// stays referenced until the next call.
+func (d *Decoder) next(ctx context.Context, raw bool) error {
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		err := d.cc.ReceiveFrame(d.frame)
 		switch {
 		case err == nil:
 			d.errRun = 0
+			if raw {
+				return d.onPicture()
+			}
 			f, err := d.onFrame()
 			d.frame.Unref()
 			if err != nil || f != nil {
-				return f, err
+				d.out = f
+				return err
 			}
 		case errors.Is(err, astiav.ErrEagain):
 			if err := d.feed(ctx); err != nil {
-				return nil, err
+				return err
 			}
 		case errors.Is(err, astiav.ErrEof):
-			return nil, d.finish()
+			return d.finish()
 		default:
 			if e := d.ioFailure(); e != nil {
-				return nil, e
+				return e
 			}
 			d.stats.DecodeErrors++
 			if d.errRun++; d.errRun > maxErrorRun {
-				return nil, fmt.Errorf("%w: %d decode errors in a row: %w", ErrCorrupt, d.errRun, err)
+				return fmt.Errorf("%w: %d decode errors in a row: %w", ErrCorrupt, d.errRun, err)
 			}
 		}
 	}
@@ -278,22 +301,43 @@ func (d *Decoder) ioFailure() error {
 	return nil
 }
 
-func (d *Decoder) onFrame() (*Frame, error) {
-	idx := d.stats.Decoded
+// accept does the bookkeeping every decoded picture gets, whoever takes
+// it: its index, its limits, its damage and its place on the clock.
+func (d *Decoder) accept() (idx int, pts float64, est bool, err error) {
+	idx = d.stats.Decoded
 	d.stats.Decoded++
 	w, h := d.frame.Width(), d.frame.Height()
 	if w <= 0 || h <= 0 {
-		return nil, fmt.Errorf("%w: frame %d has size %dx%d", ErrCorrupt, idx, w, h)
+		return idx, 0, false, fmt.Errorf("%w: frame %d has size %dx%d", ErrCorrupt, idx, w, h)
 	}
 	if int64(w)*int64(h) > d.opts.MaxPixels {
-		return nil, fmt.Errorf("%w: frame %d is %dx%d, over %d pixels", ErrTooLarge, idx, w, h, d.opts.MaxPixels)
+		return idx, 0, false, fmt.Errorf("%w: frame %d is %dx%d, over %d pixels", ErrTooLarge, idx, w, h, d.opts.MaxPixels)
 	}
 	if frameCorrupt(d.frame) {
 		d.stats.CorruptFrames++
 	}
-	pts, est := d.timestamp()
-	if !d.sel.keep(int64(idx), pts) {
+	d.clk.advance(bestEffortTimestamp(d.frame), packetDuration(d.frame))
+	pts, est = d.timestamp()
+	return idx, pts, est, nil
+}
+
+func (d *Decoder) onFrame() (*Frame, error) {
+	idx, pts, est, err := d.accept()
+	if err != nil {
+		return nil, err
+	}
+	w, h := d.frame.Width(), d.frame.Height()
+	// Sampling follows the clock, not raw timestamps, so it goes on past a
+	// timestamp jump.
+	if !d.sel.keep(int64(idx), d.seconds(d.clk.now)) {
 		return nil, nil
+	}
+	if d.lb == nil {
+		if d.opts.Preprocess == PreprocessFast {
+			d.lb = newLetterboxer(d.opts.Size)
+		} else {
+			d.lb = newExactBoxer(d.opts.Size, d.cc)
+		}
 	}
 	rot := d.info.Rotation
 	if err := d.lb.apply(d.frame, rot); err != nil {

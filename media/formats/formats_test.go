@@ -33,7 +33,7 @@ func TestDemuxerAllowed(t *testing.T) {
 
 // TestDecoderUsesThisList keeps the decoder's format allow-list and this
 // table from drifting apart while the decoder still spells its own: either
-// ingest/decode initialises allowedFormats from Demuxers(), or its literal
+// media/decode initialises allowedFormats from Demuxers(), or its literal
 // lists exactly the same demuxers.
 func TestDecoderUsesThisList(t *testing.T) {
 	f, err := parser.ParseFile(token.NewFileSet(), "../decode/open.go", nil, 0)
@@ -49,7 +49,7 @@ func TestDecoderUsesThisList(t *testing.T) {
 	})
 	switch v := value.(type) {
 	case nil:
-		t.Skip("ingest/decode no longer declares allowedFormats in open.go; nothing to compare")
+		t.Skip("media/decode no longer declares allowedFormats in open.go; nothing to compare")
 	case *ast.CallExpr:
 		if sel, ok := v.Fun.(*ast.SelectorExpr); !ok || sel.Sel.Name != "Demuxers" {
 			t.Fatalf("allowedFormats is initialised by a call other than formats.Demuxers()")

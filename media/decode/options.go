@@ -18,9 +18,10 @@ type Options struct {
 	// Every keeps every Nth decoded frame (0 or 1 keeps all). Mutually
 	// exclusive with FPS.
 	Every int
-	// FPS keeps about F frames per second of media time, chosen by
-	// best-effort timestamps so variable-frame-rate video is sampled evenly
-	// (0 = off).
+	// FPS keeps about F frames per second of media time, chosen on the
+	// decoder's clock (best-effort timestamps while they increase, a
+	// frame's duration where they jump back), so variable-frame-rate video
+	// is sampled evenly and sampling goes on past a timestamp jump (0 = off).
 	FPS float64
 	// Size is the square letterbox side (0 = DefaultSize).
 	Size int
