@@ -72,7 +72,7 @@ func (t *Task) Validate() error {
 	return nil
 }
 
-// The preprocessings a job may ask ingest for; ingest/decode implements
+// The preprocessings a job may ask ingest for; media/decode implements
 // them under the same names.
 const (
 	// PreprocessExact gives the model the very pixels YOLOv5's own
