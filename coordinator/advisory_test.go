@@ -256,7 +256,7 @@ func TestMaxDeliveriesFailFramesOfDeadWorkers(t *testing.T) {
 	defer stopWorker()
 	go func() { defer close(workerDone); dyingWorker(workerCtx, t, js, deliveries, &mu) }()
 
-	sum, err := New(js, Options{OutDir: t.TempDir()}).RunJob(ctx, Job{ID: job, Videos: []VideoSpec{{"doomed", "doomed.mp4"}, {"fine", "fine.mp4"}}})
+	sum, err := New(js, Options{Out: folder(t, t.TempDir())}).RunJob(ctx, Job{ID: job, Videos: []VideoSpec{{"doomed", "doomed.mp4"}, {"fine", "fine.mp4"}}})
 	if err != nil {
 		t.Fatalf("RunJob (a hang ends in the context deadline): %v", err)
 	}
@@ -484,7 +484,7 @@ func TestMaxDeliveriesFailVideoOfDeadIngest(t *testing.T) {
 		}
 	}()
 
-	sum, err := New(js, Options{OutDir: t.TempDir()}).RunJob(ctx, Job{ID: job, Videos: []VideoSpec{{"doomed", "doomed.mp4"}, {"fine", "fine.mp4"}}})
+	sum, err := New(js, Options{Out: folder(t, t.TempDir())}).RunJob(ctx, Job{ID: job, Videos: []VideoSpec{{"doomed", "doomed.mp4"}, {"fine", "fine.mp4"}}})
 	if err != nil {
 		t.Fatalf("RunJob (a hang ends in the context deadline): %v", err)
 	}

@@ -15,7 +15,19 @@ import (
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/internal/bustest"
+	"github.com/vidpipe/vidpipe/storage"
 )
+
+// folder is a local output folder as RunJob writes to it.
+func folder(t *testing.T, dir string) storage.Bucket {
+	t.Helper()
+	b, err := storage.NewFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
 
 func publish(t *testing.T, js jetstream.JetStream, subject string, v any) {
 	t.Helper()
@@ -60,7 +72,7 @@ func TestResultsInOrderExactlyOnce(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := New(js, Options{OutDir: out})
+	c := New(js, Options{Out: folder(t, out)})
 	sum, err := c.RunJob(ctx, Job{ID: job, Videos: []VideoSpec{{"good", "good.mp4"}, {"missing", "/nope.mp4"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +129,7 @@ func TestResultsInOrderExactlyOnce(t *testing.T) {
 
 	// A second coordinator replaying the same job rebuilds identical outputs.
 	before, _ := os.ReadFile(filepath.Join(out, "good", "detections.jsonl"))
-	if _, err := New(js, Options{OutDir: out}).RunJob(ctx, Job{ID: job, Videos: []VideoSpec{{"good", "good.mp4"}, {"missing", "/nope.mp4"}}}); err != nil {
+	if _, err := New(js, Options{Out: folder(t, out)}).RunJob(ctx, Job{ID: job, Videos: []VideoSpec{{"good", "good.mp4"}, {"missing", "/nope.mp4"}}}); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := os.ReadFile(filepath.Join(out, "good", "detections.jsonl"))
@@ -142,7 +154,7 @@ func TestSummarise(t *testing.T) {
 
 func TestRunJobRejectsBadNames(t *testing.T) {
 	_, js := bustest.Start(t, bus.DefaultStreamOptions())
-	c := New(js, Options{OutDir: t.TempDir()})
+	c := New(js, Options{Out: folder(t, t.TempDir())})
 	for _, job := range []Job{
 		{ID: "a.b"},
 		{ID: "ok", Videos: []VideoSpec{{Name: "../x"}}},

@@ -7,13 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"time"
 
 	"github.com/vidpipe/vidpipe/coordinator"
-	"github.com/vidpipe/vidpipe/internal/files"
 	"github.com/vidpipe/vidpipe/model/infer"
 	"github.com/vidpipe/vidpipe/storage"
 )
@@ -69,22 +67,14 @@ func versions() map[string]string {
 	return v
 }
 
-// writeJobRecord writes job.json next to summary.json, and to the sink.
-func writeJobRecord(ctx context.Context, dir string, sink storage.Bucket, prefix string, rec *jobRecord) error {
+// writeJobRecord writes job.json next to summary.json.
+func writeJobRecord(ctx context.Context, out storage.Bucket, prefix string, rec *jobRecord) error {
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
-	if sink != nil {
-		key := "job.json"
-		if prefix != "" {
-			key = prefix + "/job.json"
-		}
-		if err := sink.Put(ctx, key, bytes.NewReader(b)); err != nil {
-			return fmt.Errorf("write job record: %w", err)
-		}
-		return nil
+	if err := out.Put(ctx, storage.JoinKey(prefix, coordinator.JobFile), bytes.NewReader(append(b, '\n'))); err != nil {
+		return fmt.Errorf("write job record: %w", err)
 	}
-	return files.WriteAtomic(filepath.Join(dir, "job.json"), b, 0o644)
+	return nil
 }

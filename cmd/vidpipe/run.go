@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -335,11 +334,13 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	if err != nil {
 		return nil, err
 	}
-	outDir, sink, sinkPrefix, cleanOut, err := c.output(ctx, bks, job.ID)
+	out, prefix, err := c.output(ctx, bks, job.ID)
 	if err != nil {
 		return nil, err
 	}
-	defer cleanOut()
+	if !ingest.IsRemote(c.out) {
+		defer out.Close() // bks keeps and closes only the s3:// ones
+	}
 	logger.Info("job", "id", job.ID, "videos", len(job.Videos), "model", mdl.path, "workers", c.workers, "threads", threads, "batch", batch, "input", size)
 
 	codec, _ := bus.ParseCodec(c.codec)
@@ -348,8 +349,7 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		annotate = annotator(bks.Open)
 	}
 	coord := coordinator.New(js, coordinator.Options{
-		OutDir: outDir, Annotate: annotate, AnnotateWorkers: 1, Logger: logger, OnProgress: prog.update,
-		Sink: sink, SinkPrefix: sinkPrefix,
+		Out: out, Prefix: prefix, Annotate: annotate, AnnotateWorkers: 1, Logger: logger, OnProgress: prog.update,
 	})
 	pre, err := decode.ParsePreprocess(c.preprocess)
 	if err != nil {
@@ -395,6 +395,11 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	}()
 
 	sum, err := coord.RunJob(jobCtx, job)
+	if err != nil {
+		// Before waiting: ingest may be blocked on a frames stream that
+		// nobody drains any more.
+		failJob(err)
+	}
 	prog.finish()
 	stopWorkers()
 	_ = wg.Wait()
@@ -412,7 +417,7 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		Versions: versions(), Started: started.UTC(), Finished: time.Now().UTC(),
 		WallSeconds: time.Since(started).Seconds(), Status: sum.Status, Frames: sum.Frames,
 	}
-	if err := writeJobRecord(ctx, outDir, sink, sinkPrefix, &rec); err != nil {
+	if err := writeJobRecord(ctx, out, prefix, &rec); err != nil {
 		return sum, err
 	}
 	return sum, nil
@@ -437,28 +442,23 @@ func (c *runConfig) newJob(ctx context.Context, bks *buckets) (coordinator.Job, 
 	return job, nil
 }
 
-// output decides where a job's outputs go: a local directory (OUT, or
-// OUT/JOB with --job), or a bucket (OUT/JOB) through a local staging area.
-func (c *runConfig) output(ctx context.Context, bks *buckets, job string) (dir string, sink storage.Bucket, prefix string, clean func(), err error) {
-	if !ingest.IsRemote(c.out) {
-		dir = c.out
-		if c.job != "" {
-			dir = filepath.Join(c.out, c.job)
-		}
-		return dir, nil, "", func() {}, nil
-	}
-	sink, prefix, err = bks.Open(ctx, c.out)
+// output opens the bucket that writes a job's outputs and the prefix of
+// its folder: OUT (a path, file:// or s3:// URI), OUT/JOB with --job, and
+// always OUT/JOB in a bucket, where runs share the prefix.
+func (c *runConfig) output(ctx context.Context, bks *buckets, job string) (storage.Bucket, string, error) {
+	b, prefix, err := bks.Open(ctx, c.out)
 	if err != nil {
-		return "", nil, "", nil, err
+		return nil, "", fmt.Errorf("output %s: %w", c.out, err)
 	}
-	prefix = strings.Trim(strings.TrimSuffix(prefix, "/")+"/"+job, "/")
-	if err := storage.ValidKey(prefix); err != nil {
-		return "", nil, "", nil, fmt.Errorf("output %s: %w", c.out, err)
+	if c.job != "" || ingest.IsRemote(c.out) {
+		prefix = storage.JoinKey(prefix, job)
 	}
-	if dir, err = os.MkdirTemp("", "vidpipe-out-"); err != nil {
-		return "", nil, "", nil, err
+	if prefix != "" {
+		if err := storage.ValidKey(prefix); err != nil {
+			return nil, "", fmt.Errorf("output %s: %w", c.out, err)
+		}
 	}
-	return dir, sink, prefix, func() { os.RemoveAll(dir) }, nil
+	return b, prefix, nil
 }
 
 // connect reaches the NATS server: an external one, or one started here.

@@ -42,6 +42,9 @@ type Video struct {
 	Source string `json:"source"`
 	State  string `json:"state"`
 	Error  string `json:"error,omitempty"`
+	// AnnotateError is why the video has no annotated.mp4; its analysis
+	// stands.
+	AnnotateError string `json:"annotate_error,omitempty"`
 	Progress
 	// Results are the URIs of the video's outputs, once it has them.
 	Results map[string]string `json:"results,omitempty"`
