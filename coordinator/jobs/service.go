@@ -98,13 +98,13 @@ func (s *Service) Start(ctx context.Context) error {
 
 // StateCounts counts jobs per state (metrics).
 func (s *Service) StateCounts(ctx context.Context) (map[string]int, error) {
-	recs, err := s.store.List(ctx)
+	briefs, err := s.store.Briefs(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]int{}
-	for _, r := range recs {
-		out[string(r.State)]++
+	for _, b := range briefs {
+		out[string(b.State)]++
 	}
 	return out, nil
 }
@@ -116,17 +116,7 @@ func (s *Service) Wait() { s.wg.Wait() }
 func (s *Service) Get(ctx context.Context, id string) (*Record, error) { return s.store.Get(ctx, id) }
 
 // List returns every job, newest first.
-func (s *Service) List(ctx context.Context) ([]Brief, error) {
-	recs, err := s.store.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Brief, len(recs))
-	for i, r := range recs {
-		out[i] = r.Brief()
-	}
-	return out, nil
-}
+func (s *Service) List(ctx context.Context) ([]Brief, error) { return s.store.Briefs(ctx) }
 
 // Submit validates spec, expands its inputs and starts the job. A spec
 // with the idempotency key of an existing job returns that job and false.
