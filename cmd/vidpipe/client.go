@@ -186,6 +186,7 @@ func watchJob(ctx context.Context, cl *api.Client, id string, every time.Duratio
 			prog.finish()
 			return err
 		}
+		prog.fromServer(rec.Progress)
 		for _, v := range rec.Videos {
 			prog.update(coordinator.Progress{Video: v.Name, Done: v.Done, Total: v.Total, Estimate: int64(v.Total), Ended: v.Exact})
 		}
