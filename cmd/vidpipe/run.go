@@ -326,9 +326,6 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	if err != nil {
 		return nil, err
 	}
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	go func() { _ = watcher.Run(watchCtx) }()
 
 	job, err := c.newJob(ctx, bks)
 	if err != nil {
@@ -361,13 +358,7 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	})
 	started := time.Now()
 
-	// jobCtx ends the job early when ingest cannot report a video: the
-	// coordinator would otherwise wait for it forever.
-	jobCtx, failJob := context.WithCancelCause(ctx)
-	defer failJob(nil)
-	workCtx, stopWorkers := context.WithCancel(ctx)
-	defer stopWorkers()
-	var wg errgroup.Group
+	services := []func(context.Context) error{watcher.Run}
 	for i, s := range set.sessions {
 		w, err := workers.New(ctx, js, s, workers.Options{
 			Name: fmt.Sprintf("worker-%d", i+1), Batch: batch, NMS: c.detect.options(), Names: mdl.names, Layout: set.layout, Logger: logger,
@@ -376,37 +367,29 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		if err != nil {
 			return nil, err
 		}
-		wg.Go(func() error { return w.Run(workCtx) })
+		services = append(services, w.Run)
 	}
-	ingestDone := make(chan struct{})
-	go func() {
-		defer close(ingestDone)
-		var g errgroup.Group
+	// Ingest failing on the bus ends the job: the coordinator would
+	// otherwise wait for its video forever.
+	services = append(services, func(ctx context.Context) error {
+		g, ctx := errgroup.WithContext(ctx)
 		g.SetLimit(c.concurrency)
 		for _, v := range job.Videos {
 			g.Go(func() error {
-				if err := in.Ingest(jobCtx, job.ID, ingest.Video{Name: v.Name, Source: v.Source}); err != nil && jobCtx.Err() == nil {
-					failJob(fmt.Errorf("ingest %s: %w", v.Source, err))
+				if err := in.Ingest(ctx, job.ID, ingest.Video{Name: v.Name, Source: v.Source}); err != nil && ctx.Err() == nil {
+					return fmt.Errorf("ingest %s: %w", v.Source, err)
 				}
 				return nil
 			})
 		}
-		_ = g.Wait()
-	}()
-
-	sum, err := coord.RunJob(jobCtx, job)
-	if err != nil {
-		// Before waiting: ingest may be blocked on a frames stream that
-		// nobody drains any more.
-		failJob(err)
-	}
+		return g.Wait()
+	})
+	var sum *coordinator.Summary
+	err = pipeline(ctx, func(ctx context.Context) (err error) {
+		sum, err = coord.RunJob(ctx, job)
+		return err
+	}, services...)
 	prog.finish()
-	stopWorkers()
-	_ = wg.Wait()
-	<-ingestDone
-	if cause := context.Cause(jobCtx); err != nil && cause != nil && ctx.Err() == nil {
-		err = cause
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -421,6 +404,30 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		return sum, err
 	}
 	return sum, nil
+}
+
+// errJobDone ends a pipeline whose job has its summary.
+var errJobDone = errors.New("job done")
+
+// pipeline runs a job's components as one group until follow returns: the
+// first of them to fail, or follow's end, cancels the others' context
+// before the group is waited for, so none is left blocked on a stream that
+// nobody drains any more.
+func pipeline(ctx context.Context, follow func(context.Context) error, services ...func(context.Context) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, run := range services {
+		g.Go(func() error { return run(ctx) })
+	}
+	g.Go(func() error {
+		if err := follow(ctx); err != nil {
+			return err
+		}
+		return errJobDone
+	})
+	if err := g.Wait(); !errors.Is(err, errJobDone) {
+		return err
+	}
+	return nil
 }
 
 // newJob names the job and its videos from the expanded inputs.
