@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,17 +17,17 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/coordinator"
+	"github.com/vidpipe/vidpipe/coordinator/jobs"
 	"github.com/vidpipe/vidpipe/ingest"
 	"github.com/vidpipe/vidpipe/ingest/decode"
+	"github.com/vidpipe/vidpipe/internal/embedded"
 	"github.com/vidpipe/vidpipe/model/builtin"
 	"github.com/vidpipe/vidpipe/model/infer"
 	"github.com/vidpipe/vidpipe/model/layout"
 	"github.com/vidpipe/vidpipe/model/yolo"
-	"github.com/vidpipe/vidpipe/storage"
 	"github.com/vidpipe/vidpipe/workers"
 )
 
@@ -321,44 +322,13 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	if err := bus.Setup(ctx, js, bus.DefaultStreamOptions()); err != nil {
 		return nil, err
 	}
-	// Frames whose workers keep dying become failed frames, not a hang.
-	watcher, err := coordinator.NewMaxDeliveriesWatcher(ctx, js, logger)
+	spec, err := c.spec(ctx, bks)
 	if err != nil {
 		return nil, err
 	}
+	logger.Info("job", "id", spec.Name, "videos", len(spec.Inputs), "model", mdl.path, "workers", c.workers, "threads", threads, "batch", batch, "input", size)
 
-	job, err := c.newJob(ctx, bks)
-	if err != nil {
-		return nil, err
-	}
-	out, prefix, err := c.output(ctx, bks, job.ID)
-	if err != nil {
-		return nil, err
-	}
-	if !ingest.IsRemote(c.out) {
-		defer out.Close() // bks keeps and closes only the s3:// ones
-	}
-	logger.Info("job", "id", job.ID, "videos", len(job.Videos), "model", mdl.path, "workers", c.workers, "threads", threads, "batch", batch, "input", size)
-
-	codec, _ := bus.ParseCodec(c.codec)
-	var annotate coordinator.Annotator
-	if !c.noAnnotate {
-		annotate = annotator(bks.Open)
-	}
-	coord := coordinator.New(js, coordinator.Options{
-		Out: out, Prefix: prefix, Annotate: annotate, AnnotateWorkers: 1, Logger: logger, OnProgress: prog.update,
-	})
-	pre, err := decode.ParsePreprocess(c.preprocess)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	in := ingest.New(js, ingest.Options{
-		Decode: decode.Options{Every: c.every, FPS: c.fps, Size: size, Preprocess: pre},
-		Codec:  codec, Logger: logger, Open: bks.Open,
-	})
-	started := time.Now()
-
-	services := []func(context.Context) error{watcher.Run}
+	var ws []func(context.Context) error
 	for i, s := range set.sessions {
 		w, err := workers.New(ctx, js, s, workers.Options{
 			Name: fmt.Sprintf("worker-%d", i+1), Batch: batch, NMS: c.detect.options(), Names: mdl.names, Layout: set.layout, Logger: logger,
@@ -367,105 +337,80 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		if err != nil {
 			return nil, err
 		}
-		services = append(services, w.Run)
+		ws = append(ws, w.Run)
 	}
-	// Ingest failing on the bus ends the job: the coordinator would
-	// otherwise wait for its video forever.
-	services = append(services, func(ctx context.Context) error {
-		g, ctx := errgroup.WithContext(ctx)
-		g.SetLimit(c.concurrency)
-		for _, v := range job.Videos {
-			g.Go(func() error {
-				if err := in.Ingest(ctx, job.ID, ingest.Video{Name: v.Name, Source: v.Source}); err != nil && ctx.Err() == nil {
-					return fmt.Errorf("ingest %s: %w", v.Source, err)
-				}
-				return nil
-			})
-		}
-		return g.Wait()
-	})
-	var sum *coordinator.Summary
-	err = pipeline(ctx, func(ctx context.Context) (err error) {
-		sum, err = coord.RunJob(ctx, job)
-		return err
-	}, services...)
+	codec, _ := bus.ParseCodec(c.codec)
+	pre, _ := decode.ParsePreprocess(c.preprocess) // spec checked it
+	rec, err := embedded.Run(ctx, embedded.Config{
+		JS: js,
+		Service: jobs.Options{
+			Out: c.out, OutIsJobFolder: c.job == "" && !ingest.IsRemote(c.out),
+			Model: jobs.Model{Path: mdl.path, SHA256: mdl.hash, Input: size},
+			Open:  bks.Open, Annotate: annotator(bks.Open), AnnotateWorkers: 1, Versions: versions(),
+		},
+		Ingest: ingest.Options{
+			Decode: decode.Options{Every: c.every, FPS: c.fps, Size: size, Preprocess: pre},
+			Codec:  codec, Logger: logger, Open: bks.Open,
+		},
+		Concurrency: c.concurrency, Workers: ws, Logger: logger,
+		OnRecord: func(r *jobs.Record) { showRecord(prog, r) },
+	}, spec)
 	prog.finish()
 	if err != nil {
 		return nil, err
 	}
-	rec := jobRecord{
-		Job: job.ID, Inputs: c.videos, Videos: job.Videos, Model: modelRecord{Path: mdl.path, SHA256: mdl.hash, Input: size},
-		Every: c.every, FPS: c.fps, Conf: c.detect.conf, IoU: c.detect.iou, MaxDet: c.detect.maxDet,
-		Batch: batch, Workers: c.workers, Threads: threads, FrameCodec: c.codec, Preprocess: pre.String(), Device: c.dev.device,
-		Versions: versions(), Started: started.UTC(), Finished: time.Now().UTC(),
-		WallSeconds: time.Since(started).Seconds(), Status: sum.Status, Frames: sum.Frames,
-	}
-	if err := writeJobRecord(ctx, out, prefix, &rec); err != nil {
-		return sum, err
-	}
-	return sum, nil
+	return readSummary(ctx, bks, rec.Output)
 }
 
-// errJobDone ends a pipeline whose job has its summary.
-var errJobDone = errors.New("job done")
-
-// pipeline runs a job's components as one group until follow returns: the
-// first of them to fail, or follow's end, cancels the others' context
-// before the group is waited for, so none is left blocked on a stream that
-// nobody drains any more.
-func pipeline(ctx context.Context, follow func(context.Context) error, services ...func(context.Context) error) error {
-	g, ctx := errgroup.WithContext(ctx)
-	for _, run := range services {
-		g.Go(func() error { return run(ctx) })
-	}
-	g.Go(func() error {
-		if err := follow(ctx); err != nil {
-			return err
-		}
-		return errJobDone
-	})
-	if err := g.Wait(); !errors.Is(err, errJobDone) {
-		return err
-	}
-	return nil
-}
-
-// newJob names the job and its videos from the expanded inputs.
-func (c *runConfig) newJob(ctx context.Context, bks *buckets) (coordinator.Job, error) {
+// spec is the job the flags ask for. Inputs are expanded here, where local
+// manifests are allowed: they are the command line's own files.
+func (c *runConfig) spec(ctx context.Context, bks *buckets) (jobs.Spec, error) {
 	sources, err := ingest.Expand(ctx, c.videos, bks.Open)
 	if err != nil {
-		return coordinator.Job{}, err
+		return jobs.Spec{}, err
 	}
-	job := coordinator.Job{ID: c.job}
-	if job.ID == "" {
-		job.ID = newJobID()
+	id := c.job
+	if id == "" {
+		id = newJobID()
 	}
-	if err := bus.ValidName("job", job.ID); err != nil {
-		return coordinator.Job{}, usageError{err}
+	if err := bus.ValidName("job", id); err != nil {
+		return jobs.Spec{}, usageError{err}
 	}
-	for i, name := range ingest.Names(sources) {
-		job.Videos = append(job.Videos, coordinator.VideoSpec{Name: name, Source: sources[i]})
+	pre, err := decode.ParsePreprocess(c.preprocess)
+	if err != nil {
+		return jobs.Spec{}, usageError{err}
 	}
-	return job, nil
+	annotate := !c.noAnnotate
+	spec := jobs.Spec{
+		Name: id, Inputs: sources, FPS: c.fps, Preprocess: pre.String(),
+		Conf: c.detect.conf, IoU: c.detect.iou, MaxDet: c.detect.maxDet, Annotate: &annotate,
+	}
+	if c.fps == 0 {
+		spec.Every = c.every
+	}
+	return spec, nil
 }
 
-// output opens the bucket that writes a job's outputs and the prefix of
-// its folder: OUT (a path, file:// or s3:// URI), OUT/JOB with --job, and
-// always OUT/JOB in a bucket, where runs share the prefix.
-func (c *runConfig) output(ctx context.Context, bks *buckets, job string) (storage.Bucket, string, error) {
-	b, prefix, err := bks.Open(ctx, c.out)
+// readSummary reads the job's summary.json from its folder.
+func readSummary(ctx context.Context, bks *buckets, folder string) (*coordinator.Summary, error) {
+	uri := strings.TrimSuffix(folder, "/") + "/" + coordinator.SummaryFile
+	b, key, err := bks.Open(ctx, uri)
 	if err != nil {
-		return nil, "", fmt.Errorf("output %s: %w", c.out, err)
+		return nil, fmt.Errorf("read %s: %w", uri, err)
 	}
-	if c.job != "" || ingest.IsRemote(c.out) {
-		prefix = storage.JoinKey(prefix, job)
+	if !ingest.IsRemote(uri) {
+		defer b.Close() // bks keeps and closes only the s3:// ones
 	}
-	if prefix != "" {
-		if err := storage.ValidKey(prefix); err != nil {
-			return nil, "", fmt.Errorf("output %s: %w", c.out, err)
-		}
+	r, err := b.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", uri, err)
 	}
-	return b, prefix, nil
+	defer r.Close()
+	var sum coordinator.Summary
+	if err := json.NewDecoder(r).Decode(&sum); err != nil {
+		return nil, fmt.Errorf("read %s: %w", uri, err)
+	}
+	return &sum, nil
 }
 
 // connect reaches the NATS server: an external one, or one started here.

@@ -33,6 +33,11 @@ type Options struct {
 	// Out is where job folders go unless a spec names its own output: a
 	// local directory or s3://bucket/prefix.
 	Out string
+	// OutIsJobFolder makes Out the folder of a job without its own output,
+	// not its parent (`vidpipe run` without --job).
+	OutIsJobFolder bool
+	// Versions are the components' versions, recorded in job.json.
+	Versions map[string]string
 	// Model is what the worker pool serves; jobs run it.
 	Model Model
 	// Open resolves s3:// inputs and outputs.
@@ -163,7 +168,10 @@ func (s *Service) Submit(ctx context.Context, spec Spec) (*Record, bool, error) 
 	}
 	rec := &Record{
 		ID: id, State: bus.JobQueued, Spec: spec, Model: s.opts.Model,
-		Output: joinOutput(out, id), Created: time.Now().UTC(),
+		Output: joinOutput(out, id), Created: time.Now().UTC(), Versions: s.opts.Versions,
+	}
+	if spec.Output == "" && s.opts.OutIsJobFolder {
+		rec.Output = joinOutput(out, "")
 	}
 	for i, name := range ingest.Names(sources) {
 		rec.Videos = append(rec.Videos, Video{Name: name, Source: sources[i], State: VideoQueued})

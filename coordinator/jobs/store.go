@@ -197,3 +197,36 @@ func (s *Store) Briefs(ctx context.Context) ([]Brief, error) {
 	slices.SortFunc(out, func(a, b Brief) int { return b.Created.Compare(a.Created) })
 	return out, nil
 }
+
+// Follow calls fn with the job's record at every change until the job has
+// ended, and returns the final record.
+func (s *Store) Follow(ctx context.Context, id string, fn func(*Record)) (*Record, error) {
+	w, err := s.kv.Watch(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("follow job %s: %w", id, err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, fmt.Errorf("follow job %s: the watch ended", id)
+			}
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			var r Record
+			if err := json.Unmarshal(e.Value(), &r); err != nil {
+				return nil, fmt.Errorf("read job %s: %w", id, err)
+			}
+			if fn != nil {
+				fn(&r)
+			}
+			if r.State.Final() {
+				return &r, nil
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}

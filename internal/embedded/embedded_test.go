@@ -1,8 +1,9 @@
-package main
+package embedded
 
 import (
 	"context"
 	"errors"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -23,7 +24,11 @@ func TestPipelineStopsIngestWhenTheJobFails(t *testing.T) {
 	o := bus.DefaultStreamOptions()
 	o.MaxFramesWaiting = 4
 	_, js := bustest.Start(t, o)
-	src := clip(t, t.TempDir(), "3")
+	src := filepath.Join(t.TempDir(), "clip.mp4")
+	if out, err := exec.Command("ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-frames:v", "30",
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", src).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
 	in := ingest.New(js, ingest.Options{Decode: decode.Options{Every: 1, Size: 64}})
 	out, err := storage.NewFS(t.TempDir())
 	if err != nil {
@@ -56,7 +61,7 @@ func TestPipelineStopsIngestWhenTheJobFails(t *testing.T) {
 		_, err := coord.RunJob(ctx, coordinator.Job{ID: "j", Videos: []coordinator.VideoSpec{{Name: "v", Source: src}, {Name: "v", Source: src}}})
 		return err
 	}
-	err = pipeline(ctx, follow, func(ctx context.Context) error {
+	err = Pipeline(ctx, follow, func(ctx context.Context) error {
 		err := in.Ingest(ctx, "j", ingest.Video{Name: "v", Source: filepath.Clean(src)})
 		ingested <- err
 		return nil
