@@ -92,8 +92,11 @@ func NewMaxDeliveriesWatcher(ctx context.Context, js jetstream.JetStream, log *s
 func (w *MaxDeliveriesWatcher) Run(ctx context.Context) error {
 	w.log.Info("watching for undeliverable frames and video tasks")
 	for ctx.Err() == nil {
-		batch, err := w.cons.Fetch(16, jetstream.FetchMaxWait(2*time.Second))
+		// The pull ends with ctx: a watcher that stops does not sit it out.
+		pull, cancel := context.WithTimeout(ctx, 2*time.Second)
+		batch, err := w.cons.Fetch(16, jetstream.FetchContext(pull))
 		if err != nil {
+			cancel()
 			if ctx.Err() != nil {
 				break
 			}
@@ -108,6 +111,7 @@ func (w *MaxDeliveriesWatcher) Run(ctx context.Context) error {
 				_ = m.NakWithDelay(5 * time.Second)
 			}
 		}
+		cancel()
 	}
 	return nil
 }
