@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,6 +113,12 @@ func TestResultsInOrderExactlyOnce(t *testing.T) {
 	}
 	if missing.Status != Failed || missing.Error == "" {
 		t.Errorf("missing: %+v", missing)
+	}
+	if n := strings.Count(missing.Error, "/nope.mp4"); n != 1 {
+		t.Errorf("missing: error %q names the input %d times, want once", missing.Error, n)
+	}
+	if want := []string{DetectionsFile, ParquetFile, StatsFile}; !slices.Equal(good.Outputs, want) {
+		t.Errorf("good: outputs %v, want %v", good.Outputs, want)
 	}
 	if sum.OK() {
 		t.Error("summary OK with a failed video")
