@@ -74,7 +74,10 @@ func Run(ctx context.Context, cfg Config, spec jobs.Spec) (*jobs.Record, error) 
 		return nil
 	}}, cfg.Workers...)
 
-	var final *jobs.Record
+	var (
+		final *jobs.Record
+		id    string
+	)
 	err = Pipeline(ctx, func(ctx context.Context) error {
 		// Submitted once the service runs, which then follows the job.
 		select {
@@ -86,10 +89,18 @@ func Run(ctx context.Context, cfg Config, spec jobs.Spec) (*jobs.Record, error) 
 		if err != nil {
 			return err
 		}
+		id = rec.ID
 		final, err = store.Follow(ctx, rec.ID, cfg.OnRecord)
 		return err
 	}, services...)
 	if err != nil {
+		if id != "" && final == nil {
+			// Stopped mid-job: on a shared NATS a coordinator would
+			// otherwise resume it, with inputs that may be this host's.
+			if _, cerr := svc.Cancel(context.WithoutCancel(ctx), id); cerr != nil && !errors.Is(cerr, jobs.ErrFinished) {
+				cfg.Logger.Warn("cancel the stopped job", "job", id, "err", cerr)
+			}
+		}
 		return final, err
 	}
 	if final.State == bus.JobFailed && final.Stats == nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/coordinator"
+	"github.com/vidpipe/vidpipe/coordinator/jobs"
 	"github.com/vidpipe/vidpipe/ingest"
 	"github.com/vidpipe/vidpipe/ingest/decode"
 	"github.com/vidpipe/vidpipe/internal/bustest"
@@ -71,5 +72,46 @@ func TestPipelineStopsIngestWhenTheJobFails(t *testing.T) {
 	}
 	if ierr := <-ingested; !errors.Is(ierr, context.Canceled) {
 		t.Errorf("ingest ended with %v, want it cancelled", ierr)
+	}
+}
+
+// TestRunCancelsTheJobItStops: a run stopped mid-job (no worker analyses
+// its frames here) leaves its job CANCELLED, not RUNNING for a coordinator
+// on the same NATS to resume.
+func TestRunCancelsTheJobItStops(t *testing.T) {
+	_, js := bustest.Start(t, bus.DefaultStreamOptions())
+	src := filepath.Join(t.TempDir(), "clip.mp4")
+	if out, err := exec.Command("ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-frames:v", "30",
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", src).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	cfg := Config{
+		JS:      js,
+		Service: jobs.Options{Out: t.TempDir(), Model: jobs.Model{Path: "m.onnx", SHA256: "abc", Input: 64}},
+		Ingest:  ingest.Options{Decode: decode.Options{Every: 1, Size: 64}},
+		OnRecord: func(r *jobs.Record) {
+			if r.State == bus.JobRunning && r.Dispatched {
+				stop()
+			}
+		},
+	}
+	_, err := Run(runCtx, cfg, jobs.Spec{Name: "j", Inputs: []string{src}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v, want context.Canceled", err)
+	}
+	store, err := jobs.OpenStore(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := store.Get(ctx, "j")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.State != bus.JobCancelled {
+		t.Errorf("job %s after the run stopped, want %s", rec.State, bus.JobCancelled)
 	}
 }
