@@ -50,8 +50,12 @@ const (
 	// keeps those reports until a coordinator has handled them through
 	// AdvisoriesConsumer, so none is lost while no coordinator runs.
 	MaxDeliveriesAdvisory = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + FramesStream + "." + WorkersConsumer
-	AdvisoriesStream      = "VIDPIPE_ADVISORIES"
-	AdvisoriesConsumer    = "coordinator"
+	// TaskMaxDeliveriesAdvisory is the same report about a video task that
+	// reached the ingest consumer's MaxDeliver: its ingest processes kept
+	// dying or failing, so the video gets no end event from them.
+	TaskMaxDeliveriesAdvisory = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + VideosStream + "." + IngestConsumer
+	AdvisoriesStream          = "VIDPIPE_ADVISORIES"
+	AdvisoriesConsumer        = "coordinator"
 )
 
 // Frame headers that carry a job's detection thresholds to the workers, so
@@ -125,6 +129,10 @@ func CancelSubject(job string) string { return ControlSubject + ".cancel." + job
 
 // JobFilter matches every subject of a job under prefix.
 func JobFilter(prefix, job string) string { return prefix + "." + job + ".>" }
+
+// EventMsgID is the de-duplication id of a video's event: one start and
+// one end per video, whoever publishes it.
+func EventMsgID(job, video string, t EventType) string { return job + "." + video + "." + string(t) }
 
 // MsgID is the de-duplication id of a frame or its result: the same
 // (job, video, seq) is published at most once within the duplicate window.

@@ -139,8 +139,8 @@ func setupJobs(ctx context.Context, js jetstream.JetStream, o StreamOptions) err
 	}
 	advisories := jetstream.StreamConfig{
 		Name:        AdvisoriesStream,
-		Description: "frames that reached MaxDeliver, until a coordinator records them as failed",
-		Subjects:    []string{MaxDeliveriesAdvisory},
+		Description: "frames and video tasks that reached MaxDeliver, until a coordinator records them as failed",
+		Subjects:    []string{MaxDeliveriesAdvisory, TaskMaxDeliveriesAdvisory},
 		Retention:   jetstream.WorkQueuePolicy,
 		MaxAge:      o.ResultsMaxAge,
 		Storage:     jetstream.FileStorage,

@@ -36,7 +36,7 @@ type maxDeliveries struct {
 }
 
 // decodeMaxDeliveries parses and checks an advisory about the workers
-// consumer of the frames stream.
+// consumer of the frames stream or the ingest consumer of the videos stream.
 func decodeMaxDeliveries(b []byte) (maxDeliveries, error) {
 	var a maxDeliveries
 	if err := json.Unmarshal(b, &a); err != nil {
@@ -45,8 +45,9 @@ func decodeMaxDeliveries(b []byte) (maxDeliveries, error) {
 	switch {
 	case a.Type != maxDeliveriesType:
 		return a, fmt.Errorf("%w: max deliveries advisory: type %q, want %q", bus.ErrBadMessage, a.Type, maxDeliveriesType)
-	case a.Stream != bus.FramesStream || a.Consumer != bus.WorkersConsumer:
-		return a, fmt.Errorf("%w: max deliveries advisory: about %s/%s, want %s/%s", bus.ErrBadMessage, a.Stream, a.Consumer, bus.FramesStream, bus.WorkersConsumer)
+	case !(a.Stream == bus.FramesStream && a.Consumer == bus.WorkersConsumer) && !(a.Stream == bus.VideosStream && a.Consumer == bus.IngestConsumer):
+		return a, fmt.Errorf("%w: max deliveries advisory: about %s/%s, want %s/%s or %s/%s", bus.ErrBadMessage, a.Stream, a.Consumer,
+			bus.FramesStream, bus.WorkersConsumer, bus.VideosStream, bus.IngestConsumer)
 	case a.StreamSeq == 0:
 		return a, fmt.Errorf("%w: max deliveries advisory: no stream sequence", bus.ErrBadMessage)
 	}
@@ -58,15 +59,18 @@ func decodeMaxDeliveries(b []byte) (maxDeliveries, error) {
 // into error results, so their videos finish with the frames counted as
 // failed instead of waiting forever, and removes them from the frames
 // stream, where they would otherwise hold a work-queue slot forever.
+// Video tasks that reached the ingest consumer's MaxDeliver become their
+// video's end event with the error, so the job finishes with the video
+// failed instead of staying RUNNING.
 //
 // It reads the advisories from bus.AdvisoriesStream, which keeps them while
 // no coordinator runs; handling one twice publishes a duplicate that
 // Nats-Msg-Id drops and finds the frame already deleted.
 type MaxDeliveriesWatcher struct {
-	cons   jetstream.Consumer
-	js     jetstream.JetStream
-	log    *slog.Logger
-	frames jetstream.Stream // looked up on first use
+	cons    jetstream.Consumer
+	js      jetstream.JetStream
+	log     *slog.Logger
+	streams map[string]jetstream.Stream // looked up on first use
 }
 
 // NewMaxDeliveriesWatcher opens the advisories consumer (bus.Setup creates
@@ -79,17 +83,20 @@ func NewMaxDeliveriesWatcher(ctx context.Context, js jetstream.JetStream, log *s
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s: %w", bus.AdvisoriesConsumer, bus.AdvisoriesStream, err)
 	}
-	return &MaxDeliveriesWatcher{cons: cons, js: js, log: log.With("advisory", "max_deliveries")}, nil
+	return &MaxDeliveriesWatcher{cons: cons, js: js, log: log.With("advisory", "max_deliveries"), streams: map[string]jetstream.Stream{}}, nil
 }
 
 // Run handles advisories one at a time until ctx ends, then returns nil.
 // Malformed advisories are logged and dropped; one that could not be
 // recorded is handed back for a later try.
 func (w *MaxDeliveriesWatcher) Run(ctx context.Context) error {
-	w.log.Info("watching for undeliverable frames")
+	w.log.Info("watching for undeliverable frames and video tasks")
 	for ctx.Err() == nil {
-		batch, err := w.cons.Fetch(16, jetstream.FetchMaxWait(2*time.Second))
+		// The pull ends with ctx: a watcher that stops does not sit it out.
+		pull, cancel := context.WithTimeout(ctx, 2*time.Second)
+		batch, err := w.cons.Fetch(16, jetstream.FetchContext(pull))
 		if err != nil {
+			cancel()
 			if ctx.Err() != nil {
 				break
 			}
@@ -104,6 +111,7 @@ func (w *MaxDeliveriesWatcher) Run(ctx context.Context) error {
 				_ = m.NakWithDelay(5 * time.Second)
 			}
 		}
+		cancel()
 	}
 	return nil
 }
@@ -121,7 +129,11 @@ func (w *MaxDeliveriesWatcher) handle(ctx context.Context, data []byte) bool {
 	log := w.log.With("stream_seq", a.StreamSeq, "deliveries", a.Deliveries)
 	wait := advisoryBackoff
 	for attempt := 1; ; attempt++ {
-		err := w.record(context.WithoutCancel(ctx), log, a)
+		record := w.record
+		if a.Stream == bus.VideosStream {
+			record = w.recordTask
+		}
+		err := record(context.WithoutCancel(ctx), log, a)
 		if err == nil {
 			return true
 		}
@@ -142,7 +154,7 @@ func (w *MaxDeliveriesWatcher) handle(ctx context.Context, data []byte) bool {
 // deletes the frame. Publishing first means a crash in between leaves a
 // stuck slot at worst, never a frame without a result.
 func (w *MaxDeliveriesWatcher) record(ctx context.Context, log *slog.Logger, a maxDeliveries) error {
-	frames, err := w.framesStream(ctx)
+	frames, err := w.stream(ctx, bus.FramesStream)
 	if err != nil {
 		return err
 	}
@@ -198,14 +210,70 @@ func (w *MaxDeliveriesWatcher) record(ctx context.Context, log *slog.Logger, a m
 	return nil
 }
 
-func (w *MaxDeliveriesWatcher) framesStream(ctx context.Context) (jetstream.Stream, error) {
-	if w.frames != nil {
-		return w.frames, nil
-	}
-	s, err := w.js.Stream(ctx, bus.FramesStream)
+// recordTask publishes the failed end event of the video whose task is at
+// a.StreamSeq, drops the video's frames still waiting, then deletes the
+// task. The end event carries the ingest processes' Msg-Id: an end they
+// published before dying wins.
+func (w *MaxDeliveriesWatcher) recordTask(ctx context.Context, log *slog.Logger, a maxDeliveries) error {
+	videos, err := w.stream(ctx, bus.VideosStream)
 	if err != nil {
-		return nil, fmt.Errorf("open stream %s: %w", bus.FramesStream, err)
+		return err
 	}
-	w.frames = s
+	raw, err := videos.GetMsg(ctx, a.StreamSeq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		log.Info("undeliverable video task already gone")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("get task %d from %s: %w", a.StreamSeq, bus.VideosStream, err)
+	}
+	var t bus.Task
+	if err := bus.DecodeTask(raw.Data, &t); err != nil {
+		log.Error("deleting undeliverable message that is not a video task", "subject", raw.Subject, "err", err)
+	} else {
+		e := &bus.Event{
+			Type: bus.VideoEnded, Job: t.Job, Video: t.Video, Source: t.Source,
+			Error: fmt.Sprintf("video task delivered %d times without an ack (ingest processes died, timed out or kept failing)", a.Deliveries),
+		}
+		b, err := bus.EncodeEvent(e)
+		if err != nil {
+			return fmt.Errorf("encode end of %s/%s: %w", t.Job, t.Video, err)
+		}
+		msg := &nats.Msg{Subject: bus.EventSubject(t.Job, t.Video), Data: b}
+		ack, err := w.js.PublishMsg(ctx, msg, jetstream.WithMsgID(bus.EventMsgID(t.Job, t.Video, bus.VideoEnded)))
+		if err != nil {
+			return fmt.Errorf("publish end of %s/%s: %w", t.Job, t.Video, err)
+		}
+		if ack.Duplicate {
+			log.Info("undeliverable video task already has its end", "job", t.Job, "video", t.Video)
+		} else {
+			log.Warn("video failed: its task was delivered too many times without an ack", "job", t.Job, "video", t.Video)
+		}
+		frames, err := w.stream(ctx, bus.FramesStream)
+		if err == nil {
+			err = frames.Purge(ctx, jetstream.WithPurgeSubject(bus.FrameSubject(t.Job, t.Video)))
+		}
+		if err != nil {
+			return fmt.Errorf("drop frames of %s/%s: %w", t.Job, t.Video, err)
+		}
+	}
+	if err := videos.DeleteMsg(ctx, a.StreamSeq); err != nil {
+		if _, gerr := videos.GetMsg(ctx, a.StreamSeq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		return fmt.Errorf("delete task %d from %s: %w", a.StreamSeq, bus.VideosStream, err)
+	}
+	return nil
+}
+
+func (w *MaxDeliveriesWatcher) stream(ctx context.Context, name string) (jetstream.Stream, error) {
+	if s := w.streams[name]; s != nil {
+		return s, nil
+	}
+	s, err := w.js.Stream(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("open stream %s: %w", name, err)
+	}
+	w.streams[name] = s
 	return s, nil
 }

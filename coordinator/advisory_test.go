@@ -256,7 +256,7 @@ func TestMaxDeliveriesFailFramesOfDeadWorkers(t *testing.T) {
 	defer stopWorker()
 	go func() { defer close(workerDone); dyingWorker(workerCtx, t, js, deliveries, &mu) }()
 
-	sum, err := New(js, Options{OutDir: t.TempDir()}).RunJob(ctx, Job{ID: job, Videos: []VideoSpec{{"doomed", "doomed.mp4"}, {"fine", "fine.mp4"}}})
+	sum, err := New(js, Options{Out: folder(t, t.TempDir())}).RunJob(ctx, Job{ID: job, Videos: []VideoSpec{{"doomed", "doomed.mp4"}, {"fine", "fine.mp4"}}})
 	if err != nil {
 		t.Fatalf("RunJob (a hang ends in the context deadline): %v", err)
 	}
@@ -428,4 +428,91 @@ func TestMaxDeliveriesKeptWhileNoCoordinator(t *testing.T) {
 	if err := bus.DecodeResult(m.Data(), &r); err != nil || r.Seq != 0 || !strings.Contains(r.Error, "delivered 2 times") {
 		t.Fatalf("result %+v, err %v", r, err)
 	}
+}
+
+// TestMaxDeliveriesFailVideoOfDeadIngest: a video task whose ingest
+// processes die before the ack (here: fetched and never acked) reaches
+// MaxDeliver; the job must end with that video failed, not wait for an end
+// event that never comes, and the task must leave the videos stream.
+func TestMaxDeliveriesFailVideoOfDeadIngest(t *testing.T) {
+	o := bus.DefaultStreamOptions()
+	o.IngestAckWait = 300 * time.Millisecond
+	o.IngestMaxDeliver = 2
+	_, js := bustest.Start(t, o)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	w, err := NewMaxDeliveriesWatcher(ctx, js, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	defer stopWatching()
+	go func() { _ = w.Run(watchCtx) }()
+
+	const job = "job1"
+	task := bus.Task{Job: job, Video: "doomed", Source: "doomed.mp4", Size: 640}
+	b, err := bus.EncodeTask(&task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, bus.VideoSubject(job, "doomed"), b); err != nil {
+		t.Fatal(err)
+	}
+	// A frame the dead ingest published before dying: dropped with it.
+	publishFrame(t, js, job, "doomed", 0)
+	// "fine" was ingested and analysed by others.
+	publish(t, js, bus.EventSubject(job, "fine"), bus.Event{Type: bus.VideoStarted, Job: job, Video: "fine", FramesEstimate: 1})
+	publish(t, js, bus.ResultSubject(job, "fine"), bus.Result{Job: job, Video: "fine", Seq: 0, Index: 0, Worker: "w", Detections: []bus.Detection{}})
+	publish(t, js, bus.EventSubject(job, "fine"), bus.Event{Type: bus.VideoEnded, Job: job, Video: "fine", Frames: 1, Decoded: 1})
+
+	ingestCtx, stopIngest := context.WithCancel(ctx)
+	defer stopIngest()
+	go func() {
+		cons, err := js.Consumer(ingestCtx, bus.VideosStream, bus.IngestConsumer)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for ingestCtx.Err() == nil {
+			// Fetched, never acked: what a SIGKILLed ingest process leaves.
+			batch, err := cons.Fetch(1, jetstream.FetchMaxWait(100*time.Millisecond))
+			if err == nil {
+				for range batch.Messages() {
+				}
+			}
+		}
+	}()
+
+	sum, err := New(js, Options{Out: folder(t, t.TempDir())}).RunJob(ctx, Job{ID: job, Videos: []VideoSpec{{"doomed", "doomed.mp4"}, {"fine", "fine.mp4"}}})
+	if err != nil {
+		t.Fatalf("RunJob (a hang ends in the context deadline): %v", err)
+	}
+	doomed, fine := sum.Videos[0], sum.Videos[1]
+	if doomed.Status != Failed || doomed.Stats.Frames != 0 ||
+		!strings.Contains(doomed.Error, "video task delivered 2 times without an ack") || strings.Count(doomed.Error, "doomed.mp4") != 1 {
+		t.Errorf("doomed: %+v", doomed)
+	}
+	if fine.Status != Succeeded || fine.Stats.Frames != 1 {
+		t.Errorf("fine: %+v", fine)
+	}
+	if sum.Status != Failed {
+		t.Errorf("job status %s, want %s", sum.Status, Failed)
+	}
+	stopIngest()
+	eventually(t, "videos stream still holds the task", func() bool { return streamMsgs(t, js, bus.VideosStream) == 0 })
+	eventually(t, "frames stream still holds the dead video's frame", func() bool { return framesLeft(t, js) == 0 })
+}
+
+func streamMsgs(t *testing.T, js jetstream.JetStream, name string) uint64 {
+	t.Helper()
+	s, err := js.Stream(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
 }

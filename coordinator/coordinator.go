@@ -1,14 +1,18 @@
 // Package coordinator collects workers' results per video, in frame order
-// and exactly once, and writes a job's outputs: detections.jsonl,
-// annotated.mp4 and stats.json per video, and summary.json for the job.
+// and exactly once, and writes a job's outputs through one storage.Bucket:
+// detections, annotated.mp4 and stats.json per video, and summary.json for
+// the job, so a local folder and an S3 prefix get the same files the same way.
 package coordinator
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -19,7 +23,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vidpipe/vidpipe/bus"
-	"github.com/vidpipe/vidpipe/internal/files"
 	"github.com/vidpipe/vidpipe/storage"
 )
 
@@ -52,8 +55,15 @@ type Progress struct {
 
 // Options configure a Coordinator.
 type Options struct {
-	// OutDir receives <video>/ folders and summary.json.
-	OutDir string
+	// Out is the one writer of the job's outputs, under Prefix: a folder per
+	// video with its Outputs, summary.json and throughput.png. A local folder
+	// is a storage.FSBucket.
+	Out    storage.Bucket
+	Prefix string
+	// Scratch is where files are built before Out takes them (detections as
+	// results arrive, annotated.mp4 while it is encoded); empty: the system's
+	// temporary directory.
+	Scratch string
 	// Annotate, when set, writes annotated.mp4 for each video.
 	Annotate Annotator
 	// AnnotateWorkers bounds concurrent annotations.
@@ -61,10 +71,6 @@ type Options struct {
 	Logger          *slog.Logger
 	// OnProgress is called after every result and event.
 	OnProgress func(Progress)
-	// Sink, when set, receives the outputs under SinkPrefix once they are
-	// complete; OutDir is then only a local staging area.
-	Sink       storage.Bucket
-	SinkPrefix string
 }
 
 // Coordinator writes jobs' outputs from the results stream.
@@ -90,7 +96,11 @@ type VideoSummary struct {
 	Source string `json:"source"`
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
-	Stats  Stats  `json:"stats"`
+	// AnnotateError is why annotated.mp4 is missing; the analysis stands.
+	AnnotateError string `json:"annotate_error,omitempty"`
+	Stats         Stats  `json:"stats"`
+	// Outputs are the files written in the video's folder.
+	Outputs []string `json:"outputs"`
 }
 
 // Summary is summary.json.
@@ -103,6 +113,9 @@ type Summary struct {
 	// Stats are the job's statistics over all its videos.
 	Stats  Stats          `json:"stats"`
 	Videos []VideoSummary `json:"videos"`
+	// Outputs are the job's own files beside the videos' folders, besides
+	// summary.json.
+	Outputs []string `json:"outputs,omitempty"`
 }
 
 // OK reports whether every video succeeded.
@@ -127,6 +140,9 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 	if err := bus.ValidName("job", job.ID); err != nil {
 		return nil, err
 	}
+	if c.opts.Out == nil {
+		return nil, fmt.Errorf("job %s: %w", job.ID, ErrNoOutput)
+	}
 	videos := make(map[string]*video, len(job.Videos))
 	for _, v := range job.Videos {
 		if err := bus.ValidName("video", v.Name); err != nil {
@@ -135,7 +151,15 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 		if _, dup := videos[v.Name]; dup {
 			return nil, fmt.Errorf("job %s: video name %q appears twice", job.ID, v.Name)
 		}
-		videos[v.Name] = newVideo(job.ID, v.Name, v.Source, c.opts.OutDir)
+		videos[v.Name] = newVideo(job.ID, v.Name, v.Source, "")
+	}
+	scratch, err := os.MkdirTemp(c.opts.Scratch, "vidpipe-"+job.ID+"-")
+	if err != nil {
+		return nil, fmt.Errorf("job %s: scratch space: %w", job.ID, err)
+	}
+	defer os.RemoveAll(scratch)
+	for _, v := range videos {
+		v.dir = filepath.Join(scratch, v.name)
 	}
 	cons, err := c.js.OrderedConsumer(ctx, bus.ResultsStream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{
@@ -222,20 +246,15 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 	if sum.WallSeconds > 0 {
 		sum.FPS = round3(float64(sum.Frames) / sum.WallSeconds)
 	}
-	if err := os.MkdirAll(c.opts.OutDir, 0o755); err != nil {
-		return sum, fmt.Errorf("create output dir: %w", err)
-	}
-	if drawn, err := writeThroughput(c.opts.OutDir, job.ID, all.resultTimes); err != nil {
+	if png, err := drawThroughput(job.ID, all.resultTimes); err != nil {
 		log.Warn("throughput chart", "err", err)
-	} else if drawn {
-		if err := c.uploadFile(ctx, filepath.Join(c.opts.OutDir, ThroughputFile), ThroughputFile); err != nil {
+	} else if png != nil {
+		if err := c.put(ctx, ThroughputFile, bytes.NewReader(png)); err != nil {
 			return sum, err
 		}
+		sum.Outputs = append(sum.Outputs, ThroughputFile)
 	}
-	if err := writeJSON(filepath.Join(c.opts.OutDir, "summary.json"), sum); err != nil {
-		return sum, err
-	}
-	if err := c.uploadFile(ctx, filepath.Join(c.opts.OutDir, "summary.json"), "summary.json"); err != nil {
+	if err := c.putJSON(ctx, SummaryFile, sum); err != nil {
 		return sum, err
 	}
 	log.Info("job finished", "status", sum.Status, "frames", sum.Frames, "seconds", sum.WallSeconds)
@@ -284,84 +303,98 @@ func (c *Coordinator) apply(msg jetstream.Msg, jobID string, videos map[string]*
 }
 
 // finishVideo writes a finished video's outputs and returns its summary.
+// An annotation that fails leaves the analysis as it is: the detections and
+// stats.json are still written, with the annotation's error beside them.
 func (c *Coordinator) finishVideo(ctx context.Context, log *slog.Logger, v *video) VideoSummary {
+	defer os.RemoveAll(v.dir)
 	status, msg := v.finish()
-	s := VideoSummary{Video: v.name, Source: v.source, Status: status, Error: msg, Stats: v.stats}
+	s := VideoSummary{Video: v.name, Source: v.source, Status: status, Error: msg, Stats: v.stats, Outputs: []string{}}
 	fail := func(err error) VideoSummary {
 		s.Status = Failed
-		s.Error = errors.Join(errors.New(s.Error), err).Error()
+		if s.Error != "" {
+			s.Error += "; "
+		}
+		s.Error += err.Error()
 		log.Error("video outputs", "video", v.name, "err", err)
 		return s
 	}
 	if err := v.closeDetections(); err != nil {
 		return fail(err)
 	}
-	det := filepath.Join(v.dir, "detections.jsonl")
 	if c.opts.Annotate != nil && v.stats.Frames > 0 {
-		t0 := time.Now()
-		dst := filepath.Join(v.dir, "annotated.mp4")
-		cur, err := openCursor(det)
+		if err := c.annotate(ctx, v); err != nil {
+			s.AnnotateError = err.Error()
+			log.Warn("annotation failed; the analysis stands", "video", v.name, "err", err)
+			os.Remove(filepath.Join(v.dir, AnnotatedFile))
+			os.Remove(filepath.Join(v.dir, PreviewFile))
+		}
+	}
+	// stats.json goes last: once it is there, the video's other files are.
+	for _, name := range []string{DetectionsFile, ParquetFile, AnnotatedFile, PreviewFile} {
+		ok, err := c.putFile(ctx, filepath.Join(v.dir, name), v.name+"/"+name)
 		if err != nil {
 			return fail(err)
 		}
-		err = c.opts.Annotate(ctx, v.source, dst, cur.boxes)
-		if cerr := cur.close(); err == nil {
-			err = cerr
+		if ok {
+			s.Outputs = append(s.Outputs, name)
 		}
-		if err != nil {
-			return fail(fmt.Errorf("annotate %s: %w", v.name, err))
-		}
-		log.Info("annotated", "video", v.name, "seconds", round3(time.Since(t0).Seconds()))
 	}
-	if err := writeJSON(filepath.Join(v.dir, "stats.json"), s.Stats); err != nil {
-		return fail(err)
-	}
-	if err := c.upload(ctx, v.dir, v.name); err != nil {
+	s.Outputs = append(s.Outputs, StatsFile)
+	if err := c.putJSON(ctx, v.name+"/"+StatsFile, s.Stats); err != nil {
+		s.Outputs = s.Outputs[:len(s.Outputs)-1]
 		return fail(err)
 	}
 	log.Info("video finished", "video", v.name, "status", s.Status, "frames", s.Stats.Frames, "fps", s.Stats.FPS, "error", s.Error)
 	return s
 }
 
-// errEndOfDetections marks a cursor that has read every line.
-var errEndOfDetections = errors.New("end of detections")
-
-// upload copies a finished video's files to the sink, if there is one.
-// Put replaces objects atomically, so a re-run never leaves a mix.
-func (c *Coordinator) upload(ctx context.Context, dir, video string) error {
-	if c.opts.Sink == nil {
-		return nil
+// annotate writes annotated.mp4 (and the annotator's preview.png) in the
+// video's scratch folder.
+func (c *Coordinator) annotate(ctx context.Context, v *video) error {
+	t0 := time.Now()
+	cur, err := openCursor(filepath.Join(v.dir, DetectionsFile))
+	if err != nil {
+		return err
 	}
-	for _, name := range []string{"detections.jsonl", "detections.parquet", "annotated.mp4", "preview.png", "stats.json"} {
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err != nil {
-			continue
-		}
-		if err := c.uploadFile(ctx, p, video+"/"+name); err != nil {
-			return err
-		}
+	err = c.opts.Annotate(ctx, v.source, filepath.Join(v.dir, AnnotatedFile), cur.boxes)
+	if cerr := cur.close(); err == nil {
+		err = cerr
 	}
+	if err != nil {
+		return err
+	}
+	c.opts.Logger.Info("annotated", "video", v.name, "seconds", round3(time.Since(t0).Seconds()))
 	return nil
 }
 
-// uploadFile puts one local file at SinkPrefix/rel.
-func (c *Coordinator) uploadFile(ctx context.Context, path, rel string) error {
-	if c.opts.Sink == nil {
-		return nil
-	}
+// errEndOfDetections marks a cursor that has read every line.
+var errEndOfDetections = errors.New("end of detections")
+
+// putFile gives the scratch file at path to Out as rel, if it exists. Put
+// replaces objects atomically, so a re-run never leaves a mix.
+func (c *Coordinator) putFile(ctx context.Context, path, rel string) (bool, error) {
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
 	if err != nil {
-		return fmt.Errorf("upload %s: %w", rel, err)
+		return false, fmt.Errorf("write %s: %w", rel, err)
 	}
 	defer f.Close()
-	key := rel
-	if c.opts.SinkPrefix != "" {
-		key = strings.TrimSuffix(c.opts.SinkPrefix, "/") + "/" + rel
+	return true, c.put(ctx, rel, f)
+}
+
+// put writes rel under Prefix; the bucket's error names the object.
+func (c *Coordinator) put(ctx context.Context, rel string, r io.Reader) error {
+	return c.opts.Out.Put(ctx, storage.JoinKey(c.opts.Prefix, rel), r)
+}
+
+func (c *Coordinator) putJSON(ctx context.Context, rel string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
 	}
-	if err := c.opts.Sink.Put(ctx, key, f); err != nil {
-		return fmt.Errorf("upload %s: %w", rel, err)
-	}
-	return nil
+	return c.put(ctx, rel, bytes.NewReader(append(b, '\n')))
 }
 
 // cursor reads detections.jsonl forward for the annotator, which asks for
@@ -413,14 +446,4 @@ func (c *cursor) close() error {
 		return fmt.Errorf("read detections: %w", c.err)
 	}
 	return err
-}
-
-// writeJSON writes v to path atomically, so a re-run or a crash never
-// leaves half a file.
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return files.WriteAtomic(path, append(b, '\n'), 0o644)
 }

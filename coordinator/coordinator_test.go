@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +17,19 @@ import (
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/internal/bustest"
+	"github.com/vidpipe/vidpipe/storage"
 )
+
+// folder is a local output folder as RunJob writes to it.
+func folder(t *testing.T, dir string) storage.Bucket {
+	t.Helper()
+	b, err := storage.NewFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
 
 func publish(t *testing.T, js jetstream.JetStream, subject string, v any) {
 	t.Helper()
@@ -60,7 +74,7 @@ func TestResultsInOrderExactlyOnce(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := New(js, Options{OutDir: out})
+	c := New(js, Options{Out: folder(t, out)})
 	sum, err := c.RunJob(ctx, Job{ID: job, Videos: []VideoSpec{{"good", "good.mp4"}, {"missing", "/nope.mp4"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +114,12 @@ func TestResultsInOrderExactlyOnce(t *testing.T) {
 	if missing.Status != Failed || missing.Error == "" {
 		t.Errorf("missing: %+v", missing)
 	}
+	if n := strings.Count(missing.Error, "/nope.mp4"); n != 1 {
+		t.Errorf("missing: error %q names the input %d times, want once", missing.Error, n)
+	}
+	if want := []string{DetectionsFile, ParquetFile, StatsFile}; !slices.Equal(good.Outputs, want) {
+		t.Errorf("good: outputs %v, want %v", good.Outputs, want)
+	}
 	if sum.OK() {
 		t.Error("summary OK with a failed video")
 	}
@@ -117,7 +137,7 @@ func TestResultsInOrderExactlyOnce(t *testing.T) {
 
 	// A second coordinator replaying the same job rebuilds identical outputs.
 	before, _ := os.ReadFile(filepath.Join(out, "good", "detections.jsonl"))
-	if _, err := New(js, Options{OutDir: out}).RunJob(ctx, Job{ID: job, Videos: []VideoSpec{{"good", "good.mp4"}, {"missing", "/nope.mp4"}}}); err != nil {
+	if _, err := New(js, Options{Out: folder(t, out)}).RunJob(ctx, Job{ID: job, Videos: []VideoSpec{{"good", "good.mp4"}, {"missing", "/nope.mp4"}}}); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := os.ReadFile(filepath.Join(out, "good", "detections.jsonl"))
@@ -142,7 +162,7 @@ func TestSummarise(t *testing.T) {
 
 func TestRunJobRejectsBadNames(t *testing.T) {
 	_, js := bustest.Start(t, bus.DefaultStreamOptions())
-	c := New(js, Options{OutDir: t.TempDir()})
+	c := New(js, Options{Out: folder(t, t.TempDir())})
 	for _, job := range []Job{
 		{ID: "a.b"},
 		{ID: "ok", Videos: []VideoSpec{{Name: "../x"}}},

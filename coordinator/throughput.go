@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"math"
-	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/vidpipe/vidpipe/coordinator/chart"
-	"github.com/vidpipe/vidpipe/internal/files"
 )
 
 // ThroughputFile is the job's chart of frames per second over time, one
@@ -69,18 +67,16 @@ func throughputChart(job string, done map[string][]int64) (chart.Chart, bool) {
 	return c, true
 }
 
-// writeThroughput draws the job's chart into dir; no results, no chart.
-func writeThroughput(dir, job string, done map[string][]int64) (bool, error) {
+// drawThroughput draws the job's throughput chart as a PNG; nil when there
+// is nothing to draw.
+func drawThroughput(job string, done map[string][]int64) ([]byte, error) {
 	c, ok := throughputChart(job, done)
 	if !ok {
-		return false, nil
+		return nil, nil
 	}
 	var b bytes.Buffer
 	if err := chart.Draw(&b, c); err != nil {
-		return false, fmt.Errorf("throughput chart: %w", err)
+		return nil, fmt.Errorf("throughput chart: %w", err)
 	}
-	if err := files.WriteAtomic(filepath.Join(dir, ThroughputFile), b.Bytes(), 0o644); err != nil {
-		return false, fmt.Errorf("throughput chart: %w", err)
-	}
-	return true, nil
+	return b.Bytes(), nil
 }

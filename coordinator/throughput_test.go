@@ -1,9 +1,8 @@
 package coordinator
 
 import (
+	"bytes"
 	"image/png"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -43,16 +42,11 @@ func TestThroughputChart(t *testing.T) {
 		t.Error("a chart with no results")
 	}
 
-	dir := t.TempDir()
-	if drawn, err := writeThroughput(dir, "j", done); err != nil || !drawn {
-		t.Fatalf("write: %v %v", drawn, err)
+	b, err := drawThroughput("j", done)
+	if err != nil || b == nil {
+		t.Fatalf("draw: %v", err)
 	}
-	f, err := os.Open(filepath.Join(dir, ThroughputFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := png.Decode(f); err != nil {
+	if _, err := png.Decode(bytes.NewReader(b)); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/results"
@@ -168,8 +169,8 @@ func (v *video) closeDetections() error {
 	if err := os.MkdirAll(v.dir, 0o755); err != nil {
 		return fmt.Errorf("create output dir: %w", err)
 	}
-	jsonl := filepath.Join(v.dir, "detections.jsonl")
-	parquet := filepath.Join(v.dir, "detections.parquet")
+	jsonl := filepath.Join(v.dir, DetectionsFile)
+	parquet := filepath.Join(v.dir, ParquetFile)
 	if v.file == nil {
 		if err := os.WriteFile(jsonl, nil, 0o644); err != nil {
 			return fmt.Errorf("write detections of %s: %w", v.name, err)
@@ -223,13 +224,18 @@ func (v *video) finish() (status, errMsg string) {
 	if s.FailedFrames > 0 {
 		problems = append(problems, fmt.Sprintf("%d frames could not be analysed (%v)", s.FailedFrames, v.errs))
 	}
-	switch {
-	case len(problems) == 0:
+	if len(problems) == 0 {
 		return Succeeded, ""
-	case s.Frames > 0:
-		return Partial, fmt.Sprintf("%s: %s", v.source, joinProblems(problems))
 	}
-	return Failed, fmt.Sprintf("%s: %s", v.source, joinProblems(problems))
+	// Named once: ingest's errors usually name the source already.
+	msg := joinProblems(problems)
+	if !strings.Contains(msg, v.source) {
+		msg = v.source + ": " + msg
+	}
+	if s.Frames > 0 {
+		return Partial, msg
+	}
+	return Failed, msg
 }
 
 func joinProblems(p []string) string {

@@ -265,7 +265,7 @@ func (in *Ingester) publishEvent(ctx context.Context, e *bus.Event) error {
 		return err
 	}
 	msg := &nats.Msg{Subject: bus.EventSubject(e.Job, e.Video), Data: b}
-	if _, err := in.js.PublishMsg(ctx, msg, jetstream.WithMsgID(e.Job+"."+e.Video+"."+string(e.Type))); err != nil {
+	if _, err := in.js.PublishMsg(ctx, msg, jetstream.WithMsgID(bus.EventMsgID(e.Job, e.Video, e.Type))); err != nil {
 		return fmt.Errorf("publish %s event of %s: %w", e.Type, e.Video, err)
 	}
 	return nil

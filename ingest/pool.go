@@ -118,18 +118,29 @@ func (p *Pool) Run(ctx context.Context) error {
 // decoders, so idle processes get the rest.
 func (p *Pool) next(ctx context.Context) (jetstream.Msg, error) {
 	for {
-		batch, err := p.cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+		// The pull ends with ctx: a pool that stops does not sit it out.
+		pull, cancel := context.WithTimeout(ctx, 5*time.Second)
+		batch, err := p.cons.Fetch(1, jetstream.FetchContext(pull))
 		if err != nil {
+			cancel()
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
 			return nil, err
 		}
+		var msg jetstream.Msg
 		for m := range batch.Messages() {
-			return m, nil
+			msg = m
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return nil, err
-		}
-		if ctx.Err() != nil {
+		berr := batch.Error()
+		cancel()
+		switch {
+		case msg != nil:
+			return msg, nil
+		case ctx.Err() != nil:
 			return nil, ctx.Err()
+		case berr != nil && !errors.Is(berr, nats.ErrTimeout) && !errors.Is(berr, context.DeadlineExceeded):
+			return nil, berr
 		}
 	}
 }

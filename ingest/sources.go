@@ -284,19 +284,31 @@ func (e *expander) readManifest(ctx context.Context, src string) ([]line, error)
 }
 
 // Names derives unique video names from sources' base names: the keys of
-// their outputs and the last token of their subjects.
+// their outputs and the last token of their subjects. The first input with
+// a base name keeps it; a later one gets the first free "-N", free meaning
+// no other input has it by itself either, so names never collide.
 func Names(inputs []string) []string {
-	seen := map[string]int{}
 	names := make([]string, len(inputs))
+	taken := make(map[string]bool, len(inputs))
+	var dups []int
 	for i, in := range inputs {
 		base := filepath.Base(in)
-		base = strings.TrimSuffix(base, filepath.Ext(base))
-		n := bus.NameFrom(base)
-		seen[n]++
-		if seen[n] > 1 {
-			n = fmt.Sprintf("%s-%d", n, seen[n])
-		}
+		n := bus.NameFrom(strings.TrimSuffix(base, filepath.Ext(base)))
 		names[i] = n
+		if taken[n] {
+			dups = append(dups, i)
+		}
+		taken[n] = true
+	}
+	for _, i := range dups {
+		for k := 2; ; k++ {
+			sfx := fmt.Sprintf("-%d", k)
+			n := names[i][:min(len(names[i]), bus.MaxNameLen-len(sfx))] + sfx
+			if !taken[n] {
+				taken[n], names[i] = true, n
+				break
+			}
+		}
 	}
 	return names
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/internal/s3test"
 	"github.com/vidpipe/vidpipe/storage"
 )
@@ -241,5 +242,33 @@ func TestExpandRefusesCredentials(t *testing.T) {
 		if strings.Contains(err.Error(), "AKIAEXAMPLE") || strings.Contains(err.Error(), "wJalrXUtnFEMI") {
 			t.Fatalf("Expand(%q): error echoes the credentials: %v", in, err)
 		}
+	}
+}
+
+// TestNamesUniqueByConstruction: a generated suffix must not take the name
+// another input has by itself, whatever the order, and stays within the
+// length a name may have.
+func TestNamesUniqueByConstruction(t *testing.T) {
+	long := strings.Repeat("a", bus.MaxNameLen+10)
+	for _, inputs := range [][]string{
+		{"dup1/cam.mp4", "dup2/cam.mp4", "cam-2.mp4"},
+		{"cam-2.mp4", "dup1/cam.mp4", "dup2/cam.mp4"},
+		{"a/x.mp4", "b/x.mp4", "c/x.mp4", "x-2.mp4", "x-3.avi"},
+		{"a/" + long + ".mp4", "b/" + long + ".mp4", "c/" + long + ".mkv"},
+	} {
+		names := Names(inputs)
+		seen := map[string]string{}
+		for i, n := range names {
+			if err := bus.ValidName("video", n); err != nil {
+				t.Errorf("%v: name %d: %v", inputs, i, err)
+			}
+			if prev, dup := seen[n]; dup {
+				t.Errorf("%v: %s and %s are both named %q", inputs, prev, inputs[i], n)
+			}
+			seen[n] = inputs[i]
+		}
+	}
+	if got := Names([]string{"dup1/cam.mp4", "dup2/cam.mp4", "cam-2.mp4"}); got[0] != "cam" || got[2] != "cam-2" {
+		t.Errorf("names %v: an input keeps its own name when it is the first with it", got)
 	}
 }

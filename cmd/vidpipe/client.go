@@ -174,6 +174,15 @@ func (c *statusConfig) run(ctx context.Context, logger *slog.Logger) error {
 	return nil
 }
 
+// showRecord draws a job's record: its videos' frames, and the rate and
+// ETA the service computed.
+func showRecord(prog *progress, rec *jobs.Record) {
+	prog.fromServer(rec.Progress)
+	for _, v := range rec.Videos {
+		prog.update(coordinator.Progress{Video: v.Name, Done: v.Done, Total: v.Total, Estimate: int64(v.Total), Ended: v.Exact})
+	}
+}
+
 // watchJob polls a job, drawing its progress, until it ends; it fails
 // unless the job succeeded.
 func watchJob(ctx context.Context, cl *api.Client, id string, every time.Duration, logger *slog.Logger) error {
@@ -186,9 +195,7 @@ func watchJob(ctx context.Context, cl *api.Client, id string, every time.Duratio
 			prog.finish()
 			return err
 		}
-		for _, v := range rec.Videos {
-			prog.update(coordinator.Progress{Video: v.Name, Done: v.Done, Total: v.Total, Estimate: int64(v.Total), Ended: v.Exact})
-		}
+		showRecord(prog, rec)
 		if rec.State.Final() {
 			prog.finish()
 			printJob(os.Stdout, rec)

@@ -1,60 +1,21 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"time"
 
-	"github.com/vidpipe/vidpipe/coordinator"
-	"github.com/vidpipe/vidpipe/internal/files"
 	"github.com/vidpipe/vidpipe/model/infer"
-	"github.com/vidpipe/vidpipe/storage"
 )
 
-// jobRecord is job.json: what was asked, with which model and versions,
-// and how long it took.
-type jobRecord struct {
-	Job         string                  `json:"job"`
-	Inputs      []string                `json:"inputs"`
-	Videos      []coordinator.VideoSpec `json:"videos"`
-	Model       modelRecord             `json:"model"`
-	Every       int                     `json:"every"`
-	FPS         float64                 `json:"fps"`
-	Conf        float64                 `json:"conf"`
-	IoU         float64                 `json:"iou"`
-	MaxDet      int                     `json:"max_det"`
-	Batch       int                     `json:"batch"`
-	Workers     int                     `json:"workers"`
-	Threads     int                     `json:"threads"`
-	FrameCodec  string                  `json:"frame_codec"`
-	Preprocess  string                  `json:"preprocess"`
-	Device      string                  `json:"device"`
-	Versions    map[string]string       `json:"versions"`
-	Started     time.Time               `json:"started"`
-	Finished    time.Time               `json:"finished"`
-	WallSeconds float64                 `json:"wall_seconds"`
-	Status      string                  `json:"status"`
-	Frames      int                     `json:"frames"`
-}
-
-type modelRecord struct {
-	Path   string `json:"path"`
-	SHA256 string `json:"sha256"`
-	Input  int    `json:"input"`
-}
-
+// sha256Hex identifies a model by its bytes.
 func sha256Hex(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
 
+// versions are what job.json records vidpipe was built from.
 func versions() map[string]string {
 	v := map[string]string{"go": runtime.Version(), "onnxruntime": infer.ORTVersion}
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -67,24 +28,4 @@ func versions() map[string]string {
 		}
 	}
 	return v
-}
-
-// writeJobRecord writes job.json next to summary.json, and to the sink.
-func writeJobRecord(ctx context.Context, dir string, sink storage.Bucket, prefix string, rec *jobRecord) error {
-	b, err := json.MarshalIndent(rec, "", "  ")
-	if err != nil {
-		return err
-	}
-	b = append(b, '\n')
-	if sink != nil {
-		key := "job.json"
-		if prefix != "" {
-			key = prefix + "/job.json"
-		}
-		if err := sink.Put(ctx, key, bytes.NewReader(b)); err != nil {
-			return fmt.Errorf("write job record: %w", err)
-		}
-		return nil
-	}
-	return files.WriteAtomic(filepath.Join(dir, "job.json"), b, 0o644)
 }

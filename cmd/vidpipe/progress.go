@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/vidpipe/vidpipe/coordinator"
+	"github.com/vidpipe/vidpipe/coordinator/jobs"
 )
 
 // progress shows a job's frames done against the total: a bar with rate and
@@ -26,6 +27,9 @@ type progress struct {
 	last     time.Time
 	videos   map[string]coordinator.Progress
 	finished bool
+	// server is the job service's own rate and ETA, from its record: a
+	// watcher that joins mid-job must not reckon them from when it started.
+	server *jobs.Progress
 }
 
 func newProgress(w *os.File, logger *slog.Logger) *progress {
@@ -49,6 +53,13 @@ func (p *progress) update(v coordinator.Progress) {
 	}
 	p.last = now
 	p.render(now)
+}
+
+// fromServer takes the rate and ETA of the job's record.
+func (p *progress) fromServer(sp jobs.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.server = &sp
 }
 
 // totals sums done frames and the best known total: exact for videos ingest
@@ -78,7 +89,13 @@ func (p *progress) render(now time.Time) {
 		rate = float64(done) / elapsed
 	}
 	eta := "?"
-	if rate > 0 && total >= done {
+	switch {
+	case p.server != nil:
+		rate = p.server.FPS
+		if p.server.ETASeconds != nil {
+			eta = time.Duration(*p.server.ETASeconds * float64(time.Second)).Round(time.Second).String()
+		}
+	case rate > 0 && total >= done:
 		eta = (time.Duration(float64(total-done)/rate) * time.Second).Round(time.Second).String()
 	}
 	approx := ""
@@ -117,6 +134,9 @@ func printSummary(w io.Writer, s *coordinator.Summary, out string) {
 	fmt.Fprintln(tw, "VIDEO\tSTATUS\tFRAMES\tFPS\tINFER P50 MS\tERROR")
 	for _, v := range s.Videos {
 		msg := v.Error
+		if v.AnnotateError != "" {
+			msg = strings.TrimPrefix(msg+"; ", "; ") + "no annotated.mp4: " + v.AnnotateError
+		}
 		if len(msg) > 100 {
 			msg = msg[:97] + "..."
 		}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -17,17 +17,17 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/coordinator"
+	"github.com/vidpipe/vidpipe/coordinator/jobs"
 	"github.com/vidpipe/vidpipe/ingest"
+	"github.com/vidpipe/vidpipe/internal/embedded"
 	"github.com/vidpipe/vidpipe/media/decode"
 	"github.com/vidpipe/vidpipe/model/builtin"
 	"github.com/vidpipe/vidpipe/model/infer"
 	"github.com/vidpipe/vidpipe/model/layout"
 	"github.com/vidpipe/vidpipe/model/yolo"
-	"github.com/vidpipe/vidpipe/storage"
 	"github.com/vidpipe/vidpipe/workers"
 )
 
@@ -322,52 +322,13 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	if err := bus.Setup(ctx, js, bus.DefaultStreamOptions()); err != nil {
 		return nil, err
 	}
-	// Frames whose workers keep dying become failed frames, not a hang.
-	watcher, err := coordinator.NewMaxDeliveriesWatcher(ctx, js, logger)
+	spec, err := c.spec(ctx, bks)
 	if err != nil {
 		return nil, err
 	}
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	go func() { _ = watcher.Run(watchCtx) }()
+	logger.Info("job", "id", spec.Name, "videos", len(spec.Inputs), "model", mdl.path, "workers", c.workers, "threads", threads, "batch", batch, "input", size)
 
-	job, err := c.newJob(ctx, bks)
-	if err != nil {
-		return nil, err
-	}
-	outDir, sink, sinkPrefix, cleanOut, err := c.output(ctx, bks, job.ID)
-	if err != nil {
-		return nil, err
-	}
-	defer cleanOut()
-	logger.Info("job", "id", job.ID, "videos", len(job.Videos), "model", mdl.path, "workers", c.workers, "threads", threads, "batch", batch, "input", size)
-
-	codec, _ := bus.ParseCodec(c.codec)
-	var annotate coordinator.Annotator
-	if !c.noAnnotate {
-		annotate = annotator(bks.Open)
-	}
-	coord := coordinator.New(js, coordinator.Options{
-		OutDir: outDir, Annotate: annotate, AnnotateWorkers: 1, Logger: logger, OnProgress: prog.update,
-		Sink: sink, SinkPrefix: sinkPrefix,
-	})
-	pre, err := decode.ParsePreprocess(c.preprocess)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	in := ingest.New(js, ingest.Options{
-		Decode: decode.Options{Every: c.every, FPS: c.fps, Size: size, Preprocess: pre},
-		Codec:  codec, Logger: logger, Open: bks.Open,
-	})
-	started := time.Now()
-
-	// jobCtx ends the job early when ingest cannot report a video: the
-	// coordinator would otherwise wait for it forever.
-	jobCtx, failJob := context.WithCancelCause(ctx)
-	defer failJob(nil)
-	workCtx, stopWorkers := context.WithCancel(ctx)
-	defer stopWorkers()
-	var wg errgroup.Group
+	var ws []func(context.Context) error
 	for i, s := range set.sessions {
 		w, err := workers.New(ctx, js, s, workers.Options{
 			Name: fmt.Sprintf("worker-%d", i+1), Batch: batch, NMS: c.detect.options(), Names: mdl.names, Layout: set.layout, Logger: logger,
@@ -376,89 +337,80 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		if err != nil {
 			return nil, err
 		}
-		wg.Go(func() error { return w.Run(workCtx) })
+		ws = append(ws, w.Run)
 	}
-	ingestDone := make(chan struct{})
-	go func() {
-		defer close(ingestDone)
-		var g errgroup.Group
-		g.SetLimit(c.concurrency)
-		for _, v := range job.Videos {
-			g.Go(func() error {
-				if err := in.Ingest(jobCtx, job.ID, ingest.Video{Name: v.Name, Source: v.Source}); err != nil && jobCtx.Err() == nil {
-					failJob(fmt.Errorf("ingest %s: %w", v.Source, err))
-				}
-				return nil
-			})
-		}
-		_ = g.Wait()
-	}()
-
-	sum, err := coord.RunJob(jobCtx, job)
+	codec, _ := bus.ParseCodec(c.codec)
+	pre, _ := decode.ParsePreprocess(c.preprocess) // spec checked it
+	rec, err := embedded.Run(ctx, embedded.Config{
+		JS: js,
+		Service: jobs.Options{
+			Out: c.out, OutIsJobFolder: c.job == "" && !ingest.IsRemote(c.out),
+			Model: jobs.Model{Path: mdl.path, SHA256: mdl.hash, Input: size},
+			Open:  bks.Open, Annotate: annotator(bks.Open), AnnotateWorkers: 1, Versions: versions(),
+		},
+		Ingest: ingest.Options{
+			Decode: decode.Options{Every: c.every, FPS: c.fps, Size: size, Preprocess: pre},
+			Codec:  codec, Logger: logger, Open: bks.Open,
+		},
+		Concurrency: c.concurrency, Workers: ws, Logger: logger,
+		OnRecord: func(r *jobs.Record) { showRecord(prog, r) },
+	}, spec)
 	prog.finish()
-	stopWorkers()
-	_ = wg.Wait()
-	<-ingestDone
-	if cause := context.Cause(jobCtx); err != nil && cause != nil && ctx.Err() == nil {
-		err = cause
-	}
 	if err != nil {
 		return nil, err
 	}
-	rec := jobRecord{
-		Job: job.ID, Inputs: c.videos, Videos: job.Videos, Model: modelRecord{Path: mdl.path, SHA256: mdl.hash, Input: size},
-		Every: c.every, FPS: c.fps, Conf: c.detect.conf, IoU: c.detect.iou, MaxDet: c.detect.maxDet,
-		Batch: batch, Workers: c.workers, Threads: threads, FrameCodec: c.codec, Preprocess: pre.String(), Device: c.dev.device,
-		Versions: versions(), Started: started.UTC(), Finished: time.Now().UTC(),
-		WallSeconds: time.Since(started).Seconds(), Status: sum.Status, Frames: sum.Frames,
-	}
-	if err := writeJobRecord(ctx, outDir, sink, sinkPrefix, &rec); err != nil {
-		return sum, err
-	}
-	return sum, nil
+	return readSummary(ctx, bks, rec.Output)
 }
 
-// newJob names the job and its videos from the expanded inputs.
-func (c *runConfig) newJob(ctx context.Context, bks *buckets) (coordinator.Job, error) {
+// spec is the job the flags ask for. Inputs are expanded here, where local
+// manifests are allowed: they are the command line's own files.
+func (c *runConfig) spec(ctx context.Context, bks *buckets) (jobs.Spec, error) {
 	sources, err := ingest.Expand(ctx, c.videos, bks.Open)
 	if err != nil {
-		return coordinator.Job{}, err
+		return jobs.Spec{}, err
 	}
-	job := coordinator.Job{ID: c.job}
-	if job.ID == "" {
-		job.ID = newJobID()
+	id := c.job
+	if id == "" {
+		id = newJobID()
 	}
-	if err := bus.ValidName("job", job.ID); err != nil {
-		return coordinator.Job{}, usageError{err}
+	if err := bus.ValidName("job", id); err != nil {
+		return jobs.Spec{}, usageError{err}
 	}
-	for i, name := range ingest.Names(sources) {
-		job.Videos = append(job.Videos, coordinator.VideoSpec{Name: name, Source: sources[i]})
+	pre, err := decode.ParsePreprocess(c.preprocess)
+	if err != nil {
+		return jobs.Spec{}, usageError{err}
 	}
-	return job, nil
+	annotate := !c.noAnnotate
+	spec := jobs.Spec{
+		Name: id, Inputs: sources, FPS: c.fps, Preprocess: pre.String(),
+		Conf: c.detect.conf, IoU: c.detect.iou, MaxDet: c.detect.maxDet, Annotate: &annotate,
+	}
+	if c.fps == 0 {
+		spec.Every = c.every
+	}
+	return spec, nil
 }
 
-// output decides where a job's outputs go: a local directory (OUT, or
-// OUT/JOB with --job), or a bucket (OUT/JOB) through a local staging area.
-func (c *runConfig) output(ctx context.Context, bks *buckets, job string) (dir string, sink storage.Bucket, prefix string, clean func(), err error) {
-	if !ingest.IsRemote(c.out) {
-		dir = c.out
-		if c.job != "" {
-			dir = filepath.Join(c.out, c.job)
-		}
-		return dir, nil, "", func() {}, nil
-	}
-	sink, prefix, err = bks.Open(ctx, c.out)
+// readSummary reads the job's summary.json from its folder.
+func readSummary(ctx context.Context, bks *buckets, folder string) (*coordinator.Summary, error) {
+	uri := strings.TrimSuffix(folder, "/") + "/" + coordinator.SummaryFile
+	b, key, err := bks.Open(ctx, uri)
 	if err != nil {
-		return "", nil, "", nil, err
+		return nil, fmt.Errorf("read %s: %w", uri, err)
 	}
-	prefix = strings.Trim(strings.TrimSuffix(prefix, "/")+"/"+job, "/")
-	if err := storage.ValidKey(prefix); err != nil {
-		return "", nil, "", nil, fmt.Errorf("output %s: %w", c.out, err)
+	if !ingest.IsRemote(uri) {
+		defer b.Close() // bks keeps and closes only the s3:// ones
 	}
-	if dir, err = os.MkdirTemp("", "vidpipe-out-"); err != nil {
-		return "", nil, "", nil, err
+	r, err := b.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", uri, err)
 	}
-	return dir, sink, prefix, func() { os.RemoveAll(dir) }, nil
+	defer r.Close()
+	var sum coordinator.Summary
+	if err := json.NewDecoder(r).Decode(&sum); err != nil {
+		return nil, fmt.Errorf("read %s: %w", uri, err)
+	}
+	return &sum, nil
 }
 
 // connect reaches the NATS server: an external one, or one started here.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/vidpipe/vidpipe/coordinator/jobs"
 	"github.com/vidpipe/vidpipe/internal/s3test"
 	"github.com/vidpipe/vidpipe/results"
 )
@@ -79,7 +80,7 @@ func TestRunS3EndToEnd(t *testing.T) {
 		"results/j1/fast/detections.parquet"} {
 		getObject(t, c, "vidpipe", key)
 	}
-	var job jobRecord
+	var job jobs.Record
 	if err := json.Unmarshal(getObject(t, c, "vidpipe", "results/j1/job.json"), &job); err != nil || len(job.Videos) != 2 || len(job.Model.SHA256) != 64 {
 		t.Fatalf("job.json: %v %+v", err, job)
 	}

@@ -42,6 +42,9 @@ type Video struct {
 	Source string `json:"source"`
 	State  string `json:"state"`
 	Error  string `json:"error,omitempty"`
+	// AnnotateError is why the video has no annotated.mp4; its analysis
+	// stands.
+	AnnotateError string `json:"annotate_error,omitempty"`
 	Progress
 	// Results are the URIs of the video's outputs, once it has them.
 	Results map[string]string `json:"results,omitempty"`
@@ -52,15 +55,17 @@ type Video struct {
 
 // Record is a job as the API shows it and the jobs bucket stores it.
 type Record struct {
-	ID       string       `json:"id"`
-	State    bus.JobState `json:"state"`
-	Error    string       `json:"error,omitempty"`
-	Spec     Spec         `json:"spec"`
-	Model    Model        `json:"model"`
-	Output   string       `json:"output"`
-	Created  time.Time    `json:"created"`
-	Started  *time.Time   `json:"started,omitempty"`
-	Finished *time.Time   `json:"finished,omitempty"`
+	ID    string       `json:"id"`
+	State bus.JobState `json:"state"`
+	Error string       `json:"error,omitempty"`
+	Spec  Spec         `json:"spec"`
+	Model Model        `json:"model"`
+	// Versions are the versions of vidpipe and what it is built on.
+	Versions map[string]string `json:"versions,omitempty"`
+	Output   string            `json:"output"`
+	Created  time.Time         `json:"created"`
+	Started  *time.Time        `json:"started,omitempty"`
+	Finished *time.Time        `json:"finished,omitempty"`
 	// Dispatched is set once every video's task is on the videos stream,
 	// so a resumed job does not dispatch them again.
 	Dispatched bool     `json:"dispatched"`

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -9,8 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,7 +22,6 @@ import (
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/coordinator"
 	"github.com/vidpipe/vidpipe/ingest"
-	"github.com/vidpipe/vidpipe/internal/files"
 	"github.com/vidpipe/vidpipe/storage"
 )
 
@@ -33,6 +33,11 @@ type Options struct {
 	// Out is where job folders go unless a spec names its own output: a
 	// local directory or s3://bucket/prefix.
 	Out string
+	// OutIsJobFolder makes Out the folder of a job without its own output,
+	// not its parent (`vidpipe run` without --job).
+	OutIsJobFolder bool
+	// Versions are the components' versions, recorded in job.json.
+	Versions map[string]string
 	// Model is what the worker pool serves; jobs run it.
 	Model Model
 	// Open resolves s3:// inputs and outputs.
@@ -98,13 +103,13 @@ func (s *Service) Start(ctx context.Context) error {
 
 // StateCounts counts jobs per state (metrics).
 func (s *Service) StateCounts(ctx context.Context) (map[string]int, error) {
-	recs, err := s.store.List(ctx)
+	briefs, err := s.store.Briefs(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]int{}
-	for _, r := range recs {
-		out[string(r.State)]++
+	for _, b := range briefs {
+		out[string(b.State)]++
 	}
 	return out, nil
 }
@@ -116,17 +121,7 @@ func (s *Service) Wait() { s.wg.Wait() }
 func (s *Service) Get(ctx context.Context, id string) (*Record, error) { return s.store.Get(ctx, id) }
 
 // List returns every job, newest first.
-func (s *Service) List(ctx context.Context) ([]Brief, error) {
-	recs, err := s.store.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Brief, len(recs))
-	for i, r := range recs {
-		out[i] = r.Brief()
-	}
-	return out, nil
-}
+func (s *Service) List(ctx context.Context) ([]Brief, error) { return s.store.Briefs(ctx) }
 
 // Submit validates spec, expands its inputs and starts the job. A spec
 // with the idempotency key of an existing job returns that job and false.
@@ -173,7 +168,10 @@ func (s *Service) Submit(ctx context.Context, spec Spec) (*Record, bool, error) 
 	}
 	rec := &Record{
 		ID: id, State: bus.JobQueued, Spec: spec, Model: s.opts.Model,
-		Output: joinOutput(out, id), Created: time.Now().UTC(),
+		Output: joinOutput(out, id), Created: time.Now().UTC(), Versions: s.opts.Versions,
+	}
+	if spec.Output == "" && s.opts.OutIsJobFolder {
+		rec.Output = joinOutput(out, "")
 	}
 	for i, name := range ingest.Names(sources) {
 		rec.Videos = append(rec.Videos, Video{Name: name, Source: sources[i], State: VideoQueued})
@@ -215,10 +213,15 @@ func jobID(spec *Spec) string {
 	return "job-" + time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
 }
 
-// joinOutput is the job's folder under out.
+// joinOutput is the job's folder under out; a file:// URI is a local path.
 func joinOutput(out, id string) string {
 	if ingest.IsRemote(out) {
 		return strings.TrimSuffix(out, "/") + "/" + id
+	}
+	if strings.Contains(out, "://") {
+		if _, _, dir, err := storage.ParseURI(out); err == nil {
+			out = dir
+		}
 	}
 	return filepath.Join(out, id)
 }
@@ -347,18 +350,18 @@ func (s *Service) follow(ctx context.Context, id string, f *follower) error {
 			wait *= 2
 		}
 	}
-	dir, sink, prefix, clean, err := s.output(ctx, rec)
+	out, prefix, closeOut, err := s.output(ctx, rec)
 	if err != nil {
 		return err
 	}
-	defer clean()
+	defer closeOut()
 	var annotate coordinator.Annotator
 	if rec.Spec.annotate() {
 		annotate = s.opts.Annotate
 	}
 	coord := coordinator.New(s.js, coordinator.Options{
-		OutDir: dir, Annotate: annotate, AnnotateWorkers: s.opts.AnnotateWorkers,
-		Logger: s.opts.Logger, Sink: sink, SinkPrefix: prefix,
+		Out: out, Prefix: prefix, Annotate: annotate, AnnotateWorkers: s.opts.AnnotateWorkers,
+		Logger: s.opts.Logger,
 		OnProgress: func(p coordinator.Progress) {
 			if n := f.update(p); n > 0 && s.opts.OnFrames != nil {
 				s.opts.OnFrames(n)
@@ -392,7 +395,7 @@ func (s *Service) follow(ctx context.Context, id string, f *follower) error {
 	if err != nil {
 		return err
 	}
-	return s.finish(ctx, id, sum, dir, sink, prefix)
+	return s.finish(ctx, id, sum, out, prefix)
 }
 
 // dispatchAttempts bounds tries at dispatching a job's tasks (1+2+4+8 s of
@@ -428,26 +431,28 @@ func (s *Service) dispatch(ctx context.Context, rec *Record) error {
 	return err
 }
 
-// output prepares where a job's files are written: its local folder, or a
-// staging folder uploaded to the bucket.
-func (s *Service) output(ctx context.Context, rec *Record) (dir string, sink storage.Bucket, prefix string, clean func(), err error) {
+// output opens the bucket that writes a job's files and the job folder's
+// prefix in it; a local folder is a bucket too.
+func (s *Service) output(ctx context.Context, rec *Record) (storage.Bucket, string, func(), error) {
 	if !ingest.IsRemote(rec.Output) {
-		return rec.Output, nil, "", func() {}, nil
+		b, prefix, err := storage.Open(ctx, rec.Output, storage.Options{})
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("output %s: %w", rec.Output, err)
+		}
+		return b, prefix, func() { b.Close() }, nil
 	}
 	if s.opts.Open == nil {
-		return "", nil, "", nil, fmt.Errorf("output %s: no storage configured", rec.Output)
+		return nil, "", nil, fmt.Errorf("output %s: no storage configured", rec.Output)
 	}
-	sink, prefix, err = s.opts.Open(ctx, rec.Output)
+	b, prefix, err := s.opts.Open(ctx, rec.Output)
 	if err != nil {
-		return "", nil, "", nil, fmt.Errorf("output %s: %w", rec.Output, err)
+		return nil, "", nil, fmt.Errorf("output %s: %w", rec.Output, err)
 	}
 	if err := storage.ValidKey(prefix); err != nil {
-		return "", nil, "", nil, fmt.Errorf("output %s: %w", rec.Output, err)
+		return nil, "", nil, fmt.Errorf("output %s: %w", rec.Output, err)
 	}
-	if dir, err = os.MkdirTemp("", "vidpipe-job-"); err != nil {
-		return "", nil, "", nil, err
-	}
-	return dir, sink, prefix, func() { os.RemoveAll(dir) }, nil
+	// Open's buckets belong to its owner, which closes them.
+	return b, prefix, func() {}, nil
 }
 
 // flush writes a running job's progress to its record, if it moved.
@@ -523,17 +528,17 @@ func percent(done, total int) float64 {
 
 func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
 
-// resultFiles are a video's outputs, as the coordinator writes them.
-var resultFiles = map[string]string{
-	"detections":      "detections.parquet",
-	"detections_json": "detections.jsonl",
-	"stats":           "stats.json",
-	"annotated":       "annotated.mp4",
-	"preview":         "preview.png",
+// resultKeys name a video's outputs in its record's results.
+var resultKeys = map[string]string{
+	coordinator.ParquetFile:    "detections",
+	coordinator.DetectionsFile: "detections_json",
+	coordinator.StatsFile:      "stats",
+	coordinator.AnnotatedFile:  "annotated",
+	coordinator.PreviewFile:    "preview",
 }
 
 // finish records a job's outcome and writes job.json beside its outputs.
-func (s *Service) finish(ctx context.Context, id string, sum *coordinator.Summary, dir string, sink storage.Bucket, prefix string) error {
+func (s *Service) finish(ctx context.Context, id string, sum *coordinator.Summary, out storage.Bucket, prefix string) error {
 	now := time.Now().UTC()
 	apply := func(r *Record) error {
 		if r.State.Final() {
@@ -546,8 +551,8 @@ func (s *Service) finish(ctx context.Context, id string, sum *coordinator.Summar
 		}
 		stats := sum.Stats
 		r.Stats = &stats
-		r.Results = map[string]string{"summary": r.Output + "/summary.json", "job": r.Output + "/job.json"}
-		if _, err := os.Stat(filepath.Join(dir, coordinator.ThroughputFile)); err == nil {
+		r.Results = map[string]string{"summary": r.Output + "/" + coordinator.SummaryFile, "job": r.Output + "/" + coordinator.JobFile}
+		if slices.Contains(sum.Outputs, coordinator.ThroughputFile) {
 			r.Results["throughput"] = r.Output + "/" + coordinator.ThroughputFile
 		}
 		for _, vs := range sum.Videos {
@@ -561,8 +566,9 @@ func (s *Service) finish(ctx context.Context, id string, sum *coordinator.Summar
 			st := vs.Stats
 			v.Stats = &st
 			v.Results = map[string]string{}
-			for key, name := range resultFiles {
-				if _, err := os.Stat(filepath.Join(dir, v.Name, name)); err == nil {
+			v.AnnotateError = vs.AnnotateError
+			for _, name := range vs.Outputs {
+				if key, ok := resultKeys[name]; ok {
 					v.Results[key] = r.Output + "/" + v.Name + "/" + name
 				}
 			}
@@ -582,7 +588,7 @@ func (s *Service) finish(ctx context.Context, id string, sum *coordinator.Summar
 		}
 		return err
 	}
-	if err := writeRecord(ctx, final, dir, sink, prefix); err != nil {
+	if err := writeRecord(ctx, final, out, prefix); err != nil {
 		return err
 	}
 	rec, err := s.store.Update(ctx, id, apply)
@@ -591,37 +597,19 @@ func (s *Service) finish(ctx context.Context, id string, sum *coordinator.Summar
 	}
 	if rec.State != final.State {
 		// Cancelled between the two: job.json follows the record.
-		return writeRecord(ctx, rec, dir, sink, prefix)
+		return writeRecord(ctx, rec, out, prefix)
 	}
 	s.opts.Logger.Info("job finished", "job", id, "state", rec.State, "frames", sum.Frames, "fps", sum.FPS)
 	return nil
 }
 
 // writeRecord writes the job's final record as job.json in its folder.
-func writeRecord(ctx context.Context, rec *Record, dir string, sink storage.Bucket, prefix string) error {
+func writeRecord(ctx context.Context, rec *Record, out storage.Bucket, prefix string) error {
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dir, "job.json")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("write job.json: %w", err)
-	}
-	if err := files.WriteAtomic(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write job.json: %w", err)
-	}
-	if sink == nil {
-		return nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("upload job.json: %w", err)
-	}
-	defer f.Close()
-	if err := sink.Put(ctx, strings.TrimSuffix(prefix, "/")+"/job.json", f); err != nil {
-		return fmt.Errorf("upload job.json: %w", err)
-	}
-	return nil
+	return out.Put(ctx, storage.JoinKey(prefix, coordinator.JobFile), bytes.NewReader(append(b, '\n')))
 }
 
 // fail marks a job FAILED after an error that stopped it.

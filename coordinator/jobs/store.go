@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -26,6 +28,18 @@ var (
 // updates.
 type Store struct {
 	kv jetstream.KeyValue
+	// fullReads counts records read whole (tests check listings with it).
+	fullReads atomic.Int64
+
+	mu sync.Mutex
+	// briefs are the job lines of the last listing, each with the revision
+	// it was read at: a listing reads again only the records that changed.
+	briefs map[string]revBrief
+}
+
+type revBrief struct {
+	rev   uint64
+	brief Brief
 }
 
 // OpenStore opens the jobs bucket (bus.Setup creates it).
@@ -34,7 +48,7 @@ func OpenStore(ctx context.Context, js jetstream.JetStream) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open kv %s: %w", bus.JobsBucket, err)
 	}
-	return &Store{kv: kv}, nil
+	return &Store{kv: kv, briefs: map[string]revBrief{}}, nil
 }
 
 // Create stores a new record; ErrExists if the id is taken.
@@ -69,6 +83,7 @@ func (s *Store) get(ctx context.Context, id string) (*Record, uint64, error) {
 		}
 		return nil, 0, fmt.Errorf("read job %s: %w", id, err)
 	}
+	s.fullReads.Add(1)
 	var r Record
 	if err := json.Unmarshal(e.Value(), &r); err != nil {
 		return nil, 0, fmt.Errorf("read job %s: %w", id, err)
@@ -128,4 +143,90 @@ func (s *Store) List(ctx context.Context) ([]*Record, error) {
 	}
 	slices.SortFunc(out, func(a, b *Record) int { return b.Created.Compare(a.Created) })
 	return out, nil
+}
+
+// Briefs returns every job's line, newest first. It lists the keys with
+// their revisions only and reads a record whole only when it changed since
+// the last listing, so a metrics scrape or a GET /v1/jobs costs a read per
+// running job, not per job ever kept.
+func (s *Store) Briefs(ctx context.Context) ([]Brief, error) {
+	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes(), jetstream.MetaOnly())
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	defer w.Stop()
+	revs := map[string]uint64{}
+	for listed := false; !listed; {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, errors.New("list jobs: the key watch ended early")
+			}
+			if e == nil {
+				listed = true // the initial values are all delivered
+				break
+			}
+			revs[e.Key()] = e.Revision()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Brief, 0, len(revs))
+	for key, rev := range revs {
+		if c, ok := s.briefs[key]; ok && c.rev >= rev {
+			out = append(out, c.brief)
+			continue
+		}
+		r, rrev, err := s.get(ctx, key)
+		if errors.Is(err, ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.briefs[key] = revBrief{rev: rrev, brief: r.Brief()}
+		out = append(out, r.Brief())
+	}
+	for key := range s.briefs {
+		if _, ok := revs[key]; !ok {
+			delete(s.briefs, key) // expired or deleted
+		}
+	}
+	slices.SortFunc(out, func(a, b Brief) int { return b.Created.Compare(a.Created) })
+	return out, nil
+}
+
+// Follow calls fn with the job's record at every change until the job has
+// ended, and returns the final record.
+func (s *Store) Follow(ctx context.Context, id string, fn func(*Record)) (*Record, error) {
+	w, err := s.kv.Watch(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("follow job %s: %w", id, err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, fmt.Errorf("follow job %s: the watch ended", id)
+			}
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			var r Record
+			if err := json.Unmarshal(e.Value(), &r); err != nil {
+				return nil, fmt.Errorf("read job %s: %w", id, err)
+			}
+			if fn != nil {
+				fn(&r)
+			}
+			if r.State.Final() {
+				return &r, nil
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
