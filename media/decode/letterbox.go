@@ -10,8 +10,8 @@ import (
 // padValue is YOLOv5's letterbox grey.
 const padValue = 114
 
-// placement is where a picture lands in the square letterbox, per
-// /work/shared/MODEL.md §4: scale by gain = min(S/h, S/w), round the new size
+// placement is where a picture lands in the square letterbox, as YOLOv5's
+// letterbox puts it: scale by gain = min(S/h, S/w), round the new size
 // half-to-even (Python's round), pad evenly with the odd pixel bottom/right.
 type placement struct {
 	NewW, NewH int     // resized picture, display orientation
