@@ -108,7 +108,7 @@ func (e *exactBoxer) configure(w, h, cw, ch int, pf astiav.PixelFormat, rot int)
 		return fmt.Errorf("letterbox %dx%d: %w", dispW, dispH, err)
 	}
 	for i := range e.buf {
-		e.buf[i] = padValue
+		e.buf[i] = detect.PadValue
 	}
 	if rot == 180 && len(e.rotated) < w*h*3 {
 		e.rotated = make([]byte, w*h*3)

@@ -12,28 +12,42 @@ import (
 func TestExactAddsNoAllocation(t *testing.T) {
 	for _, clip := range []string{"vtest.avi", "rot90.mp4", "hd1080.mp4"} {
 		t.Run(clip, func(t *testing.T) {
+			// A malloc elsewhere in the process can land inside the few
+			// frames a short clip gives, so the counts are taken up to
+			// three times: an allocation the exact path makes per frame
+			// shows in every attempt.
 			var allocs [2]float64
-			for i, pre := range []Preprocess{PreprocessExact, PreprocessFast} {
-				ctx := context.Background()
-				d, err := Open(ctx, clips[clip], nil, Options{Size: 640, Threads: 1, Preprocess: pre})
-				if err != nil {
-					t.Fatal(err)
+			for range 3 {
+				allocs = [2]float64{}
+				for i, pre := range []Preprocess{PreprocessExact, PreprocessFast} {
+					allocs[i] = nextAllocs(t, clips[clip], pre)
 				}
-				defer d.Close()
-				if _, err := d.Next(ctx); err != nil {
-					t.Fatal(err)
+				if allocs[0] <= allocs[1] {
+					return
 				}
-				allocs[i] = testing.AllocsPerRun(5, func() {
-					if _, err := d.Next(ctx); err != nil {
-						t.Fatal(err)
-					}
-				})
 			}
-			if allocs[0] > allocs[1] {
-				t.Errorf("Next allocates %v times a frame with exact preprocessing, %v with fast", allocs[0], allocs[1])
-			}
+			t.Errorf("Next allocates %v times a frame with exact preprocessing, %v with fast", allocs[0], allocs[1])
 		})
 	}
+}
+
+// nextAllocs is the allocations of one Next after the first frame.
+func nextAllocs(t *testing.T, path string, pre Preprocess) float64 {
+	t.Helper()
+	ctx := context.Background()
+	d, err := Open(ctx, path, nil, Options{Size: 640, Threads: 1, Preprocess: pre})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.Next(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return testing.AllocsPerRun(5, func() {
+		if _, err := d.Next(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestParsePreprocess(t *testing.T) {

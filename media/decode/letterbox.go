@@ -5,10 +5,9 @@ import (
 	"math"
 
 	"github.com/asticode/go-astiav"
-)
 
-// padValue is YOLOv5's letterbox grey.
-const padValue = 114
+	"github.com/vidpipe/vidpipe/model/detect"
+)
 
 // placement is where a picture lands in the square letterbox, as YOLOv5's
 // letterbox puts it: scale by gain = min(S/h, S/w), round the new size
@@ -145,7 +144,7 @@ func (l *letterboxer) configure(w, h int, pf astiav.PixelFormat, rot int) error 
 	}
 	l.srcW, l.srcH, l.srcFmt, l.rot, l.p = w, h, pf, rot, p
 	for i := range l.buf {
-		l.buf[i] = padValue
+		l.buf[i] = detect.PadValue
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/asticode/go-astiav"
+
+	"github.com/vidpipe/vidpipe/model/detect"
 )
 
 // TestPlace checks letterbox geometry against YOLOv5's letterbox() and
@@ -84,7 +86,7 @@ func TestLetterboxMatchesFFmpeg(t *testing.T) {
 					mean, maxd, padBad := compareLetterbox(recs[i].Pixels, want[i], p, size)
 					t.Logf("%s, frame %d: %dx%d at (%d,%d), mean abs diff %.4f, max %.0f", ref.name, i, p.NewW, p.NewH, p.Left, p.Top, mean, maxd)
 					if padBad > 0 {
-						t.Errorf("frame %d: %d padding bytes are not %d", i, padBad, padValue)
+						t.Errorf("frame %d: %d padding bytes are not %d", i, padBad, detect.PadValue)
 					}
 					if mean > ref.maxMean {
 						t.Errorf("%s, frame %d: mean abs diff %.3f > %.3f", ref.name, i, mean, ref.maxMean)
@@ -117,7 +119,7 @@ func ffmpegRGB(t *testing.T, path, vf string, frames, size int) [][]byte {
 }
 
 // compareLetterbox returns the mean and max absolute difference inside the
-// picture area and how many of our padding bytes are not padValue.
+// picture area and how many of our padding bytes are not detect.PadValue.
 func compareLetterbox(got, want []byte, p placement, size int) (mean, maxd float64, padBad int) {
 	var sum float64
 	for y := range size {
@@ -126,7 +128,7 @@ func compareLetterbox(got, want []byte, p placement, size int) (mean, maxd float
 			for c := range 3 {
 				o := (y*size+x)*3 + c
 				if !inside {
-					if got[o] != padValue {
+					if got[o] != detect.PadValue {
 						padBad++
 					}
 					continue

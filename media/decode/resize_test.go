@@ -37,7 +37,7 @@ func TestBGRResizerIsDetectResizer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := bytes.Repeat([]byte{padValue}, len(want))
+			got := bytes.Repeat([]byte{detect.PadValue}, len(want))
 			if err := r.run(got, src, stride); err != nil {
 				t.Fatal(err)
 			}
