@@ -17,6 +17,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/internal/bustest"
+	"github.com/vidpipe/vidpipe/internal/poll"
 )
 
 // advisoryJSON is an advisory as nats-server itself encodes it.
@@ -91,16 +92,11 @@ func (h *logRecorder) count(msg string) int {
 	return n
 }
 
-// eventually polls cond every 50 ms for up to 30 s: generous, because the
-// machine running the tests may be busy.
+// eventually waits generously for cond: the machine running the tests may
+// be busy.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 30s: %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.Until(t, 30*time.Second, what, poll.True(cond))
 }
 
 // publishFrame publishes a frame as ingest does and returns its stream

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/internal/bustest"
+	"github.com/vidpipe/vidpipe/internal/poll"
 )
 
 // testClip makes a synthetic clip of the given length with the ffmpeg CLI.
@@ -41,13 +42,7 @@ func putTask(t *testing.T, js jetstream.JetStream, task bus.Task) {
 // eventually polls cond with a generous deadline.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.Until(t, 60*time.Second, what, poll.True(cond))
 }
 
 func streamMsgs(t *testing.T, js jetstream.JetStream, stream, subject string) uint64 {

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vidpipe/vidpipe/bus"
+	"github.com/vidpipe/vidpipe/internal/poll"
 )
 
 // publishFrame publishes f as the workers receive it from ingest, with the
@@ -83,21 +84,10 @@ func runWorker(t *testing.T, ctx context.Context, w *Worker) (stop func()) {
 	return stop
 }
 
-// eventually polls cond every 100 ms until it holds or a generous deadline
-// passes; what it waits for is described by what.
+// eventually waits generously for cond; what names what it waits for.
 func eventually(t *testing.T, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after 30 s (last error %v)", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll.Until(t, 30*time.Second, what, cond)
 }
 
 // startServer runs an embedded JetStream server with two users in one

@@ -21,6 +21,7 @@ import (
 	"github.com/vidpipe/vidpipe/coordinator/api"
 	"github.com/vidpipe/vidpipe/coordinator/jobs"
 	"github.com/vidpipe/vidpipe/internal/metrics/metricstest"
+	"github.com/vidpipe/vidpipe/internal/poll"
 	"github.com/vidpipe/vidpipe/internal/s3test"
 	"github.com/vidpipe/vidpipe/workers"
 )
@@ -241,17 +242,16 @@ func (c *cluster) stopAll() {
 // except while the coordinator restarts.
 func (c *cluster) waitJob(cl *api.Client, id, what string, timeout time.Duration, cond func(*jobs.Record) bool) *jobs.Record {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		rec, err := cl.Get(context.Background(), id)
-		if err == nil && cond(rec) {
-			return rec
+	var rec *jobs.Record
+	poll.Until(c.t, timeout, "job "+id+": "+what, func() (bool, error) {
+		r, err := cl.Get(context.Background(), id)
+		if err != nil {
+			return false, err
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("job %s: no %s within %v (last: %+v, err %v)", id, what, timeout, rec, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		rec = r
+		return cond(r), fmt.Errorf("record %+v", r)
+	})
+	return rec
 }
 
 // uploadClips cuts n clips of vtest.avi and puts them in the videos bucket;
@@ -470,15 +470,9 @@ func BenchmarkWorkerScaling(b *testing.B) {
 // waitWorkers waits until n workers beat, so start-up is not measured.
 func waitWorkers(tb testing.TB, cl *api.Client, n int) {
 	tb.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
+	poll.Until(tb, 3*time.Minute, fmt.Sprintf("%d workers beating", n), func() (bool, error) {
 		var live []workers.Heartbeat
-		if err := cl.Workers(context.Background(), &live); err == nil && len(live) >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("fewer than %d workers after 3 minutes", n)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		err := cl.Workers(context.Background(), &live)
+		return err == nil && len(live) >= n, err
+	})
 }

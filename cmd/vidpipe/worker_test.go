@@ -20,6 +20,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/coordinator"
+	"github.com/vidpipe/vidpipe/internal/poll"
 	"github.com/vidpipe/vidpipe/workers"
 )
 
@@ -72,19 +73,12 @@ func TestRunWithWorkerProcesses(t *testing.T) {
 		b, err := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b), err
 	}
-	poll := func(what string, cond func() (bool, string)) {
+	wait := func(what string, cond func() (bool, string)) {
 		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
+		poll.Until(t, 60*time.Second, what, func() (bool, error) {
 			ok, last := cond()
-			if ok {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not after 60 s (last: %s)", what, last)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+			return ok, errors.New(last)
+		})
 	}
 
 	var procs []*exec.Cmd
@@ -105,7 +99,7 @@ func TestRunWithWorkerProcesses(t *testing.T) {
 	}
 
 	// Before the coordinator's side exists, a worker waits and says so.
-	poll("ext1 waiting for the coordinator", func() (bool, string) {
+	wait("ext1 waiting for the coordinator", func() (bool, string) {
 		code, body, err := get("/healthz")
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "waiting for the coordinator"), body + errString(err)
 	})
@@ -135,7 +129,7 @@ func TestRunWithWorkerProcesses(t *testing.T) {
 	t.Logf("frames per worker: %v", stats.Workers)
 
 	// Heartbeats come every third of the bucket's 15 s TTL.
-	poll("heartbeats counting every frame", func() (bool, string) {
+	wait("heartbeats counting every frame", func() (bool, string) {
 		hbs, err := workers.ListHeartbeats(ctx, js)
 		if err != nil || len(hbs) != 2 {
 			return false, errString(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/internal/bustest"
+	"github.com/vidpipe/vidpipe/internal/poll"
 )
 
 // newService starts a Service on js whose jobs run until the returned stop.
@@ -40,20 +42,15 @@ func newService(t *testing.T, js jetstream.JetStream, out string) (*Service, con
 // waitFor polls the job until ok or a generous deadline.
 func waitFor(t *testing.T, svc *Service, id string, what string, ok func(*Record) bool) *Record {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		r, err := svc.Get(context.Background(), id)
-		if err != nil {
+	var r *Record
+	poll.Until(t, 30*time.Second, "job "+id+": "+what, func() (bool, error) {
+		var err error
+		if r, err = svc.Get(context.Background(), id); err != nil {
 			t.Fatal(err)
 		}
-		if ok(r) {
-			return r
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s: timed out waiting for %s; record: %+v", id, what, r)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return ok(r), fmt.Errorf("record %+v", r)
+	})
+	return r
 }
 
 func publishJSON(t *testing.T, js jetstream.JetStream, subject string, v any) {

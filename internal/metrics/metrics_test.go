@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/internal/bustest"
 	"github.com/vidpipe/vidpipe/internal/metrics/metricstest"
+	"github.com/vidpipe/vidpipe/internal/poll"
 )
 
 func TestHealthz(t *testing.T) {
@@ -128,19 +130,12 @@ func TestPending(t *testing.T) {
 	// ack, so each expectation is polled for.
 	expect := func(what string, want, wantAck float64) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		poll.Until(t, 30*time.Second, what, func() (bool, error) {
 			fams := metricstest.Scrape(t, srv.URL+"/metrics")
 			v, ok := metricstest.Value(fams, "vidpipe_frames_pending", nil)
 			a, aok := metricstest.Value(fams, "vidpipe_frames_ack_pending", nil)
-			if ok && aok && v == want && a == wantAck {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: pending %v, ack pending %v (present %v %v), want %v and %v", what, v, a, ok, aok, want, wantAck)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return ok && aok && v == want && a == wantAck, fmt.Errorf("pending %v, ack pending %v (present %v %v), want %v and %v", v, a, ok, aok, want, wantAck)
+		})
 	}
 	expect("empty stream", 0, 0)
 	for i := range 3 {

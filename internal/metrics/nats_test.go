@@ -9,6 +9,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/internal/metrics/metricstest"
+	"github.com/vidpipe/vidpipe/internal/poll"
 )
 
 // TestNATSState scrapes the connection state of a real client while its
@@ -34,10 +35,7 @@ func TestNATSState(t *testing.T) {
 	}
 	srv.Shutdown()
 	srv.WaitForShutdown()
-	deadline := time.Now().Add(30 * time.Second)
-	for nc.IsConnected() && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, 30*time.Second, "client sees the server gone", poll.True(func() bool { return !nc.IsConnected() }))
 	if got, ok := metricstest.Value(metricstest.Scrape(t, web.URL+"/metrics"), "vidpipe_nats_connected", nil); !ok || got != 0 {
 		t.Fatalf("connected = %v (present %v) with the server gone", got, ok)
 	}
