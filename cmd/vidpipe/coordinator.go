@@ -91,8 +91,8 @@ func (c *coordinatorConfig) run(ctx context.Context, logger *slog.Logger) error 
 	if err != nil {
 		return err
 	}
-	if mdl.size <= 0 {
-		return fmt.Errorf("model %s: no static square input size; export it with a fixed --imgsz", mdl.path)
+	if mdl.Size <= 0 {
+		return fmt.Errorf("model %s: no static square input size; export it with a fixed --imgsz", mdl.Path)
 	}
 	nc, js, err := c.nats.jetStream("vidpipe-coordinator", logger)
 	if err != nil {
@@ -109,7 +109,7 @@ func (c *coordinatorConfig) run(ctx context.Context, logger *slog.Logger) error 
 	reg := metrics.NewRegistry()
 	var met *metrics.Coordinator
 	svc := jobs.New(js, store, jobs.Options{
-		Out: c.out, Model: jobs.Model{Path: mdl.path, SHA256: mdl.hash, Input: mdl.size},
+		Out: c.out, Model: jobs.Model{Path: mdl.Path, SHA256: mdl.SHA256, Input: mdl.Size},
 		Open: bks.Open, Annotate: annotator(bks.Open), AnnotateWorkers: c.annotateWorkers,
 		LocalInputs: c.localInputs, Buckets: c.buckets, Logger: logger,
 		OnFrames: func(n int) { met.AddResults(n) },
@@ -164,7 +164,7 @@ func (c *coordinatorConfig) run(ctx context.Context, logger *slog.Logger) error 
 	if len(c.buckets) == 0 {
 		logger.Warn("jobs may name any bucket the credentials reach; limit them with --bucket")
 	}
-	logger.Info("coordinator ready", "api", "http://"+ln.Addr().String(), "model", mdl.path, "input", mdl.size, "out", c.out)
+	logger.Info("coordinator ready", "api", "http://"+ln.Addr().String(), "model", mdl.Path, "input", mdl.Size, "out", c.out)
 	var g errgroup.Group
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

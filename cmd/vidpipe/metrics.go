@@ -35,7 +35,7 @@ func serveMetrics(addr string, reg *prometheus.Registry, ready func() error, log
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := metrics.ServeListener(ctx, ln, reg, ready, logger); err != nil {
+		if err := metrics.Serve(ctx, ln, reg, ready, logger); err != nil {
 			if onFail == nil {
 				logger.Error("metrics", "err", err)
 			} else {

@@ -5,18 +5,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"runtime"
 	"strings"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/coordinator"
@@ -24,10 +21,7 @@ import (
 	"github.com/vidpipe/vidpipe/ingest"
 	"github.com/vidpipe/vidpipe/internal/embedded"
 	"github.com/vidpipe/vidpipe/media/decode"
-	"github.com/vidpipe/vidpipe/model/builtin"
 	"github.com/vidpipe/vidpipe/model/infer"
-	"github.com/vidpipe/vidpipe/model/layout"
-	"github.com/vidpipe/vidpipe/model/yolo"
 	"github.com/vidpipe/vidpipe/workers"
 )
 
@@ -123,30 +117,9 @@ func (f *deviceFlags) register(cmd *kingpin.CmdClause) {
 	cmd.Flag("candidates", "Rows of output0 per image the model returns, those of highest objectness (the copy back from a GPU is the bottleneck); exact unless that many rows pass --conf, which is counted and logged. -1: 2000 on CUDA, all on the CPU; 0: all.").Default("-1").IntVar(&f.candidates)
 }
 
-// defaultCandidates is --candidates -1 on a GPU: 0.7 MB per 640 image to
-// copy back instead of 8.6 MB, far more rows than pass a usual threshold.
-const defaultCandidates = 2000
-
-// k resolves --candidates for the device.
-func (f *deviceFlags) k() int {
-	if f.candidates >= 0 {
-		return f.candidates
-	}
-	if d, err := infer.ParseDevice(f.device); err == nil && d.Kind == infer.CUDA {
-		return defaultCandidates
-	}
-	return 0
-}
-
-// loadedModel is the detector a run uses, read once.
-type loadedModel struct {
-	path  string
-	bytes []byte
-	names []string
-	hash  string
-	size  int // square input size the model runs at
-	// layout is the output layout decided when the model loaded.
-	layout *layout.Layout
+// sessions are the model sessions n workers of this process run.
+func (f *deviceFlags) sessions(n, threads, batch int) workers.SessionOptions {
+	return workers.SessionOptions{Sessions: n, Threads: threads, Batch: batch, Device: f.device, FP32: f.fp32, Candidates: f.candidates}
 }
 
 // modelFlags choose the detector.
@@ -162,29 +135,10 @@ func (f *modelFlags) register(cmd *kingpin.CmdClause) {
 
 // load reads --model (a path or an s3:// URI), or builds and caches the
 // built-in model.
-func (f *modelFlags) load(ctx context.Context, logger *slog.Logger, bks *buckets) (*loadedModel, error) {
-	path := f.path
-	if path == "" {
-		var err error
-		if path, err = builtin.Path(f.imgsz); err != nil {
-			return nil, err
-		}
-		logger.Info("using the built-in model (untrained weights: detections are not meaningful)", "path", path)
-	}
-	b, err := fetchModel(ctx, path, bks)
-	if err != nil {
-		return nil, err
-	}
-	// Refused here, before any job starts or frame is decoded.
-	lay, err := layout.Check(ctx, b, path, infer.Options{ImgSize: f.imgsz})
-	if err != nil {
-		return nil, err
-	}
-	for _, n := range lay.Notes {
-		logger.Warn(n, "model", path)
-	}
-	logger.Info("model layout", "model", path, "layout", lay.String())
-	return &loadedModel{path: path, bytes: b, names: lay.Names, hash: sha256Hex(b), size: lay.Size, layout: lay}, nil
+func (f *modelFlags) load(ctx context.Context, logger *slog.Logger, bks *buckets) (*workers.Model, error) {
+	return workers.LoadModel(ctx, f.path, f.imgsz, func(ctx context.Context, path string) ([]byte, error) {
+		return fetchModel(ctx, path, bks)
+	}, logger)
 }
 
 // maxModelBytes bounds a model read from a bucket.
@@ -221,64 +175,6 @@ func fetchModel(ctx context.Context, path string, bks *buckets) ([]byte, error) 
 	return b, nil
 }
 
-// sessionSet is the model sessions of one process and how they run.
-type sessionSet struct {
-	sessions       []*infer.Session
-	threads, batch int
-	// candidates is the k of a model rewritten to return its k best rows
-	// (0: all rows).
-	candidates int
-	// layout is the sessions' output layout.
-	layout *layout.Layout
-}
-
-// openSessions opens n ONNX Runtime sessions, one per worker.
-func openSessions(ctx context.Context, logger *slog.Logger, mdl *loadedModel, n, threads, batch int, dev deviceFlags) (*sessionSet, error) {
-	if threads == 0 {
-		threads = max(1, runtime.NumCPU()/n)
-	}
-	set := &sessionSet{threads: threads, batch: batch, candidates: dev.k()}
-	model := mdl.bytes
-	if set.candidates > 0 && mdl.layout.Kind != layout.YOLOv5 {
-		// Selecting rows by objectness means nothing in another layout.
-		logger.Info("the model returns all its rows", "model", mdl.path, "reason", "candidates need YOLOv5 output0, the model has "+mdl.layout.Kind.String())
-		set.candidates = 0
-	}
-	if set.candidates > 0 {
-		sel, err := yolo.WithCandidates(mdl.bytes, set.candidates)
-		switch {
-		case errors.Is(err, yolo.ErrNoCandidates):
-			logger.Info("the model returns all its rows", "model", mdl.path, "reason", err)
-			set.candidates = 0
-		case err != nil:
-			return nil, fmt.Errorf("model %s: %w", mdl.path, err)
-		default:
-			model = sel
-			logger.Info("the model returns its rows of highest objectness only", "model", mdl.path, "candidates", set.candidates)
-		}
-	}
-	for i := 0; i < n; i++ {
-		s, lay, err := layout.Open(ctx, model, mdl.path, infer.Options{Threads: threads, Device: dev.device, MaxBatch: batch, FP32: dev.fp32, ImgSize: mdl.size})
-		if err != nil {
-			closeAll(set.sessions)
-			return nil, err
-		}
-		set.sessions, set.layout = append(set.sessions, s), lay
-	}
-	if mb := set.sessions[0].MaxBatch(); batch > mb {
-		// Exports with a fixed batch (ultralytics' default is 1) cap it.
-		logger.Info("model has a fixed batch size; batching less", "model", mdl.path, "batch", mb)
-		set.batch = mb
-	}
-	return set, nil
-}
-
-func closeAll(sessions []*infer.Session) {
-	for _, s := range sessions {
-		s.Close()
-	}
-}
-
 // execute runs the job and returns its summary.
 func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *progress) (*coordinator.Summary, error) {
 	if err := c.validate(); err != nil {
@@ -290,69 +186,31 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	if err != nil {
 		return nil, err
 	}
-	set := &sessionSet{threads: c.threads, batch: c.batch}
-	size := mdl.size
-	if c.workers > 0 {
-		if set, err = openSessions(ctx, logger, mdl, c.workers, c.threads, c.batch, c.dev); err != nil {
-			return nil, err
-		}
-		defer closeAll(set.sessions)
-		size, _ = set.sessions[0].InputSize()
-	}
-	threads, batch := set.threads, set.batch
-	mdl.bytes = nil // ONNX Runtime holds its own copy now
-	if size <= 0 {
-		return nil, fmt.Errorf("model %s: no static square input size", mdl.path)
-	}
-
-	nc, cleanup, err := c.connect(logger)
-	if err != nil {
-		return nil, err
-	}
-	defer cleanup()
-	// A raw frame is size*size*3 bytes plus a small header; JPEG frames are
-	// far smaller. Refuse early rather than fail on the first publish.
-	if need := int64(size*size*3 + 1024); c.codec == "raw" && need > nc.MaxPayload() {
-		return nil, fmt.Errorf("raw %dx%d frames need %d bytes per message, over the NATS server's max_payload of %d: raise max_payload (8MB suits 1280) or use --frame-codec jpeg", size, size, need, nc.MaxPayload())
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	if err := bus.Setup(ctx, js, bus.DefaultStreamOptions()); err != nil {
-		return nil, err
-	}
 	spec, err := c.spec(ctx, bks)
 	if err != nil {
 		return nil, err
 	}
-	logger.Info("job", "id", spec.Name, "videos", len(spec.Inputs), "model", mdl.path, "workers", c.workers, "threads", threads, "batch", batch, "input", size)
-
-	var ws []func(context.Context) error
-	for i, s := range set.sessions {
-		w, err := workers.New(ctx, js, s, workers.Options{
-			Name: fmt.Sprintf("worker-%d", i+1), Batch: batch, NMS: c.detect.options(), Names: mdl.names, Layout: set.layout, Logger: logger,
-			Candidates: set.candidates,
-		})
-		if err != nil {
-			return nil, err
-		}
-		ws = append(ws, w.Run)
+	logger.Info("job", "id", spec.Name, "videos", len(spec.Inputs), "model", mdl.Path, "workers", c.workers)
+	var connect func() (*nats.Conn, error)
+	if c.nats.url != "" {
+		connect = func() (*nats.Conn, error) { return c.nats.connect("vidpipe-run", logger) }
 	}
 	codec, _ := bus.ParseCodec(c.codec)
 	pre, _ := decode.ParsePreprocess(c.preprocess) // spec checked it
 	rec, err := embedded.Run(ctx, embedded.Config{
-		JS: js,
+		Connect:  connect,
+		Model:    mdl,
+		Sessions: c.dev.sessions(c.workers, c.threads, c.batch),
+		Worker:   workers.Options{NMS: c.detect.options(), Logger: logger},
 		Service: jobs.Options{
 			Out: c.out, OutIsJobFolder: c.job == "" && !ingest.IsRemote(c.out),
-			Model: jobs.Model{Path: mdl.path, SHA256: mdl.hash, Input: size},
-			Open:  bks.Open, Annotate: annotator(bks.Open), AnnotateWorkers: 1, Versions: versions(),
+			Open: bks.Open, Annotate: annotator(bks.Open), AnnotateWorkers: 1, Versions: versions(),
 		},
 		Ingest: ingest.Options{
-			Decode: decode.Options{Every: c.every, FPS: c.fps, Size: size, Preprocess: pre},
+			Decode: decode.Options{Every: c.every, FPS: c.fps, Preprocess: pre},
 			Codec:  codec, Logger: logger, Open: bks.Open,
 		},
-		Concurrency: c.concurrency, Workers: ws, Logger: logger,
+		Concurrency: c.concurrency, Logger: logger,
 		OnRecord: func(r *jobs.Record) { showRecord(prog, r) },
 	}, spec)
 	prog.finish()
@@ -411,39 +269,6 @@ func readSummary(ctx context.Context, bks *buckets, folder string) (*coordinator
 		return nil, fmt.Errorf("read %s: %w", uri, err)
 	}
 	return &sum, nil
-}
-
-// connect reaches the NATS server: an external one, or one started here.
-func (c *runConfig) connect(logger *slog.Logger) (*nats.Conn, func(), error) {
-	if c.nats.url != "" {
-		nc, err := c.nats.connect("vidpipe-run", logger)
-		if err != nil {
-			return nil, nil, err
-		}
-		return nc, nc.Close, nil
-	}
-	dir, err := os.MkdirTemp("", "vidpipe-nats-")
-	if err != nil {
-		return nil, nil, fmt.Errorf("embedded nats: %w", err)
-	}
-	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: dir})
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, nil, err
-	}
-	nc, err := bus.ConnectEmbedded(srv, "vidpipe-run")
-	if err != nil {
-		srv.Shutdown()
-		os.RemoveAll(dir)
-		return nil, nil, err
-	}
-	logger.Debug("embedded nats started", "store", dir)
-	return nc, func() {
-		nc.Close()
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		os.RemoveAll(dir)
-	}, nil
 }
 
 func newJobID() string {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/coordinator"
+	"github.com/vidpipe/vidpipe/internal/runbench"
 )
 
 // clip cuts seconds of vtest.avi (pedestrians, 768x576, 10 fps) to H.264.
@@ -237,7 +238,7 @@ func TestBench(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
-	var r BenchResult
+	var r runbench.Result
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 		t.Fatalf("%v\n%s", err, stdout)
 	}

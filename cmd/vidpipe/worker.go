@@ -110,13 +110,11 @@ func (c *workerConfig) run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	set, err := openSessions(runCtx, logger, mdl, c.workers, c.threads, c.batch, c.dev)
+	set, err := workers.OpenSessions(runCtx, mdl, c.dev.sessions(c.workers, c.threads, c.batch), logger)
 	if err != nil {
 		return err
 	}
-	defer closeAll(set.sessions)
-	sessions, threads, batch := set.sessions, set.threads, set.batch
-	mdl.bytes = nil
+	defer set.Close()
 
 	nc, js, err := c.nats.jetStream("vidpipe-worker-"+c.name, logger)
 	if err != nil {
@@ -142,11 +140,11 @@ func (c *workerConfig) run(ctx context.Context, logger *slog.Logger) error {
 		}
 	}
 
-	id := &workers.Identity{Device: c.dev.device, Model: mdl.path, ModelSHA256: mdl.hash, Threads: threads}
-	ws := make([]*workers.Worker, len(sessions))
-	for i, s := range sessions {
+	id := &workers.Identity{Device: c.dev.device, Model: mdl.Path, ModelSHA256: mdl.SHA256, Threads: set.Threads}
+	ws := make([]*workers.Worker, len(set.List))
+	for i, s := range set.List {
 		name := c.name
-		if len(sessions) > 1 {
+		if len(set.List) > 1 {
 			name = fmt.Sprintf("%s-%d", c.name, i+1)
 		}
 		var mw *metrics.Worker
@@ -155,15 +153,14 @@ func (c *workerConfig) run(ctx context.Context, logger *slog.Logger) error {
 				return err
 			}
 		}
-		ws[i], err = workers.New(runCtx, js, s, workers.Options{
-			Name: name, Batch: batch, NMS: c.detect.options(), Names: mdl.names, Layout: set.layout, Logger: logger,
-			Heartbeat: id, Metrics: mw, Candidates: set.candidates,
-		})
+		ws[i], err = workers.New(runCtx, js, s, set.Options(workers.Options{
+			Name: name, NMS: c.detect.options(), Logger: logger, Heartbeat: id, Metrics: mw,
+		}))
 		if err != nil {
 			return err
 		}
 	}
-	logger.Info("worker process ready", "name", c.name, "sessions", len(sessions), "threads", threads, "batch", batch, "device", c.dev.device, "model", mdl.path)
+	logger.Info("worker process ready", "name", c.name, "sessions", len(set.List), "threads", set.Threads, "batch", set.Batch, "device", c.dev.device, "model", mdl.Path)
 	health.waiting.Store(nil)
 	go func() {
 		<-runCtx.Done()

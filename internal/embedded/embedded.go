@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/vidpipe/vidpipe/coordinator"
 	"github.com/vidpipe/vidpipe/coordinator/jobs"
 	"github.com/vidpipe/vidpipe/ingest"
+	"github.com/vidpipe/vidpipe/workers"
 )
 
 // ErrJobDone ends a Pipeline whose job has reached its end.
@@ -25,26 +28,85 @@ var ErrJobDone = errors.New("job done")
 
 // Config is what Run wires.
 type Config struct {
-	JS jetstream.JetStream
+	// JS is the JetStream the job runs on. Nil: Connect reaches an external
+	// server, or, without Connect, a server starts in this process for the
+	// job and stops after it.
+	JS      jetstream.JetStream
+	Connect func() (*nats.Conn, error)
+	// Model, when set, is what the job records and the in-process workers
+	// run; without it Service.Model is recorded as given.
+	Model *workers.Model
+	// Sessions opens the in-process workers' model sessions; none leaves
+	// the frames to worker processes on the same NATS.
+	Sessions workers.SessionOptions
+	// Worker holds the in-process workers' thresholds and logger.
+	Worker workers.Options
 	// Service configures the job service; LocalInputs is always on.
 	Service jobs.Options
-	// Ingest configures the ingest processes' decoder and frames.
+	// Ingest configures the ingest processes' decoder and frames; the
+	// decoder's size is the model's.
 	Ingest      ingest.Options
 	Concurrency int
-	// Workers are the in-process workers' Run; none leaves the frames to
-	// worker processes on the same NATS.
-	Workers []func(context.Context) error
 	// OnRecord sees every change of the job's record (progress displays).
 	OnRecord func(*jobs.Record)
 	Logger   *slog.Logger
 }
 
 // Run submits spec to an in-process job service and follows the job to
-// its end, with everything else it needs running beside it; it returns the
-// final record.
+// its end, with everything else it needs running beside it: the NATS
+// server unless one is given, the streams, the max-deliveries watcher, the
+// ingest pool and the workers. It returns the final record.
 func Run(ctx context.Context, cfg Config, spec jobs.Spec) (*jobs.Record, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	var services []func(context.Context) error
+	if cfg.Model != nil {
+		cfg.Service.Model = jobs.Model{Path: cfg.Model.Path, SHA256: cfg.Model.SHA256, Input: cfg.Model.Size}
+		if cfg.Sessions.Sessions > 0 {
+			set, err := workers.OpenSessions(ctx, cfg.Model, cfg.Sessions, cfg.Logger)
+			if err != nil {
+				return nil, err
+			}
+			defer set.Close()
+			size, _ := set.List[0].InputSize()
+			cfg.Service.Model.Input = size
+			for i, sess := range set.List {
+				o := set.Options(cfg.Worker)
+				o.Name = fmt.Sprintf("worker-%d", i+1)
+				services = append(services, func(ctx context.Context) error {
+					w, err := workers.New(ctx, cfg.JS, sess, o)
+					if err != nil {
+						return err
+					}
+					return w.Run(ctx)
+				})
+			}
+			cfg.Logger.Info("workers", "sessions", len(set.List), "threads", set.Threads, "batch", set.Batch, "input", size)
+		}
+	}
+	size := cfg.Service.Model.Input
+	if size <= 0 {
+		return nil, fmt.Errorf("model %s: no static square input size", cfg.Service.Model.Path)
+	}
+	cfg.Ingest.Decode.Size = size
+	if cfg.JS == nil {
+		nc, stop, err := connect(cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+		// A raw frame is size*size*3 bytes plus a small header; JPEG frames
+		// are far smaller. Refused before the first publish.
+		if need := int64(size*size*3 + 1024); cfg.Ingest.Codec == bus.Raw && need > nc.MaxPayload() {
+			return nil, fmt.Errorf("raw %dx%d frames need %d bytes per message, over the NATS server's max_payload of %d: raise max_payload (8MB suits 1280) or use --frame-codec jpeg", size, size, need, nc.MaxPayload())
+		}
+		if cfg.JS, err = jetstream.New(nc); err != nil {
+			return nil, fmt.Errorf("jetstream: %w", err)
+		}
+		if err := bus.Setup(ctx, cfg.JS, bus.DefaultStreamOptions()); err != nil {
+			return nil, err
+		}
 	}
 	store, err := jobs.OpenStore(ctx, cfg.JS)
 	if err != nil {
@@ -63,7 +125,7 @@ func Run(ctx context.Context, cfg Config, spec jobs.Spec) (*jobs.Record, error) 
 	opts.Logger = cfg.Logger
 	svc := jobs.New(cfg.JS, store, opts)
 	started := make(chan struct{})
-	services := append([]func(context.Context) error{watcher.Run, pool.Run, func(ctx context.Context) error {
+	services = append(services, watcher.Run, pool.Run, func(ctx context.Context) error {
 		err := svc.Start(ctx)
 		close(started)
 		if err != nil {
@@ -72,7 +134,7 @@ func Run(ctx context.Context, cfg Config, spec jobs.Spec) (*jobs.Record, error) 
 		<-ctx.Done()
 		svc.Wait()
 		return nil
-	}}, cfg.Workers...)
+	})
 
 	var (
 		final *jobs.Record
@@ -109,6 +171,38 @@ func Run(ctx context.Context, cfg Config, spec jobs.Spec) (*jobs.Record, error) 
 		return final, fmt.Errorf("job %s: %s", final.ID, final.Error)
 	}
 	return final, nil
+}
+
+// connect reaches cfg's external NATS, or starts one in this process with
+// its store in a temporary folder; stop closes what connect opened.
+func connect(cfg Config) (nc *nats.Conn, stop func(), err error) {
+	if cfg.Connect != nil {
+		if nc, err = cfg.Connect(); err != nil {
+			return nil, nil, err
+		}
+		return nc, nc.Close, nil
+	}
+	dir, err := os.MkdirTemp("", "vidpipe-nats-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: dir})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	if nc, err = bus.ConnectEmbedded(srv, "vidpipe-run"); err != nil {
+		srv.Shutdown()
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	cfg.Logger.Debug("embedded nats started", "store", dir)
+	return nc, func() {
+		nc.Close()
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		os.RemoveAll(dir)
+	}, nil
 }
 
 // Pipeline runs a job's components as one group until follow returns: the

@@ -1,19 +1,11 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"runtime"
 	"runtime/debug"
 
 	"github.com/vidpipe/vidpipe/model/infer"
 )
-
-// sha256Hex identifies a model by its bytes.
-func sha256Hex(b []byte) string {
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
-}
 
 // versions are what job.json records vidpipe was built from.
 func versions() map[string]string {
