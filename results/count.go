@@ -130,16 +130,3 @@ func (c *Counter) Counts() []Count {
 	})
 	return out
 }
-
-// CountBy counts the rows of one source matching f, grouped by kind.
-func CountBy(ctx context.Context, src Source, f Filter, kind CountKind) ([]Count, ScanStats, error) {
-	c, err := NewCounter(kind)
-	if err != nil {
-		return nil, ScanStats{}, err
-	}
-	st, err := c.Scan(ctx, src, f)
-	if err != nil {
-		return nil, st, err
-	}
-	return c.Counts(), st, nil
-}

@@ -50,28 +50,6 @@ func NewRowEncoder(w io.Writer, f Format) (RowEncoder, error) {
 	return nil, fmt.Errorf("format %q: want table, csv or jsonl", f)
 }
 
-// WriteTable writes rows as aligned columns under a header.
-func WriteTable(w io.Writer, rows []Row) error { return writeAll(w, FormatTable, rows) }
-
-// WriteCSV writes rows as CSV with a header, floats at full precision.
-func WriteCSV(w io.Writer, rows []Row) error { return writeAll(w, FormatCSV, rows) }
-
-// WriteJSONL writes one JSON object per row, boxes as in detections.jsonl.
-func WriteJSONL(w io.Writer, rows []Row) error { return writeAll(w, FormatJSONL, rows) }
-
-func writeAll(w io.Writer, f Format, rows []Row) error {
-	enc, err := NewRowEncoder(w, f)
-	if err != nil {
-		return err
-	}
-	for _, r := range rows {
-		if err := enc.Encode(r); err != nil {
-			return err
-		}
-	}
-	return enc.Close()
-}
-
 // tableSample is how many rows the table encoder holds to size its columns;
 // later rows wider than that push their line out rather than hold memory.
 const tableSample = 256

@@ -61,9 +61,6 @@ func (w *Writer) Add(row Row) error {
 	return nil
 }
 
-// Rows reports how many rows were added.
-func (w *Writer) Rows() int64 { return w.rows + int64(len(w.batch)) }
-
 func (w *Writer) flushBatch() error {
 	if len(w.batch) == 0 {
 		return nil

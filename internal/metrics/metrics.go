@@ -66,21 +66,11 @@ func Handler(reg *prometheus.Registry, ready func() error, logger *slog.Logger) 
 	return mux
 }
 
-// Serve listens on addr and serves Handler(reg, ready, logger) until ctx
-// ends, then shuts down gracefully, letting scrapes in flight finish. It
-// returns nil after a clean shutdown and the error otherwise (the address
-// in use, say).
-func Serve(ctx context.Context, addr string, reg *prometheus.Registry, ready func() error, logger *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen metrics %s: %w", addr, err)
-	}
-	return ServeListener(ctx, ln, reg, ready, logger)
-}
-
-// ServeListener is Serve on a listener the caller opened (127.0.0.1:0 in
-// tests, to learn the port). It closes ln.
-func ServeListener(ctx context.Context, ln net.Listener, reg *prometheus.Registry, ready func() error, logger *slog.Logger) error {
+// Serve serves Handler(reg, ready, logger) on ln until ctx ends, then shuts
+// down gracefully, letting scrapes in flight finish; it closes ln. The
+// caller listens, so a port in use fails before a slow start. It returns nil
+// after a clean shutdown and the error otherwise.
+func Serve(ctx context.Context, ln net.Listener, reg *prometheus.Registry, ready func() error, logger *slog.Logger) error {
 	srv := &http.Server{
 		Handler:           Handler(reg, ready, logger),
 		ReadHeaderTimeout: 5 * time.Second,

@@ -36,14 +36,14 @@ type exactBoxer struct {
 	convW, convH int // size converted: the coded size, or the picture's
 	srcFmt       astiav.PixelFormat
 	rot          int
-	p            placement
+	p            detect.Letterbox
 }
 
 func newExactBoxer(size int, cc *astiav.CodecContext) *exactBoxer {
 	return &exactBoxer{size: size, cc: cc, buf: make([]byte, size*size*3), srcFmt: astiav.PixelFormatNone}
 }
 
-func (e *exactBoxer) picture() ([]byte, placement) { return e.buf, e.p }
+func (e *exactBoxer) picture() ([]byte, detect.Letterbox) { return e.buf, e.p }
 
 func (e *exactBoxer) apply(src *astiav.Frame, rot int) error {
 	w, h, pf := src.Width(), src.Height(), src.PixelFormat()
@@ -98,13 +98,11 @@ func (e *exactBoxer) configure(w, h, cw, ch int, pf astiav.PixelFormat, rot int)
 			e.rotated = make([]byte, w*h*3)
 		}
 	}
-	p := place(dispW, dispH, e.size)
-	lb := detect.Letterbox{
-		SrcW: dispW, SrcH: dispH, DstW: e.size, DstH: e.size,
-		Gain: p.Gain, PadX: p.PadX, PadY: p.PadY,
-		NewW: p.NewW, NewH: p.NewH, Top: p.Top, Left: p.Left,
+	p, err := detect.Plan(dispW, dispH, e.size, e.size)
+	if err != nil {
+		return err
 	}
-	if e.z, err = newBGRResizer(lb); err != nil {
+	if e.z, err = newBGRResizer(p); err != nil {
 		return fmt.Errorf("letterbox %dx%d: %w", dispW, dispH, err)
 	}
 	for i := range e.buf {

@@ -2,39 +2,11 @@ package decode
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/asticode/go-astiav"
 
 	"github.com/vidpipe/vidpipe/model/detect"
 )
-
-// placement is where a picture lands in the square letterbox, as YOLOv5's
-// letterbox puts it: scale by gain = min(S/h, S/w), round the new size
-// half-to-even (Python's round), pad evenly with the odd pixel bottom/right.
-type placement struct {
-	NewW, NewH int     // resized picture, display orientation
-	Left, Top  int     // offsets of the picture inside the letterbox
-	Gain       float64 // model pixels per source pixel
-	PadX, PadY float64 // float pads for scaling boxes back, as YOLOv5 does
-}
-
-func place(w, h, size int) placement {
-	s := float64(size)
-	gain := math.Min(s/float64(h), s/float64(w))
-	nw := clamp(int(math.RoundToEven(float64(w)*gain)), 1, size)
-	nh := clamp(int(math.RoundToEven(float64(h)*gain)), 1, size)
-	return placement{
-		NewW: nw, NewH: nh,
-		// YOLOv5 uses round(d/2 - 0.1) for left/top, i.e. floor.
-		Left: (size - nw) / 2, Top: (size - nh) / 2,
-		Gain: gain,
-		PadX: (s - float64(w)*gain) / 2,
-		PadY: (s - float64(h)*gain) / 2,
-	}
-}
-
-func clamp(v, lo, hi int) int { return min(max(v, lo), hi) }
 
 // letterboxer is PreprocessFast: it turns decoded pictures of any pixel
 // format into a packed RGB24
@@ -61,7 +33,7 @@ type letterboxer struct {
 	srcW, srcH int
 	srcFmt     astiav.PixelFormat
 	rot        int
-	p          placement
+	p          detect.Letterbox
 }
 
 // boxer turns decoded pictures into the model's letterbox; Options.Preprocess
@@ -71,11 +43,11 @@ type boxer interface {
 	apply(src *astiav.Frame, rot int) error
 	// picture is the last letterbox, packed RGB24, and where the picture
 	// lies in it; the buffer is reused.
-	picture() ([]byte, placement)
+	picture() ([]byte, detect.Letterbox)
 	free()
 }
 
-func (l *letterboxer) picture() ([]byte, placement) { return l.buf, l.p }
+func (l *letterboxer) picture() ([]byte, detect.Letterbox) { return l.buf, l.p }
 
 func newLetterboxer(size int) *letterboxer {
 	return &letterboxer{size: size, buf: make([]byte, size*size*3), srcFmt: astiav.PixelFormatNone}
@@ -119,13 +91,15 @@ func (l *letterboxer) configure(w, h int, pf astiav.PixelFormat, rot int) error 
 	if rot == 90 || rot == 270 {
 		dispW, dispH = h, w
 	}
-	p := place(dispW, dispH, l.size)
+	p, err := detect.Plan(dispW, dispH, l.size, l.size)
+	if err != nil {
+		return err
+	}
 	sw, sh := p.NewW, p.NewH
 	if rot == 90 || rot == 270 {
 		sw, sh = p.NewH, p.NewW
 	}
 	bilinear := astiav.NewSoftwareScaleContextFlags(astiav.SoftwareScaleContextFlagBilinear)
-	var err error
 	if twoPass(pf) {
 		if l.resize, err = astiav.CreateSoftwareScaleContext(w, h, pf, sw, sh, pf, bilinear); err != nil {
 			return fmt.Errorf("create scaler %dx%d %s -> %dx%d: %w", w, h, pf, sw, sh, err)

@@ -11,39 +11,6 @@ import (
 	"github.com/vidpipe/vidpipe/model/detect"
 )
 
-// TestPlace checks letterbox geometry against YOLOv5's letterbox() and
-// scale-back formulas, evaluated with Python (round-half-even included).
-func TestPlace(t *testing.T) {
-	tests := []struct {
-		w, h, size            int
-		newW, newH, left, top int
-		gain, padX, padY      float64
-	}{
-		{768, 576, 640, 640, 480, 0, 80, 0.8333333333333334, 0, 80},
-		{576, 768, 640, 480, 640, 80, 0, 0.8333333333333334, 80, 0},
-		{321, 239, 640, 640, 477, 0, 81, 1.9937694704049844, 0, 81.74454828660436},
-		{1920, 1080, 640, 640, 360, 0, 140, 0.3333333333333333, 0, 140},
-		{1080, 1920, 640, 360, 640, 140, 0, 0.3333333333333333, 140, 0},
-		{100, 50, 640, 640, 320, 0, 160, 6.4, 0, 160},
-		{333, 1000, 640, 213, 640, 213, 0, 0.64, 213.44, 0},
-		{1280, 101, 640, 640, 50, 0, 295, 0.5, 0, 294.75}, // 50.5 rounds to even
-		{1280, 103, 640, 640, 52, 0, 294, 0.5, 0, 294.25}, // 51.5 rounds to even
-		{720, 528, 640, 640, 469, 0, 85, 0.8888888888888888, 0, 85.33333333333334},
-		{640, 640, 640, 640, 640, 0, 0, 1, 0, 0},
-		{1, 1, 640, 640, 640, 0, 0, 640, 0, 0},
-		{7, 3, 5, 5, 2, 0, 1, 0.7142857142857143, 0, 1.4285714285714286},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%dx%d_%d", tt.w, tt.h, tt.size), func(t *testing.T) {
-			p := place(tt.w, tt.h, tt.size)
-			want := placement{tt.newW, tt.newH, tt.left, tt.top, tt.gain, tt.padX, tt.padY}
-			if p != want {
-				t.Errorf("place = %+v, want %+v", p, want)
-			}
-		})
-	}
-}
-
 // TestLetterboxMatchesFFmpeg compares PreprocessFast's letterboxes, first frames, with
 // the ffmpeg CLI running the same swscale steps: for 8-bit 4:2:0 sources a
 // bilinear resize in the source format then a conversion to rgb24, for others
@@ -69,7 +36,10 @@ func TestLetterboxMatchesFFmpeg(t *testing.T) {
 		t.Run(tt.clip, func(t *testing.T) {
 			path := clips[tt.clip]
 			recs, _, info := decodeAll(t, path, nil, Options{Size: size, Preprocess: PreprocessFast}, frames)
-			p := place(info.Width, info.Height, size)
+			p, err := detect.Plan(info.Width, info.Height, size, size)
+			if err != nil {
+				t.Fatal(err)
+			}
 			pad := fmt.Sprintf("pad=%d:%d:%d:%d:color=0x727272", size, size, p.Left, p.Top)
 			one := fmt.Sprintf("scale=%d:%d:flags=bilinear,format=rgb24,%s", p.NewW, p.NewH, pad)
 			same := one
@@ -120,7 +90,7 @@ func ffmpegRGB(t *testing.T, path, vf string, frames, size int) [][]byte {
 
 // compareLetterbox returns the mean and max absolute difference inside the
 // picture area and how many of our padding bytes are not detect.PadValue.
-func compareLetterbox(got, want []byte, p placement, size int) (mean, maxd float64, padBad int) {
+func compareLetterbox(got, want []byte, p detect.Letterbox, size int) (mean, maxd float64, padBad int) {
 	var sum float64
 	for y := range size {
 		for x := range size {

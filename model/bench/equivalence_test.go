@@ -30,10 +30,16 @@ func realFrame(t *testing.T, size int) []float32 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([]float32, 3*size*size)
-	if err := detect.LetterboxImage(out, rgb, 768*3, lb, detect.RGB24); err != nil {
+	z, err := detect.NewResizer(lb, detect.RGB24)
+	if err != nil {
 		t.Fatal(err)
 	}
+	packed := make([]byte, 3*size*size)
+	if err := z.RunPacked(packed, rgb, 768*3); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float32, 3*size*size)
+	detect.Planar(out, packed)
 	return out
 }
 

@@ -77,11 +77,11 @@ func BenchmarkLetterbox(b *testing.B) {
 				b.Fatal(err)
 			}
 			src := testImage(s[0], s[1], 3*s[0])
-			dst := make([]float32, 3*640*640)
+			dst := make([]byte, 3*640*640)
 			b.SetBytes(int64(len(src)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := z.Run(dst, src, 3*s[0]); err != nil {
+				if err := z.RunPacked(dst, src, 3*s[0]); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -34,19 +34,6 @@ type HeadLevel struct {
 	Anchors []float32 // (w, h) pairs in input pixels, one per anchor
 }
 
-// YOLOv5Levels returns the default three levels for an inW x inH input,
-// which must be a multiple of the largest stride, 32.
-func YOLOv5Levels(inW, inH int) ([]HeadLevel, error) {
-	if inW <= 0 || inH <= 0 || inW%32 != 0 || inH%32 != 0 {
-		return nil, fmt.Errorf("yolov5 levels for input %dx%d, want positive multiples of 32: %w", inW, inH, ErrSize)
-	}
-	lv := make([]HeadLevel, len(DefaultStrides))
-	for i, s := range DefaultStrides {
-		lv[i] = HeadLevel{NY: inH / s, NX: inW / s, Stride: float32(s), Anchors: slices.Clone(DefaultAnchors[i][:])}
-	}
-	return lv, nil
-}
-
 // DecodedRows is the number of output0 rows the levels produce.
 func DecodedRows(levels []HeadLevel) int {
 	n := 0

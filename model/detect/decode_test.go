@@ -2,6 +2,8 @@ package detect
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -70,4 +72,22 @@ func TestDecodeHeadsErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// YOLOv5Levels returns the default three levels for an inW x inH input,
+// which must be a multiple of the largest stride, 32.
+func YOLOv5Levels(inW, inH int) ([]HeadLevel, error) {
+	if inW <= 0 || inH <= 0 || inW%32 != 0 || inH%32 != 0 {
+		return nil, fmt.Errorf("yolov5 levels for input %dx%d, want positive multiples of 32: %w", inW, inH, ErrSize)
+	}
+	lv := make([]HeadLevel, len(DefaultStrides))
+	for i, s := range DefaultStrides {
+		lv[i] = HeadLevel{NY: inH / s, NX: inW / s, Stride: float32(s), Anchors: slices.Clone(DefaultAnchors[i][:])}
+	}
+	return lv, nil
+}
+
+// EvalNMSOptions returns the settings YOLOv5 uses for mAP evaluation.
+func EvalNMSOptions() NMSOptions {
+	return NMSOptions{Conf: 0.001, IoU: 0.6, MaxDet: 300, MaxCandidates: 30000, MultiLabel: true}
 }

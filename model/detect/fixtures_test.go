@@ -230,7 +230,7 @@ func TestLetterboxFixtures(t *testing.T) {
 				n := 3 * c.DstW * c.DstH
 				want := blob[c.OutOffset : c.OutOffset+n]
 				dst := make([]float32, n)
-				if err := LetterboxImage(dst, src, 3*c.SrcW, lb, format); err != nil {
+				if err := letterboxFloat(dst, src, 3*c.SrcW, lb, format); err != nil {
 					t.Fatal(err)
 				}
 				maxd, sum := 0, 0

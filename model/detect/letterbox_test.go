@@ -2,6 +2,7 @@ package detect
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -48,6 +49,41 @@ func TestPlan(t *testing.T) {
 			}
 			if math.Abs(lb.PadX-tc.padX) > 1e-9 || math.Abs(lb.PadY-tc.padY) > 1e-9 {
 				t.Errorf("float pads %v,%v, want %v,%v", lb.PadX, lb.PadY, tc.padX, tc.padY)
+			}
+		})
+	}
+}
+
+// TestPlanMatchesPython checks letterbox geometry against YOLOv5's letterbox() and
+// scale-back formulas, evaluated with Python (round-half-even included).
+func TestPlanMatchesPython(t *testing.T) {
+	tests := []struct {
+		w, h, size            int
+		newW, newH, left, top int
+		gain, padX, padY      float64
+	}{
+		{768, 576, 640, 640, 480, 0, 80, 0.8333333333333334, 0, 80},
+		{576, 768, 640, 480, 640, 80, 0, 0.8333333333333334, 80, 0},
+		{321, 239, 640, 640, 477, 0, 81, 1.9937694704049844, 0, 81.74454828660436},
+		{1920, 1080, 640, 640, 360, 0, 140, 0.3333333333333333, 0, 140},
+		{1080, 1920, 640, 360, 640, 140, 0, 0.3333333333333333, 140, 0},
+		{100, 50, 640, 640, 320, 0, 160, 6.4, 0, 160},
+		{333, 1000, 640, 213, 640, 213, 0, 0.64, 213.44, 0},
+		{1280, 101, 640, 640, 50, 0, 295, 0.5, 0, 294.75}, // 50.5 rounds to even
+		{1280, 103, 640, 640, 52, 0, 294, 0.5, 0, 294.25}, // 51.5 rounds to even
+		{720, 528, 640, 640, 469, 0, 85, 0.8888888888888888, 0, 85.33333333333334},
+		{640, 640, 640, 640, 640, 0, 0, 1, 0, 0},
+		{1, 1, 640, 640, 640, 0, 0, 640, 0, 0},
+		{7, 3, 5, 5, 2, 0, 1, 0.7142857142857143, 0, 1.4285714285714286},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%dx%d_%d", tt.w, tt.h, tt.size), func(t *testing.T) {
+			p, err := Plan(tt.w, tt.h, tt.size, tt.size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.NewW != tt.newW || p.NewH != tt.newH || p.Left != tt.left || p.Top != tt.top || p.Gain != tt.gain || p.PadX != tt.padX || p.PadY != tt.padY {
+				t.Errorf("Plan = %+v, want new %dx%d left %d top %d gain %v pads %v,%v", p, tt.newW, tt.newH, tt.left, tt.top, tt.gain, tt.padX, tt.padY)
 			}
 		})
 	}
@@ -107,8 +143,10 @@ func TestResizerPadsAndOverwrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := make([]float32, 3*64*64)
-	fill(dst, -1) // a reused batch slot holds the previous frame
-	if err := z.Run(dst, testImage(97, 61, 3*97), 3*97); err != nil {
+	for i := range dst {
+		dst[i] = -1 // a reused batch slot holds the previous frame
+	}
+	if err := runFloat(z, dst, testImage(97, 61, 3*97), 3*97); err != nil {
 		t.Fatal(err)
 	}
 	grey := float32(114) / 255
@@ -139,7 +177,7 @@ func TestResizerConstantImageStaysConstant(t *testing.T) {
 			src[i] = []byte{7, 128, 250}[i%3]
 		}
 		dst := make([]float32, 3*64*64)
-		if err := LetterboxImage(dst, src, 3*s[0], lb, RGB24); err != nil {
+		if err := letterboxFloat(dst, src, 3*s[0], lb, RGB24); err != nil {
 			t.Fatal(err)
 		}
 		at := lb.Top*64 + lb.Left
@@ -173,7 +211,7 @@ func TestResizerStrideAndFormat(t *testing.T) {
 	}
 	run := func(src []byte, stride int, f PixelFormat) []float32 {
 		dst := make([]float32, 3*64*64)
-		if err := LetterboxImage(dst, src, stride, lb, f); err != nil {
+		if err := letterboxFloat(dst, src, stride, lb, f); err != nil {
 			t.Fatal(err)
 		}
 		return dst
@@ -214,7 +252,7 @@ func TestResizerErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := z.Run(tc.dst, tc.src, tc.stride); !errors.Is(err, tc.want) {
+			if err := runFloat(z, tc.dst, tc.src, tc.stride); !errors.Is(err, tc.want) {
 				t.Fatalf("err %v, want %v", err, tc.want)
 			}
 		})
@@ -228,13 +266,13 @@ func TestResizerDoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := testImage(768, 576, 3*768)
-	dst := make([]float32, 3*640*640)
+	dst := make([]byte, 3*640*640)
 	if n := testing.AllocsPerRun(3, func() {
-		if err := z.Run(dst, src, 3*768); err != nil {
+		if err := z.RunPacked(dst, src, 3*768); err != nil {
 			t.Fatal(err)
 		}
 	}); n != 0 {
-		t.Fatalf("Run allocates %v times per call", n)
+		t.Fatalf("RunPacked allocates %v times per call", n)
 	}
 }
 
@@ -266,4 +304,28 @@ func TestPlanar(t *testing.T) {
 			t.Fatalf("Planar = %v, want %v", dst, want)
 		}
 	}
+}
+
+// runFloat is what the model sees of z's letterbox: RunPacked's levels as
+// planar float32, each v/255, written over whatever dst held.
+func runFloat(z *Resizer, dst []float32, src []byte, stride int) error {
+	lb := z.Letterbox()
+	if len(dst) < 3*lb.DstW*lb.DstH {
+		return fmt.Errorf("letterbox destination of %d floats, needs %d: %w", len(dst), 3*lb.DstW*lb.DstH, ErrShortBuffer)
+	}
+	packed := make([]byte, 3*lb.DstW*lb.DstH)
+	if err := z.RunPacked(packed, src, stride); err != nil {
+		return err
+	}
+	Planar(dst, packed)
+	return nil
+}
+
+// letterboxFloat is runFloat with a Resizer made for lb.
+func letterboxFloat(dst []float32, src []byte, stride int, lb Letterbox, f PixelFormat) error {
+	z, err := NewResizer(lb, f)
+	if err != nil {
+		return err
+	}
+	return runFloat(z, dst, src, stride)
 }

@@ -49,11 +49,6 @@ func DefaultNMSOptions() NMSOptions {
 	return NMSOptions{Conf: 0.25, IoU: 0.45, MaxDet: 300, MaxCandidates: 30000}
 }
 
-// EvalNMSOptions returns the settings YOLOv5 uses for mAP evaluation.
-func EvalNMSOptions() NMSOptions {
-	return NMSOptions{Conf: 0.001, IoU: 0.6, MaxDet: 300, MaxCandidates: 30000, MultiLabel: true}
-}
-
 func (o NMSOptions) validate() (NMSOptions, error) {
 	if !(o.Conf >= 0 && o.Conf <= 1) {
 		return o, fmt.Errorf("nms conf threshold %v outside [0, 1]: %w", o.Conf, ErrOption)

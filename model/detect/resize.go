@@ -26,8 +26,8 @@ const (
 
 // Resizer letterboxes packed 24-bit frames the way cv2.resize(INTER_LINEAR)
 // + copyMakeBorder(114) does, bit for bit (checked against OpenCV 4.6 on
-// x86): into packed 8-bit RGB (RunPacked), or into planar RGB float32 CHW
-// divided by 255 as YOLOv5 feeds the model (Run). It precomputes the
+// x86), into packed 8-bit RGB (RunPacked): the levels Planar turns into
+// what YOLOv5 feeds the model. It precomputes the
 // interpolation tables of one Letterbox so that neither allocates. A
 // Resizer is not safe for concurrent use.
 type Resizer struct {
@@ -41,10 +41,8 @@ type Resizer struct {
 	// rows hold horizontally resized source rows: 3*NewW channel values in
 	// RGB order, already shifted right by 4, two values per word.
 	rows   [2][]uint64
-	rowSrc [2]int // which source row each buffer holds, -1 when none
-	lut    [256]float32
+	rowSrc [2]int   // which source row each buffer holds, -1 when none
 	pad    []byte   // one letterbox row of PadValue
-	line   []byte   // one resized row, for Run's planes
 	lanes  []uint64 // one source row, a pixel's channels per word (see hpass)
 }
 
@@ -59,9 +57,6 @@ func NewResizer(lb Letterbox, format PixelFormat) (*Resizer, error) {
 		return nil, fmt.Errorf("new resizer pixel format %d: %w", format, ErrOption)
 	}
 	z := &Resizer{lb: lb, format: format, rowSrc: [2]int{-1, -1}}
-	for v := range z.lut {
-		z.lut[v] = float32(v) / 255 // float32 division, as torch's im /= 255
-	}
 
 	z.xtaps = make([]xtap, lb.NewW)
 	for dx := range lb.NewW {
@@ -89,7 +84,6 @@ func NewResizer(lb Letterbox, format PixelFormat) (*Resizer, error) {
 	words := (3*lb.NewW + 1) / 2
 	z.rows[0] = make([]uint64, words)
 	z.rows[1] = make([]uint64, words)
-	z.line = make([]byte, 2*words)
 	z.lanes = make([]uint64, lb.SrcW)
 	z.pad = make([]byte, 3*lb.DstW)
 	for i := range z.pad {
@@ -149,35 +143,6 @@ func (z *Resizer) Taps() (cols, rows []Tap) {
 
 // Letterbox returns the geometry the Resizer was built for.
 func (z *Resizer) Letterbox() Letterbox { return z.lb }
-
-// Run letterboxes src (packed 24-bit, rows stride bytes apart) into dst,
-// which receives 3 planes of DstW*DstH float32 in R, G, B order.
-func (z *Resizer) Run(dst []float32, src []byte, stride int) error {
-	lb := z.lb
-	if err := z.checkSource(src, stride); err != nil {
-		return err
-	}
-	plane := lb.DstW * lb.DstH
-	if len(dst) < 3*plane {
-		return fmt.Errorf("letterbox destination of %d floats, needs %d: %w", len(dst), 3*plane, ErrShortBuffer)
-	}
-	r, g, b := dst[:plane], dst[plane:2*plane], dst[2*plane:3*plane]
-	z.fillPad(r)
-	z.fillPad(g)
-	z.fillPad(b)
-	z.rowSrc = [2]int{-1, -1} // src may hold a new frame
-	line := z.line[:3*lb.NewW]
-	for dy := range lb.NewH {
-		z.resizeRow(line, src, stride, dy)
-		at := (lb.Top+dy)*lb.DstW + lb.Left
-		rr, gg, bb := r[at:at+lb.NewW], g[at:at+lb.NewW], b[at:at+lb.NewW]
-		for x := range rr {
-			p := line[3*x : 3*x+3 : 3*x+3]
-			rr[x], gg[x], bb[x] = z.lut[p[0]], z.lut[p[1]], z.lut[p[2]]
-		}
-	}
-	return nil
-}
 
 // resizeRow writes output row dy of the resized picture, RGB, into d.
 func (z *Resizer) resizeRow(d []byte, src []byte, stride, dy int) {
@@ -282,40 +247,10 @@ func vrow(d []byte, s0, s1 []uint64, b0, b1 int32) {
 	}
 }
 
-// fillPad writes the border grey around the resized area of one plane.
-func (z *Resizer) fillPad(p []float32) {
-	lb := z.lb
-	v := z.lut[PadValue]
-	fill(p[:lb.Top*lb.DstW], v)
-	fill(p[(lb.Top+lb.NewH)*lb.DstW:], v)
-	right := lb.DstW - lb.Left - lb.NewW
-	for y := lb.Top; y < lb.Top+lb.NewH; y++ {
-		row := p[y*lb.DstW : (y+1)*lb.DstW]
-		fill(row[:lb.Left], v)
-		fill(row[lb.DstW-right:], v)
-	}
-}
-
-func fill(p []float32, v float32) {
-	for i := range p {
-		p[i] = v
-	}
-}
-
-// LetterboxImage letterboxes one frame into dst (CHW RGB float32) with a
-// throwaway Resizer. Use NewResizer for repeated frames of one geometry.
-func LetterboxImage(dst []float32, src []byte, stride int, lb Letterbox, format PixelFormat) error {
-	z, err := NewResizer(lb, format)
-	if err != nil {
-		return err
-	}
-	return z.Run(dst, src, stride)
-}
-
-// RunPacked letterboxes src like Run but into packed 8-bit RGB: DstH rows of
-// 3*DstW bytes, R first whatever the source order. These are the uint8
-// pixels cv2.resize returns, before YOLOv5 divides them by 255, so Run's
-// output is exactly RunPacked's divided by 255.
+// RunPacked letterboxes src (packed 24-bit, rows stride bytes apart) into
+// packed 8-bit RGB: DstH rows of 3*DstW bytes, R first whatever the source
+// order. These are the uint8 pixels cv2.resize returns, before YOLOv5
+// divides them by 255 (Planar).
 func (z *Resizer) RunPacked(dst []byte, src []byte, stride int) error {
 	lb := z.lb
 	if err := z.checkSource(src, stride); err != nil {
