@@ -225,6 +225,8 @@ func TestResizerStrideAndFormat(t *testing.T) {
 	}
 }
 
+// TestResizerErrors: the tables refuse a geometry or format they cannot
+// serve; RunPacked's buffer errors are TestRunPackedErrors.
 func TestResizerErrors(t *testing.T) {
 	lb, _ := Plan(10, 10, 16, 16)
 	if _, err := NewResizer(Letterbox{}, RGB24); !errors.Is(err, ErrSize) {
@@ -232,47 +234,6 @@ func TestResizerErrors(t *testing.T) {
 	}
 	if _, err := NewResizer(lb, PixelFormat(9)); !errors.Is(err, ErrOption) {
 		t.Errorf("bad format: %v, want ErrOption", err)
-	}
-	z, err := NewResizer(lb, RGB24)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := make([]byte, 300)
-	dst := make([]float32, 3*16*16)
-	tests := []struct {
-		name   string
-		dst    []float32
-		src    []byte
-		stride int
-		want   error
-	}{
-		{"stride below row", dst, src, 29, ErrSize},
-		{"short source", dst, src[:299], 30, ErrShortBuffer},
-		{"short destination", dst[:3*16*16-1], src, 30, ErrShortBuffer},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if err := runFloat(z, tc.dst, tc.src, tc.stride); !errors.Is(err, tc.want) {
-				t.Fatalf("err %v, want %v", err, tc.want)
-			}
-		})
-	}
-}
-
-func TestResizerDoesNotAllocate(t *testing.T) {
-	lb, _ := Plan(768, 576, 640, 640)
-	z, err := NewResizer(lb, BGR24)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := testImage(768, 576, 3*768)
-	dst := make([]byte, 3*640*640)
-	if n := testing.AllocsPerRun(3, func() {
-		if err := z.RunPacked(dst, src, 3*768); err != nil {
-			t.Fatal(err)
-		}
-	}); n != 0 {
-		t.Fatalf("RunPacked allocates %v times per call", n)
 	}
 }
 
