@@ -300,3 +300,38 @@ func TestNonFiniteRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestFramesInMemory: the frames stream alone moves to memory storage; the
+// results stream, which a job is rebuilt from, stays on file storage.
+func TestFramesInMemory(t *testing.T) {
+	srv, err := StartEmbedded(EmbeddedOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := ConnectEmbedded(srv, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	o := DefaultStreamOptions()
+	o.FramesInMemory = true
+	if err := Setup(ctx, js, o); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]jetstream.StorageType{FramesStream: jetstream.MemoryStorage, ResultsStream: jetstream.FileStorage, VideosStream: jetstream.FileStorage} {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.CachedInfo().Config.Storage; got != want {
+			t.Errorf("%s storage %v, want %v", name, got, want)
+		}
+	}
+}

@@ -42,6 +42,10 @@ type StreamOptions struct {
 	WorkerTTL time.Duration
 	// JobsMaxAge is how long finished job records are kept (0: forever).
 	JobsMaxAge time.Duration
+	// FramesInMemory keeps the frames stream in memory: frames are
+	// transient, and a process that owns its server (`vidpipe run`) loses
+	// them with it anyway. Results, tasks and records stay on file storage.
+	FramesInMemory bool
 }
 
 // DefaultStreamOptions suit one machine.
@@ -67,6 +71,10 @@ func DefaultStreamOptions() StreamOptions {
 // ingest and worker processes, whose NATS users may not create anything,
 // wait for them with Await.
 func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
+	framesStorage := jetstream.FileStorage
+	if o.FramesInMemory {
+		framesStorage = jetstream.MemoryStorage
+	}
 	frames := jetstream.StreamConfig{
 		Name:        FramesStream,
 		Description: "decoded frames waiting for a worker",
@@ -76,7 +84,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
 		MaxMsgs:     o.MaxFramesWaiting,
 		MaxMsgSize:  o.MaxFrameBytes,
 		Duplicates:  o.DuplicateWindow,
-		Storage:     jetstream.FileStorage,
+		Storage:     framesStorage,
 		Replicas:    o.Replicas,
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, frames); err != nil {

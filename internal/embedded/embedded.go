@@ -104,7 +104,11 @@ func Run(ctx context.Context, cfg Config, spec jobs.Spec) (*jobs.Record, error) 
 		if cfg.JS, err = jetstream.New(nc); err != nil {
 			return nil, fmt.Errorf("jetstream: %w", err)
 		}
-		if err := bus.Setup(ctx, cfg.JS, bus.DefaultStreamOptions()); err != nil {
+		streams := bus.DefaultStreamOptions()
+		// Frames are transient; on a server of this process's own they
+		// need not touch the disk. An external server keeps its streams.
+		streams.FramesInMemory = cfg.Connect == nil
+		if err := bus.Setup(ctx, cfg.JS, streams); err != nil {
 			return nil, err
 		}
 	}
