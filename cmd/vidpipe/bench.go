@@ -25,6 +25,7 @@ type benchConfig struct {
 	preprocess  string
 	compare     int
 	compareConf float64
+	rounds      int
 }
 
 func (c *benchConfig) registerFlags(cmd *kingpin.CmdClause) {
@@ -36,6 +37,7 @@ func (c *benchConfig) registerFlags(cmd *kingpin.CmdClause) {
 	preprocessFlag(cmd, &c.preprocess)
 	cmd.Flag("compare-frames", "Frames, evenly spaced, on which the model runs on both preprocessings' input to compare detections.").Default("20").IntVar(&c.compare)
 	cmd.Flag("compare-conf", "Confidence threshold of that comparison (low, so an untrained model finds boxes too); IoU 0.45, no max_det cap to speak of (30000).").Default("0.01").Float64Var(&c.compareConf)
+	cmd.Flag("rounds", "Interleaved rounds of the model alone and the pipeline; medians and the spread are reported.").Default("5").IntVar(&c.rounds)
 	cmd.Arg("video", "Video to measure on (a short clip: it is decoded several times).").Required().StringVar(&c.video)
 }
 
@@ -46,7 +48,7 @@ func (c *benchConfig) run(ctx context.Context, logger *slog.Logger) error {
 	}
 	res, err := runbench.Run(ctx, runbench.Options{
 		Video: c.video, Model: c.model, ImgSize: c.imgsz, Batch: c.batch, Threads: c.threads, Preprocess: pre,
-		CompareFrames: c.compare, CompareConf: c.compareConf, Logger: logger,
+		CompareFrames: c.compare, CompareConf: c.compareConf, Rounds: c.rounds, Logger: logger,
 	})
 	if err != nil {
 		return err

@@ -234,13 +234,16 @@ func TestRunMemoryIsFlat(t *testing.T) {
 // themselves are read from a full-size run, not asserted here.
 func TestBench(t *testing.T) {
 	src := clip(t, t.TempDir(), "2")
-	code, stdout, stderr := vidpipe(t, "bench", "--imgsz", "128", "--json", src)
+	code, stdout, stderr := vidpipe(t, "bench", "--imgsz", "128", "--rounds", "2", "--json", src)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 	var r runbench.Result
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 		t.Fatalf("%v\n%s", err, stdout)
+	}
+	if len(r.Rounds) != 2 || r.RatioMin > r.PipelineOverORT || r.PipelineOverORT > r.RatioMax || r.Breakdown.InferMS <= 0 || r.Breakdown.DecodeMS <= 0 {
+		t.Errorf("bench rounds and breakdown: %+v %+v", r.Rounds, r.Breakdown)
 	}
 	if r.Frames != 20 || r.PipelineFPS <= 0 || r.ModelFPS <= 0 || r.DecodeFPS <= 0 || r.FFmpegCLIFPS <= 0 || r.JPEGFrameBytes <= 0 || r.RawFrameBytes != 128*128*3 {
 		t.Errorf("bench result: %+v", r)
