@@ -129,7 +129,7 @@ func FuzzResultRoundTrip(f *testing.F) {
 	for _, r := range []Result{
 		{Job: "job1", Video: "vtest_avi", Seq: 41, Index: 82, PTS: 3.28,
 			Detections: []Detection{{ClassID: 0, Class: "person", Conf: 0.87, Box: [4]float32{10.5, 20, 110.25, 300}}},
-			Worker: "w1", Batch: 8, PublishedUnixNano: 1764200000123456789, DoneUnixNano: 1764200000223456789,
+			Worker:     "w1", Batch: 8, PublishedUnixNano: 1764200000123456789, DoneUnixNano: 1764200000223456789,
 			DecodeMS: 2.5, QueueMS: 40, InferMS: 12.5, PostMS: 0.25},
 		{Job: "job1", Video: "v", Seq: 10, Index: 20, Error: "frame job1/v#10: bad pixels", Worker: "w2"},
 		{Job: "j", Video: "v", Detections: []Detection{}},
