@@ -5,8 +5,8 @@ import (
 	"go/parser"
 	"go/token"
 	"slices"
-	"strings"
 	"strconv"
+	"strings"
 	"testing"
 )
 
