@@ -112,6 +112,14 @@ type Event struct {
 	CorruptFrames int     `json:"corrupt_frames"`
 	DecodeSeconds float64 `json:"decode_seconds"`
 	Error         string  `json:"error,omitempty"`
+
+	// Truncated says the file ends before its container declares (a cut
+	// download or copy); Expected is the frame count the container
+	// declares (0: it declares none, as MPEG-TS) and Missing how many of
+	// them never arrived.
+	Truncated bool `json:"truncated,omitempty"`
+	Expected  int  `json:"expected,omitempty"`
+	Missing   int  `json:"missing,omitempty"`
 }
 
 // EncodeEvent marshals e.
@@ -133,6 +141,9 @@ func DecodeEvent(b []byte, e *Event) error {
 	}
 	if e.Frames < 0 {
 		return fmt.Errorf("%w: event %s/%s: negative frame count", ErrBadMessage, e.Job, e.Video)
+	}
+	if e.Expected < 0 || e.Missing < 0 || e.Missing > e.Expected || (e.Missing > 0 && !e.Truncated) {
+		return fmt.Errorf("%w: event %s/%s: %d of %d expected frames missing (truncated %v)", ErrBadMessage, e.Job, e.Video, e.Missing, e.Expected, e.Truncated)
 	}
 	return nil
 }

@@ -296,6 +296,7 @@ func (c *Coordinator) apply(msg jetstream.Msg, jobID string, videos map[string]*
 		case bus.VideoEnded:
 			v.ended, v.total, v.endErr = true, e.Frames, e.Error
 			v.decoded, v.corrupt = e.Decoded, e.CorruptFrames
+			v.truncated, v.expected, v.missing = e.Truncated, e.Expected, e.Missing
 		}
 		return v, nil
 	}

@@ -76,6 +76,10 @@ type Stats struct {
 	// damaged frames the decoder skipped.
 	Decoded       int `json:"decoded"`
 	CorruptFrames int `json:"corrupt_frames"`
+	// Expected and Missing are set for a truncated file: the frames its
+	// container declares, and how many of them the file lost.
+	Expected int `json:"expected_frames,omitempty"`
+	Missing  int `json:"missing_frames"`
 	// DuplicatesDropped counts redelivered results that were ignored.
 	DuplicatesDropped int `json:"duplicates_dropped"`
 	// WallSeconds runs from the first frame's publication to the last result.
@@ -120,6 +124,8 @@ func (t *tally) merge(o *tally) {
 	t.stats.FailedFrames += o.stats.FailedFrames
 	t.stats.Decoded += o.stats.Decoded
 	t.stats.CorruptFrames += o.stats.CorruptFrames
+	t.stats.Expected += o.stats.Expected
+	t.stats.Missing += o.stats.Missing
 	t.stats.DuplicatesDropped += o.stats.DuplicatesDropped
 	for w, n := range o.stats.Workers {
 		t.stats.Workers[w] += n

@@ -52,6 +52,10 @@ type video struct {
 	endErr   string
 	decoded  int
 	corrupt  int
+	// truncated, expected and missing are ingest's word that the file ends
+	// before its container declares, and how many declared frames are lost.
+	truncated         bool
+	expected, missing int
 
 	tally
 	errs []string
@@ -211,12 +215,19 @@ func (v *video) closeDetections() error {
 // finish computes the video's statistics and status.
 func (v *video) finish() (status, errMsg string) {
 	v.stats.Decoded, v.stats.CorruptFrames = v.decoded, v.corrupt
+	v.stats.Expected, v.stats.Missing = v.expected, v.missing
 	v.stats = v.summarise()
 	s := &v.stats
 
 	var problems []string
 	if v.endErr != "" {
 		problems = append(problems, v.endErr)
+	}
+	switch {
+	case v.truncated && v.expected > 0:
+		problems = append(problems, fmt.Sprintf("truncated: %d of %d frames", v.expected-v.missing, v.expected))
+	case v.truncated:
+		problems = append(problems, fmt.Sprintf("truncated: %d frames before the file ends early (its container declares no frame count)", v.decoded))
 	}
 	if v.corrupt > 0 {
 		problems = append(problems, fmt.Sprintf("%d damaged frames skipped by the decoder", v.corrupt))

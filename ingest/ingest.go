@@ -145,6 +145,7 @@ func (in *Ingester) Ingest(ctx context.Context, job string, v Video) error {
 	end.Frames = p.seq
 	end.Decoded = st.Decoded
 	end.CorruptFrames = st.Corrupt
+	end.Truncated, end.Expected, end.Missing = st.Truncated, st.Expected, st.Missing
 	end.DecodeSeconds = time.Since(start).Seconds()
 	if decodeErr != nil {
 		end.Error = decodeErr.Error()

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/asticode/go-astiav"
 )
@@ -72,18 +71,24 @@ type Stats struct {
 	CorruptFrames  int // pictures the decoder flagged as concealed or damaged (still yielded)
 	Kept           int // frames returned by Next
 	EstimatedPTS   int // pictures without a timestamp
-	// Missing is how many packets the container's sample table promised but
-	// the file did not deliver, set at the end; it reveals truncated MP4s.
-	// Only MP4/MOV is checked: AVI and others count empty (repeat-frame)
-	// chunks in their indexes, and many containers have no count at all.
-	Missing int
+	// Truncated is set at the end when the file is shorter than its
+	// container declares (a top-level box, the Matroska Segment or a RIFF
+	// chunk runs past its end, a TS ends inside a packet, the MP4 sample
+	// table lists more packets than arrived) and frames are lost with it.
+	Truncated bool
+	// Expected is the frame count the container declares, set with
+	// Truncated where it declares one (MP4 sample table, AVI header,
+	// Matroska statistics or duration times rate); 0 when unknown, as in
+	// MPEG-TS. Missing is how many of those frames never arrived.
+	Expected int
+	Missing  int
 	// Corrupt sums the damage counters: CorruptPackets, DecodeErrors,
 	// ReadErrors and CorruptFrames.
 	Corrupt int
 }
 
 // Damaged reports whether any packet or picture was lost or damaged.
-func (s Stats) Damaged() bool { return s.Corrupt+s.Missing > 0 }
+func (s Stats) Damaged() bool { return s.Corrupt+s.Missing > 0 || s.Truncated }
 
 // Decoder reads one video. It is not safe for concurrent use. A canceled
 // context ends it for good: FFmpeg cannot resume an interrupted read.
@@ -283,9 +288,7 @@ func (d *Decoder) finish() error {
 		}
 		return fmt.Errorf("%w: %s", ErrCorrupt, msg)
 	}
-	if strings.HasPrefix(d.info.Format, "mov,") && d.info.Frames > int64(d.stats.Packets) {
-		d.stats.Missing = int(d.info.Frames - int64(d.stats.Packets))
-	}
+	d.truncation()
 	return io.EOF
 }
 

@@ -20,13 +20,15 @@ static int vp_attached_pic(const AVStream *s) {
 	return (s->disposition & AV_DISPOSITION_ATTACHED_PIC) != 0;
 }
 
-// vp_probe names the demuxer FFmpeg would pick for data, or returns NULL.
-static const char *vp_probe(const uint8_t *data, int size, int *score) {
+// vp_probe names the demuxer FFmpeg would pick for data if its score
+// beats min_score, or returns NULL.
+static const char *vp_probe(const uint8_t *data, int size, int min_score) {
 	uint8_t *buf = av_mallocz((size_t)size + AVPROBE_PADDING_SIZE);
 	if (!buf) return NULL;
 	if (size > 0) memcpy(buf, data, size);
 	AVProbeData pd = { .filename = "", .buf = buf, .buf_size = size };
-	const AVInputFormat *f = av_probe_input_format3(&pd, 1, score);
+	int score = min_score;
+	const AVInputFormat *f = av_probe_input_format2(&pd, 1, &score);
 	av_free(buf);
 	return f ? f->name : NULL;
 }
@@ -87,17 +89,30 @@ func attachedPicture(s *astiav.Stream) bool {
 	return C.vp_attached_pic(cs) != 0
 }
 
-// probeFormat names the demuxer FFmpeg recognises in the leading bytes of an
-// input, or "" when none does. It only classifies open failures.
+// probeFormat names the demuxer FFmpeg picks for an input starting with
+// head, or "" when none: it probes as avformat_open_input does, on 2 KiB,
+// then doubling up to 1 MiB, taking the first demuxer that scores above
+// AVPROBE_SCORE_RETRY (any score once 1 MiB is probed). Probing all of head at
+// once can name another demuxer than the one FFmpeg chose, and so blame
+// the wrong one. It only classifies open failures.
 func probeFormat(head []byte) string {
-	var score C.int
-	var p *C.uint8_t
-	if len(head) > 0 {
-		p = (*C.uint8_t)(unsafe.Pointer(&head[0]))
+	const minProbe, maxProbe = 2048, 1 << 20
+	for n := minProbe; ; n *= 2 {
+		last := n >= maxProbe || n >= len(head)
+		threshold := C.int(C.AVPROBE_SCORE_RETRY)
+		if n >= maxProbe {
+			threshold = 0 // FFmpeg only lowers the bar on a full-size probe
+		}
+		n = min(n, len(head), maxProbe)
+		var p *C.uint8_t
+		if n > 0 {
+			p = (*C.uint8_t)(unsafe.Pointer(&head[0]))
+		}
+		if name := C.vp_probe(p, C.int(n), threshold); name != nil {
+			return C.GoString(name)
+		}
+		if last {
+			return ""
+		}
 	}
-	name := C.vp_probe(p, C.int(len(head)), &score)
-	if name == nil || score <= 0 {
-		return ""
-	}
-	return C.GoString(name)
 }

@@ -44,6 +44,9 @@ func FuzzOpen(f *testing.F) {
 		for range 200 {
 			fr, err := d.Next(ctx)
 			if errors.Is(err, io.EOF) {
+				if st := d.Stats(); st.Missing < 0 || st.Missing > st.Expected || (st.Missing > 0 && !st.Truncated) {
+					t.Fatalf("inconsistent truncation in stats %+v", st)
+				}
 				break
 			}
 			if err != nil {

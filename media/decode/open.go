@@ -128,14 +128,23 @@ func (d *Decoder) classifyOpen(err error) error {
 	switch {
 	case name == "" && errors.Is(err, errEINVAL):
 		// FFmpeg's deeper probe found a demuxer that the whitelist refused.
-		return fmt.Errorf("%w: %w", ErrFormatNotAllowed, err)
+		return fmt.Errorf("%w: FFmpeg's demuxer for it is not on the allow-list (%s)", ErrFormatNotAllowed, formats.AllowList())
 	case name == "":
 		return fmt.Errorf("%w: unrecognised content: %w", ErrNotVideo, err)
 	case !formats.DemuxerAllowed(name):
-		return fmt.Errorf("%w: %s", ErrFormatNotAllowed, name)
-	default:
-		return fmt.Errorf("%w: %s: %w", ErrCorrupt, name, err)
+		return fmt.Errorf("%w: %s is not on the allow-list (%s)", ErrFormatNotAllowed, name, formats.AllowList())
 	}
+	// Demuxers refuse pictures too large for FFmpeg's own limits with a
+	// bare EINVAL or EBUSY; the header says how large they are.
+	if w, h, ok := headerSize(name, head); ok && int64(w)*int64(h) > d.opts.MaxPixels {
+		return tooLarge(w, h, d.opts.MaxPixels)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrCorrupt, name, err)
+}
+
+// tooLarge is the one message for pictures over Options.MaxPixels.
+func tooLarge(w, h int, limit int64) error {
+	return fmt.Errorf("%w: %dx%d frames exceed the limit of %d pixels", ErrTooLarge, w, h, limit)
 }
 
 func (d *Decoder) findStreamInfo() error {
@@ -169,7 +178,7 @@ func (d *Decoder) checkHeaderSizes() error {
 	for _, s := range d.fc.Streams() {
 		cp := s.CodecParameters()
 		if cp.MediaType() == astiav.MediaTypeVideo && int64(cp.Width())*int64(cp.Height()) > d.opts.MaxPixels {
-			return fmt.Errorf("%w: stream %d is %dx%d, over %d pixels", ErrTooLarge, s.Index(), cp.Width(), cp.Height(), d.opts.MaxPixels)
+			return fmt.Errorf("stream %d: %w", s.Index(), tooLarge(cp.Width(), cp.Height(), d.opts.MaxPixels))
 		}
 	}
 	return nil
@@ -195,12 +204,18 @@ func (d *Decoder) openDecoder() error {
 	switch {
 	case (w <= 0 || h <= 0) && d.fc.NbStreams() == 1:
 		// The probing decoder ran with max_pixels and FFmpeg does not say
-		// why it failed, so both causes are named.
+		// why it failed: a header that says tells which, else both causes
+		// are named.
+		if head, err := d.src.head(probeBytes); err == nil {
+			if w, h, ok := headerSize(d.fc.InputFormat().Name(), head); ok && int64(w)*int64(h) > d.opts.MaxPixels {
+				return tooLarge(w, h, d.opts.MaxPixels)
+			}
+		}
 		return fmt.Errorf("%w: unknown picture size of %s stream: undecodable or over %d pixels", ErrCorrupt, cp.CodecID().Name(), d.opts.MaxPixels)
 	case w <= 0 || h <= 0:
 		return fmt.Errorf("%w: unknown picture size of %s stream", ErrCorrupt, cp.CodecID().Name())
 	case int64(w)*int64(h) > d.opts.MaxPixels:
-		return fmt.Errorf("%w: %dx%d is over %d pixels", ErrTooLarge, w, h, d.opts.MaxPixels)
+		return tooLarge(w, h, d.opts.MaxPixels)
 	}
 	codec := astiav.FindDecoder(cp.CodecID())
 	if codec == nil {

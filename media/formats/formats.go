@@ -62,6 +62,10 @@ func Demuxers() []string {
 	return out
 }
 
+// AllowList is Demuxers as one comma-separated line, for messages that
+// refuse a format.
+func AllowList() string { return strings.Join(Demuxers(), ",") }
+
 // DemuxerAllowed reports whether FFmpeg's name for a demuxer, which may be
 // a comma-separated family ("mov,mp4,m4a,3gp,3g2,mj2"), is allowed.
 func DemuxerAllowed(name string) bool {

@@ -6,6 +6,7 @@ import (
 	"go/token"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -84,5 +85,18 @@ func TestExtensionsAreUnique(t *testing.T) {
 			t.Errorf("extension %q repeated or malformed", e)
 		}
 		seen[e] = true
+	}
+}
+
+// TestAllowList: the refusal message lists exactly the allowed demuxers.
+func TestAllowList(t *testing.T) {
+	list := strings.Split(AllowList(), ",")
+	if !slices.Equal(list, Demuxers()) {
+		t.Fatalf("AllowList %q, Demuxers %q", list, Demuxers())
+	}
+	for _, refused := range []string{"jpeg_pipe", "concat", "hls", "mxf", "image2"} {
+		if slices.Contains(list, refused) || DemuxerAllowed(refused) {
+			t.Errorf("%s is allowed", refused)
+		}
 	}
 }
