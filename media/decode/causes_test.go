@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,8 +33,8 @@ func TestOpenNamesTrueCause(t *testing.T) {
 		}
 		return p
 	}
-	// FFmpeg takes small JPEG streams for single images (jpeg_pipe).
-	rawMJPEG := gen("raw.mjpeg", "-f", "lavfi", "-i", "testsrc=s=96x64:r=10:d=1", "-c:v", "mjpeg", "-f", "mjpeg")
+	// MXF can reference other files: its demuxer is not allowed.
+	mxf := gen("clip.mxf", "-f", "lavfi", "-i", "testsrc=s=96x64:r=25:d=1", "-c:v", "mpeg2video")
 	y4m := gen("small.y4m", "-f", "lavfi", "-i", "testsrc=s=64x48:r=10:d=1", "-pix_fmt", "yuv420p")
 	if !bytes.Contains(y4m, []byte(" W64 H48 ")) {
 		t.Fatalf("y4m header %q", y4m[:40])
@@ -50,7 +51,7 @@ func TestOpenNamesTrueCause(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{"raw mjpeg", write("raw.mjpeg", rawMJPEG), ErrFormatNotAllowed, "jpeg_pipe is not on the allow-list (mov,mp4,"},
+		{"mxf", write("clip.mxf", mxf), ErrFormatNotAllowed, "mxf is not on the allow-list (mov,mp4,"},
 		{"y4m claiming 60000x60000", write("huge.y4m", bytes.Replace(y4m, []byte(" W64 H48 "), []byte(" W60000 H60000 "), 1)),
 			ErrTooLarge, "60000x60000 frames exceed the limit of 67108864 pixels"},
 		{"y4m claiming 20000x20000", write("big.y4m", bytes.Replace(y4m, []byte(" W64 H48 "), []byte(" W20000 H20000 "), 1)),
@@ -78,5 +79,31 @@ func TestOpenNamesTrueCause(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRawMJPEGDecodes: a short raw MJPEG stream, which FFmpeg probes as a
+// pipe of JPEG images (jpeg_pipe), is a video of all its frames.
+func TestRawMJPEGDecodes(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "raw.mjpeg")
+	if err := ffmpeg("-f", "lavfi", "-i", "testsrc=s=96x64:r=10:d=1", "-c:v", "mjpeg", "-f", "mjpeg", p); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(context.Background(), p, nil, Options{Size: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	n := 0
+	for {
+		if _, err := d.Next(context.Background()); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 10 {
+		t.Errorf("%d frames, want 10", n)
 	}
 }

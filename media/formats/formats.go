@@ -43,6 +43,9 @@ var table = []format{
 	{"hevc", []string{".hevc", ".h265", ".265"}},
 	{"m4v", nil}, // raw MPEG-4 part 2; files named .m4v are almost always MP4
 	{"mjpeg", []string{".mjpeg", ".mjpg"}},
+	// FFmpeg probes short or JFIF MJPEG streams as a pipe of JPEG images;
+	// like mjpeg it reads nothing but its own input.
+	{"jpeg_pipe", nil},
 	{"nut", []string{".nut"}},
 	{"yuv4mpegpipe", []string{".y4m"}},
 	{"gif", nil},

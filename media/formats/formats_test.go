@@ -94,7 +94,7 @@ func TestAllowList(t *testing.T) {
 	if !slices.Equal(list, Demuxers()) {
 		t.Fatalf("AllowList %q, Demuxers %q", list, Demuxers())
 	}
-	for _, refused := range []string{"jpeg_pipe", "concat", "hls", "mxf", "image2"} {
+	for _, refused := range []string{"concat", "hls", "mxf", "image2", "png_pipe"} {
 		if slices.Contains(list, refused) || DemuxerAllowed(refused) {
 			t.Errorf("%s is allowed", refused)
 		}
