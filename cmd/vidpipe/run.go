@@ -416,7 +416,7 @@ func readSummary(ctx context.Context, bks *buckets, folder string) (*coordinator
 // connect reaches the NATS server: an external one, or one started here.
 func (c *runConfig) connect(logger *slog.Logger) (*nats.Conn, func(), error) {
 	if c.nats.url != "" {
-		nc, err := c.nats.connect("vidpipe-run", logger)
+		nc, err := c.nats.connect("vidpipe-run", bus.RoleCoordinator, logger)
 		if err != nil {
 			return nil, nil, err
 		}

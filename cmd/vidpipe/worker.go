@@ -118,7 +118,7 @@ func (c *workerConfig) run(ctx context.Context, logger *slog.Logger) error {
 	sessions, threads, batch := set.sessions, set.threads, set.batch
 	mdl.bytes = nil
 
-	nc, js, err := c.nats.jetStream("vidpipe-worker-"+c.name, logger)
+	nc, js, err := c.nats.jetStream("vidpipe-worker-"+c.name, bus.RoleWorker, logger)
 	if err != nil {
 		return err
 	}
