@@ -329,16 +329,13 @@ func startNATSWith(t *testing.T, edit func(*server.Options)) *server.Server {
 	opts.Host, opts.Port = "127.0.0.1", -1
 	opts.HTTPHost, opts.HTTPPort = "127.0.0.1", -1
 	opts.StoreDir = t.TempDir()
-	opts.NoSigs, opts.NoLog = true, os.Getenv("INFRA_NATS_LOG") == ""
+	opts.NoSigs, opts.NoLog = true, true
 	if edit != nil {
 		edit(opts)
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("new server from %s: %v", natsConf, err)
-	}
-	if os.Getenv("INFRA_NATS_LOG") != "" {
-		srv.ConfigureLogger()
 	}
 	go srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
