@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 )
@@ -24,6 +25,10 @@ type Result struct {
 	// Error is set when the frame could not be analysed (a poison frame); the
 	// coordinator counts it as failed instead of waiting for it.
 	Error string `json:"error,omitempty"`
+	// Token is the frame's HeaderFrameToken, copied from the frame the
+	// worker received: the coordinator takes a result only with the token
+	// of the frame it answers (see FrameToken).
+	Token string `json:"token,omitempty"`
 
 	Worker            string  `json:"worker"`
 	Batch             int     `json:"batch"`
@@ -89,7 +94,17 @@ const (
 	// VideoEnded: every frame was published; Frames says how many. Error is
 	// set when decoding stopped early (a damaged file) or could not start.
 	VideoEnded EventType = "end"
+	// VideoProgress: published before frame Frames, every ProgressStep
+	// frames: frames [0, Frames) are published, and none past
+	// Frames+ProgressStep will be before the next progress event. The
+	// coordinator takes no result beyond that, so a forged far-future seq
+	// is refused instead of held in memory.
+	VideoProgress EventType = "progress"
 )
+
+// ProgressStep is how many frames ingest publishes between progress events;
+// the start event counts as progress at frame 0.
+const ProgressStep = 256
 
 // Event tells the coordinator where ingest stands with one video.
 type Event struct {
@@ -105,6 +120,9 @@ type Event struct {
 	Duration       float64 `json:"duration,omitempty"`
 	FramesEstimate int64   `json:"frames_estimate,omitempty"`
 	Codec          string  `json:"codec,omitempty"`
+	// Key (hex) signs this ingest attempt's frame tokens (FrameToken); one
+	// video may get several start events, one per attempt, each with its key.
+	Key string `json:"key,omitempty"`
 
 	// On end.
 	Frames        int     `json:"frames"`
@@ -136,7 +154,7 @@ func DecodeEvent(b []byte, e *Event) error {
 	if err := ValidName("video", e.Video); err != nil {
 		return fmt.Errorf("%w: event: %v", ErrBadMessage, err)
 	}
-	if e.Type != VideoStarted && e.Type != VideoEnded {
+	if e.Type != VideoStarted && e.Type != VideoEnded && e.Type != VideoProgress {
 		return fmt.Errorf("%w: event %s/%s: unknown type %q", ErrBadMessage, e.Job, e.Video, e.Type)
 	}
 	if e.Frames < 0 {
@@ -144,6 +162,11 @@ func DecodeEvent(b []byte, e *Event) error {
 	}
 	if e.Expected < 0 || e.Missing < 0 || e.Missing > e.Expected || (e.Missing > 0 && !e.Truncated) {
 		return fmt.Errorf("%w: event %s/%s: %d of %d expected frames missing (truncated %v)", ErrBadMessage, e.Job, e.Video, e.Missing, e.Expected, e.Truncated)
+	}
+	if e.Key != "" {
+		if k, err := hex.DecodeString(e.Key); err != nil || len(k) != KeyBytes {
+			return fmt.Errorf("%w: event %s/%s: key must be %d hex bytes", ErrBadMessage, e.Job, e.Video, KeyBytes)
+		}
 	}
 	return nil
 }

@@ -31,6 +31,19 @@ type StreamOptions struct {
 	MaxAckPending int
 	// ResultsMaxAge is how long results and events are kept for replay.
 	ResultsMaxAge time.Duration
+	// ResultsMaxBytes bounds the results stream. Past it the oldest results
+	// go (discard-old): a flood of results, a worker's credentials in the
+	// wrong hands say, evicts old replay data but can neither fill the
+	// server's store, where job records live, nor block honest results.
+	ResultsMaxBytes int64
+	// ResultsMaxPerSubject bounds the messages kept for one video's results
+	// (and, apart, its events): well above any video's frame count, so it
+	// bites only on a flood aimed at one subject.
+	ResultsMaxPerSubject int64
+	// JobsMaxBytes bounds the job records bucket and, each on its own, the
+	// video tasks stream: every stream must have a size (nats.conf requires
+	// max_bytes), and these hold small JSON records.
+	JobsMaxBytes int64
 	// IngestAckWait is how long an ingest process may hold a video task
 	// between progress notices before it is handed to another process.
 	IngestAckWait time.Duration
@@ -59,10 +72,14 @@ func DefaultStreamOptions() StreamOptions {
 		MaxDeliver:       5,
 		MaxAckPending:    256,
 		ResultsMaxAge:    7 * 24 * time.Hour,
-		IngestAckWait:    60 * time.Second,
-		IngestMaxDeliver: 3,
-		WorkerTTL:        15 * time.Second,
-		JobsMaxAge:       30 * 24 * time.Hour,
+		// About a million 1 KB results; a share of nats.conf's 8 GB store.
+		ResultsMaxBytes:      1 << 30,
+		ResultsMaxPerSubject: 1 << 21,
+		JobsMaxBytes:         256 << 20,
+		IngestAckWait:        60 * time.Second,
+		IngestMaxDeliver:     3,
+		WorkerTTL:            15 * time.Second,
+		JobsMaxAge:           30 * 24 * time.Hour,
 	}
 }
 
@@ -82,6 +99,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
 		Retention:   jetstream.WorkQueuePolicy,
 		Discard:     jetstream.DiscardNew,
 		MaxMsgs:     o.MaxFramesWaiting,
+		MaxBytes:    min(o.MaxFramesWaiting*int64(o.MaxFrameBytes), framesMaxBytes),
 		MaxMsgSize:  o.MaxFrameBytes,
 		Duplicates:  o.DuplicateWindow,
 		Storage:     framesStorage,
@@ -96,9 +114,13 @@ func Setup(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
 		Subjects:    []string{ResultsSubject + ".>", EventsSubject + ".>"},
 		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      o.ResultsMaxAge,
-		Duplicates:  o.DuplicateWindow,
-		Storage:     jetstream.FileStorage,
-		Replicas:    o.Replicas,
+		MaxBytes:    o.ResultsMaxBytes,
+		Discard:     jetstream.DiscardOld,
+		// Per subject: one video's results, or its events.
+		MaxMsgsPerSubject: o.ResultsMaxPerSubject,
+		Duplicates:        o.DuplicateWindow,
+		Storage:           jetstream.FileStorage,
+		Replicas:          o.Replicas,
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, results); err != nil {
 		return fmt.Errorf("create stream %s: %w", ResultsStream, err)
@@ -126,6 +148,7 @@ func setupJobs(ctx context.Context, js jetstream.JetStream, o StreamOptions) err
 		Description: "one ingest task per video of a submitted job",
 		Subjects:    []string{VideosSubject + ".>"},
 		Retention:   jetstream.WorkQueuePolicy,
+		MaxBytes:    o.JobsMaxBytes,
 		Duplicates:  o.DuplicateWindow,
 		Storage:     jetstream.FileStorage,
 		Replicas:    o.Replicas,
@@ -151,6 +174,7 @@ func setupJobs(ctx context.Context, js jetstream.JetStream, o StreamOptions) err
 		Subjects:    []string{MaxDeliveriesAdvisory, TaskMaxDeliveriesAdvisory},
 		Retention:   jetstream.WorkQueuePolicy,
 		MaxAge:      o.ResultsMaxAge,
+		MaxBytes:    advisoriesMaxBytes,
 		Storage:     jetstream.FileStorage,
 		Replicas:    o.Replicas,
 	}
@@ -165,20 +189,30 @@ func setupJobs(ctx context.Context, js jetstream.JetStream, o StreamOptions) err
 	}
 	jobs := jetstream.KeyValueConfig{
 		Bucket: JobsBucket, Description: "job records", History: 1,
-		TTL: o.JobsMaxAge, Storage: jetstream.FileStorage, Replicas: o.Replicas,
+		TTL: o.JobsMaxAge, MaxBytes: o.JobsMaxBytes, Storage: jetstream.FileStorage, Replicas: o.Replicas,
 	}
 	if _, err := js.CreateOrUpdateKeyValue(ctx, jobs); err != nil {
 		return fmt.Errorf("create kv %s: %w", JobsBucket, err)
 	}
 	hb := jetstream.KeyValueConfig{
 		Bucket: WorkersBucket, Description: "worker heartbeats", History: 1,
-		TTL: o.WorkerTTL, Storage: jetstream.MemoryStorage, Replicas: o.Replicas,
+		TTL: o.WorkerTTL, MaxBytes: workersMaxBytes, Storage: jetstream.MemoryStorage, Replicas: o.Replicas,
 	}
 	if _, err := js.CreateOrUpdateKeyValue(ctx, hb); err != nil {
 		return fmt.Errorf("create kv %s: %w", WorkersBucket, err)
 	}
 	return nil
 }
+
+// Sizes of the streams that hold only small bookkeeping records: a few
+// hundred bytes per undeliverable frame, or per live worker.
+const (
+	advisoriesMaxBytes = 64 << 20
+	// framesMaxBytes caps the frames stream whatever MaxFramesWaiting says:
+	// past it publishing is refused like past MaxMsgs, the same backpressure.
+	framesMaxBytes  = 1 << 30
+	workersMaxBytes = 16 << 20
+)
 
 // Await waits until the coordinator has created the consumer a process
 // pulls from, retrying every second; it logs once while it waits. A process

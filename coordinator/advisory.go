@@ -176,6 +176,7 @@ func (w *MaxDeliveriesWatcher) record(ctx context.Context, log *slog.Logger, a m
 	} else {
 		r := &bus.Result{
 			Job: job, Video: video, Seq: seq, Worker: "coordinator",
+			Token:        raw.Header.Get(bus.HeaderFrameToken),
 			Error:        fmt.Sprintf("frame delivered %d times without an ack (workers died or timed out)", a.Deliveries),
 			DoneUnixNano: time.Now().UnixNano(),
 		}

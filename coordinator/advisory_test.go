@@ -99,8 +99,12 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	poll.Until(t, 30*time.Second, what, poll.True(cond))
 }
 
-// publishFrame publishes a frame as ingest does and returns its stream
-// sequence. Index is 10*seq+1, so a result shows where its Index came from.
+// frameKey signs the test frames' tokens, as an ingest attempt's key does.
+var frameKey = bus.NewKey()
+
+// publishFrame publishes a frame as ingest does, its token under frameKey
+// included, and returns its stream sequence. Index is 10*seq+1, so a result
+// shows where its Index came from.
 func publishFrame(t *testing.T, js jetstream.JetStream, job, video string, seq int) uint64 {
 	t.Helper()
 	f := &bus.Frame{
@@ -108,7 +112,8 @@ func publishFrame(t *testing.T, js jetstream.JetStream, job, video string, seq i
 		Width: 4, Height: 4, Size: 2, Gain: 0.5, Codec: bus.Raw, Pixels: make([]byte, 12),
 		PublishedUnixNano: time.Now().UnixNano(),
 	}
-	msg := &nats.Msg{Subject: bus.FrameSubject(job, video), Data: bus.AppendFrame(nil, f)}
+	msg := &nats.Msg{Subject: bus.FrameSubject(job, video), Data: bus.AppendFrame(nil, f), Header: nats.Header{}}
+	msg.Header.Set(bus.HeaderFrameToken, bus.FrameToken(frameKey, job, video, seq))
 	ack, err := js.PublishMsg(context.Background(), msg, jetstream.WithMsgID(bus.MsgID(job, video, seq)))
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +200,7 @@ func dyingWorker(ctx context.Context, t *testing.T, js jetstream.JetStream, deli
 				mu.Unlock()
 				continue
 			}
-			b, _ := json.Marshal(bus.Result{Job: job, Video: video, Seq: seq, Index: 10*seq + 1, Worker: "w", Detections: []bus.Detection{}})
+			b, _ := json.Marshal(bus.Result{Job: job, Video: video, Seq: seq, Index: 10*seq + 1, Worker: "w", Detections: []bus.Detection{}, Token: m.Headers().Get(bus.HeaderFrameToken)})
 			r := &nats.Msg{Subject: bus.ResultSubject(job, video), Data: b}
 			if _, err := js.PublishMsg(ctx, r, jetstream.WithMsgID(bus.MsgID(job, video, seq))); err != nil {
 				t.Error(err)
@@ -233,7 +238,9 @@ func TestMaxDeliveriesFailFramesOfDeadWorkers(t *testing.T) {
 	frames := map[string]int{"doomed": 3, "fine": 2}
 	doomedSeqs := make([]uint64, 0, frames["doomed"])
 	for _, v := range []string{"doomed", "fine"} {
-		publish(t, js, bus.EventSubject(job, v), bus.Event{Type: bus.VideoStarted, Job: job, Video: v, FramesEstimate: int64(frames[v])})
+		// Keyed: RunJob then takes only results with their frame's token,
+		// the watcher's error results included.
+		publish(t, js, bus.EventSubject(job, v), bus.Event{Type: bus.VideoStarted, Job: job, Video: v, FramesEstimate: int64(frames[v]), Key: frameKey})
 		for seq := range frames[v] {
 			s := publishFrame(t, js, job, v, seq)
 			if v == "doomed" {

@@ -51,6 +51,8 @@ type Progress struct {
 	Done, Total int
 	Estimate    int64
 	Ended       bool
+	// Buffered counts results held until the frames before them arrive.
+	Buffered int
 }
 
 // Options configure a Coordinator.
@@ -187,6 +189,7 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 		sem = make(chan struct{}, c.opts.AnnotateWorkers)
 	)
 	remaining := len(videos)
+	ignored := 0
 	finish := func(v *video) {
 		remaining--
 		wg.Add(1)
@@ -212,14 +215,19 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 		}
 		v, err := c.apply(msg, job.ID, videos)
 		if err != nil {
-			log.Warn("ignoring message", "subject", msg.Subject(), "err", err)
-			continue
+			// 1st, 2nd, 4th...: a flood of forged messages is not a flood of logs.
+			if ignored++; ignored&(ignored-1) == 0 {
+				log.Warn("ignoring message", "subject", msg.Subject(), "err", err, "ignored_so_far", ignored)
+			}
+			if v == nil {
+				continue
+			}
 		}
 		if v == nil {
 			continue
 		}
 		if c.opts.OnProgress != nil {
-			c.opts.OnProgress(Progress{Video: v.name, Done: v.next, Total: v.total, Estimate: v.estimate, Ended: v.ended})
+			c.opts.OnProgress(Progress{Video: v.name, Done: v.next, Total: v.total, Estimate: v.estimate, Ended: v.ended, Buffered: len(v.pending)})
 		}
 		if v.done() && !v.finished {
 			v.finished = true
@@ -270,12 +278,16 @@ func (c *Coordinator) apply(msg jetstream.Msg, jobID string, videos map[string]*
 			return nil, err
 		}
 		v := videos[r.Video]
-		if v == nil || r.Job != jobID {
-			return nil, fmt.Errorf("result for unknown video %s/%s", r.Job, r.Video)
+		if v == nil || r.Job != jobID || msg.Subject() != bus.ResultSubject(r.Job, r.Video) {
+			return nil, fmt.Errorf("result for unknown video %s/%s on %s", r.Job, r.Video, msg.Subject())
 		}
 		if v.finished {
 			// A redelivery after the outputs were written: nothing to do.
 			return nil, nil
+		}
+		if err := v.check(&r); err != nil {
+			v.stats.RefusedResults++
+			return nil, err
 		}
 		return v, v.add(&r)
 	case strings.HasPrefix(msg.Subject(), bus.EventsSubject+"."):
@@ -284,21 +296,22 @@ func (c *Coordinator) apply(msg jetstream.Msg, jobID string, videos map[string]*
 			return nil, err
 		}
 		v := videos[e.Video]
-		if v == nil || e.Job != jobID {
-			return nil, fmt.Errorf("event for unknown video %s/%s", e.Job, e.Video)
+		if v == nil || e.Job != jobID || msg.Subject() != bus.EventSubject(e.Job, e.Video) {
+			return nil, fmt.Errorf("event for unknown video %s/%s on %s", e.Job, e.Video, msg.Subject())
 		}
 		if v.finished {
 			return nil, nil // the outputs are being written from what came before
 		}
+		var err error
 		switch e.Type {
 		case bus.VideoStarted:
-			v.started, v.estimate = true, e.FramesEstimate
+			err = v.start(&e)
+		case bus.VideoProgress:
+			v.progress(e.Frames)
 		case bus.VideoEnded:
-			v.ended, v.total, v.endErr = true, e.Frames, e.Error
-			v.decoded, v.corrupt = e.Decoded, e.CorruptFrames
-			v.truncated, v.expected, v.missing = e.Truncated, e.Expected, e.Missing
+			err = v.end(&e)
 		}
-		return v, nil
+		return v, err
 	}
 	return nil, fmt.Errorf("unexpected subject")
 }

@@ -2,8 +2,15 @@ package coordinator
 
 import "errors"
 
-// ErrNoOutput: RunJob was given no bucket to write the job's outputs to.
-var ErrNoOutput = errors.New("no output bucket")
+// Sentinel errors.
+var (
+	// ErrNoOutput: RunJob was given no bucket to write the job's outputs to.
+	ErrNoOutput = errors.New("no output bucket")
+	// ErrRefused: a result that answers no frame ingest published for the
+	// video (before its start, past the published range, without the
+	// frame's token) or an event that contradicts what was seen.
+	ErrRefused = errors.New("refused")
+)
 
 // The files of a job's output folder, named here only: a video's folder
 // holds the first five, the job's folder summary.json, job.json and

@@ -82,6 +82,10 @@ type Stats struct {
 	Missing  int `json:"missing_frames"`
 	// DuplicatesDropped counts redelivered results that were ignored.
 	DuplicatesDropped int `json:"duplicates_dropped"`
+	// RefusedResults counts results that answer no published frame: before
+	// the video's start, past the frames ingest published, or without the
+	// frame's token. They were dropped, never buffered.
+	RefusedResults int `json:"refused_results,omitempty"`
 	// WallSeconds runs from the first frame's publication to the last result.
 	WallSeconds float64 `json:"wall_seconds"`
 	FPS         float64 `json:"fps"`
@@ -127,6 +131,7 @@ func (t *tally) merge(o *tally) {
 	t.stats.Expected += o.stats.Expected
 	t.stats.Missing += o.stats.Missing
 	t.stats.DuplicatesDropped += o.stats.DuplicatesDropped
+	t.stats.RefusedResults += o.stats.RefusedResults
 	for w, n := range o.stats.Workers {
 		t.stats.Workers[w] += n
 	}

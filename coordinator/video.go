@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/vidpipe/vidpipe/bus"
@@ -57,6 +58,15 @@ type video struct {
 	truncated         bool
 	expected, missing int
 
+	// What ingest vouched for: frames [0, published) exist (progress
+	// events), and keys are its attempts' frame token keys (start events).
+	published int
+	keys      []string
+	// seenTo is one past the highest seq taken; conflict says how the end
+	// event contradicts what was seen.
+	seenTo   int
+	conflict string
+
 	tally
 	errs []string
 }
@@ -71,6 +81,76 @@ func newVideo(job, name, source, outDir string) *video {
 
 // done reports whether every published frame has its result.
 func (v *video) done() bool { return v.ended && v.next >= v.total }
+
+// maxKeys bounds the ingest attempts (start events) one video takes keys
+// from; a video task is delivered IngestMaxDeliver times, far fewer.
+const maxKeys = 16
+
+// start records a start event: one per ingest attempt, each with its key.
+func (v *video) start(e *bus.Event) error {
+	v.started, v.estimate = true, e.FramesEstimate
+	if e.Key == "" || slices.Contains(v.keys, e.Key) {
+		return nil
+	}
+	if len(v.keys) == maxKeys {
+		return fmt.Errorf("%w: video %s: more than %d start events; key dropped", ErrRefused, v.name, maxKeys)
+	}
+	v.keys = append(v.keys, e.Key)
+	return nil
+}
+
+// progress records that ingest has published frames [0, frames).
+func (v *video) progress(frames int) { v.published = max(v.published, frames) }
+
+// limit is one past the highest seq a result may carry now: the end event's
+// count, or up to a progress step past the last progress event, which
+// ingest publishes before the frames it covers.
+func (v *video) limit() int {
+	if v.ended {
+		return v.total
+	}
+	return v.published + bus.ProgressStep
+}
+
+// check refuses a result that answers no frame ingest published: such a
+// result is dropped, never buffered, so a flood of forged seqs costs no
+// memory and a forged answer never takes a frame's place.
+func (v *video) check(r *bus.Result) error {
+	switch {
+	case !v.started:
+		return fmt.Errorf("%w: result %s/%s#%d before the video's start event", ErrRefused, r.Job, r.Video, r.Seq)
+	case r.Seq >= v.limit():
+		return fmt.Errorf("%w: result %s/%s#%d is past the %d frames ingest has published", ErrRefused, r.Job, r.Video, r.Seq, v.limit())
+	case len(v.keys) > 0 && !bus.ValidToken(r.Token, v.keys, v.job, v.name, r.Seq):
+		return fmt.Errorf("%w: result %s/%s#%d does not carry its frame's token: it is not from a worker that received the frame", ErrRefused, r.Job, r.Video, r.Seq)
+	}
+	return nil
+}
+
+// end records the end event, checked against what was seen: a count below
+// the frames published, or past what ingest announced, ends the video with
+// the contradiction as its error instead of a success.
+func (v *video) end(e *bus.Event) error {
+	if v.ended {
+		if e.Frames != v.total {
+			return fmt.Errorf("%w: video %s: a second end event with %d frames; keeping %d", ErrRefused, v.name, e.Frames, v.total)
+		}
+		return nil
+	}
+	v.ended, v.total, v.endErr = true, e.Frames, e.Error
+	v.decoded, v.corrupt = e.Decoded, e.CorruptFrames
+	v.truncated, v.expected, v.missing = e.Truncated, e.Expected, e.Missing
+	seen := max(v.published, v.seenTo)
+	switch {
+	case e.Frames < seen:
+		v.conflict = fmt.Sprintf("ingest's end event says %d frames, but %d were published", e.Frames, seen)
+	case v.started && e.Frames > v.published+bus.ProgressStep:
+		// Waiting for frames nobody announced would never end.
+		v.conflict = fmt.Sprintf("ingest's end event says %d frames, but at most %d were announced", e.Frames, v.published+bus.ProgressStep)
+		v.total = seen
+	}
+	return nil
+}
 
 // seen reports whether seq was already taken.
 func (v *video) seen(seq int) bool {
@@ -87,6 +167,7 @@ func (v *video) add(r *bus.Result) error {
 		v.stats.DuplicatesDropped++
 		return nil
 	}
+	v.seenTo = max(v.seenTo, r.Seq+1)
 	v.pending[r.Seq] = r
 	for {
 		r, ok := v.pending[v.next]
@@ -222,6 +303,12 @@ func (v *video) finish() (status, errMsg string) {
 	var problems []string
 	if v.endErr != "" {
 		problems = append(problems, v.endErr)
+	}
+	if v.conflict != "" {
+		problems = append(problems, v.conflict)
+	}
+	if v.total == 0 && v.endErr == "" && v.conflict == "" {
+		problems = append(problems, "ingest published no frames")
 	}
 	switch {
 	case v.truncated && v.expected > 0:

@@ -241,6 +241,15 @@ func TestNATSRoles(t *testing.T) {
 		{"ingest writes job records", ingest, false, "$KV." + bus.JobsBucket + "." + job},
 		{"ingest fakes a heartbeat", ingest, false, "$KV." + bus.WorkersBucket + ".w1"},
 		{"ingest reads results", ingest, true, bus.ResultsSubject + ".>"},
+		// Every JetStream answer lands on an inbox: job records, video
+		// tasks with their sources, replayed results, other workers' frames.
+		{"worker reads every inbox", worker, true, "_INBOX.>"},
+		{"worker reads the coordinator's inbox", worker, true, bus.InboxPrefix(bus.RoleCoordinator) + ".>"},
+		{"worker reads ingest's inbox", worker, true, bus.InboxPrefix(bus.RoleIngest) + ".>"},
+		{"ingest reads every inbox", ingest, true, "_INBOX.>"},
+		{"ingest reads the coordinator's inbox", ingest, true, bus.InboxPrefix(bus.RoleCoordinator) + ".>"},
+		{"ingest reads the workers' inbox", ingest, true, bus.InboxPrefix(bus.RoleWorker) + ".>"},
+		{"coordinator reads every inbox", coord, true, "_INBOX.>"},
 		{"coordinator fakes a heartbeat", coord, false, "$KV." + bus.WorkersBucket + ".w1"},
 		{"coordinator leaves vidpipe's subjects", coord, false, "other.subject"},
 	}
@@ -281,7 +290,7 @@ func TestNATSRoles(t *testing.T) {
 
 	t.Run("admin may do anything", func(t *testing.T) {
 		admin := dial(t, srv, "admin")
-		if _, err := admin.js.CreateStream(ctx, jetstream.StreamConfig{Name: "ADMIN", Subjects: []string{"admin.>"}}); err != nil {
+		if _, err := admin.js.CreateStream(ctx, jetstream.StreamConfig{Name: "ADMIN", Subjects: []string{"admin.>"}, MaxBytes: 1 << 20}); err != nil {
 			t.Fatalf("create stream: %v", err)
 		}
 		if err := admin.js.DeleteStream(ctx, "ADMIN"); err != nil {
@@ -306,6 +315,12 @@ func TestNATSRoles(t *testing.T) {
 // limits are the file's own.
 func startNATS(t *testing.T) *server.Server {
 	t.Helper()
+	return startNATSWith(t, nil)
+}
+
+// startNATSWith is startNATS with the file's options changed by edit first.
+func startNATSWith(t *testing.T, edit func(*server.Options)) *server.Server {
+	t.Helper()
 	setNATSPasswords(t)
 	opts, err := server.ProcessConfigFile(natsConf)
 	if err != nil {
@@ -315,6 +330,9 @@ func startNATS(t *testing.T) *server.Server {
 	opts.HTTPHost, opts.HTTPPort = "127.0.0.1", -1
 	opts.StoreDir = t.TempDir()
 	opts.NoSigs, opts.NoLog = true, true
+	if edit != nil {
+		edit(opts)
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("new server from %s: %v", natsConf, err)
@@ -335,10 +353,19 @@ type natsClient struct {
 	errs chan error
 }
 
+// dial connects as user with the inbox prefix vidpipe's processes of that
+// role use (bus.InboxOption); admin keeps the default one.
 func dial(t *testing.T, srv *server.Server, user string) *natsClient {
 	t.Helper()
 	c := &natsClient{errs: make(chan error, 256)}
-	nc, err := nats.Connect(srv.ClientURL(), nats.Name("infra-test-"+user),
+	inbox := func(*nats.Options) error { return nil }
+	if user != "admin" {
+		var err error
+		if inbox, err = bus.InboxOption(bus.Role(user)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc, err := nats.Connect(srv.ClientURL(), nats.Name("infra-test-"+user), inbox,
 		nats.UserInfo(user, password(user)),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { c.errs <- err }))
 	if err != nil {

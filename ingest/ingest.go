@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -113,16 +114,22 @@ func (in *Ingester) Ingest(ctx context.Context, job string, v Video) error {
 	defer closeDec()
 
 	info := dec.Info()
+	// The key signs this attempt's frame tokens; the start event hands it
+	// to the coordinator, which workers cannot read.
+	key := bus.NewKey()
 	if err := in.publishEvent(ctx, &bus.Event{
 		Type: bus.VideoStarted, Job: job, Video: v.Name, Source: v.Source,
 		Width: info.Width, Height: info.Height, FPS: info.FPS, Duration: info.Duration,
-		FramesEstimate: info.Frames, Codec: info.Codec,
+		FramesEstimate: info.Frames, Codec: info.Codec, Key: key,
 	}); err != nil {
 		return err
 	}
 	log.Info("ingesting", "source", v.Source, "width", info.Width, "height", info.Height, "fps", info.FPS, "frames_estimate", info.Frames)
 
-	p := publisher{in: in, job: job, video: v.Name, header: nats.Header(http.Header(v.Header).Clone())}
+	p := publisher{in: in, job: job, video: v.Name, key: key, header: nats.Header(http.Header(v.Header).Clone())}
+	if p.header == nil {
+		p.header = nats.Header{}
+	}
 	var decodeErr error
 	for {
 		t0 := time.Now()
@@ -192,6 +199,7 @@ func (in *Ingester) open(ctx context.Context, source string, opts decode.Options
 type publisher struct {
 	in         *Ingester
 	job, video string
+	key        string
 	// header is the video's frame header; publishing sets its message id.
 	header  nats.Header
 	seq     int
@@ -215,6 +223,14 @@ func (p *publisher) publish(ctx context.Context, fr *decode.Frame, decodeTime ti
 		}
 		f.Pixels = px
 	}
+	if p.seq > 0 && p.seq%bus.ProgressStep == 0 {
+		// Before the frame: the coordinator must know the range a result
+		// may fall in before any result in it can exist.
+		if err := p.in.publishEvent(ctx, &bus.Event{Type: bus.VideoProgress, Job: p.job, Video: p.video, Frames: p.seq}); err != nil {
+			return err
+		}
+	}
+	p.header.Set(bus.HeaderFrameToken, bus.FrameToken(p.key, p.job, p.video, p.seq))
 	f.PublishedUnixNano = time.Now().UnixNano()
 	p.buf = bus.AppendFrame(p.buf[:0], &f)
 	msg := &nats.Msg{Subject: bus.FrameSubject(p.job, p.video), Data: p.buf, Header: p.header}
@@ -266,7 +282,14 @@ func (in *Ingester) publishEvent(ctx context.Context, e *bus.Event) error {
 		return err
 	}
 	msg := &nats.Msg{Subject: bus.EventSubject(e.Job, e.Video), Data: b}
-	if _, err := in.js.PublishMsg(ctx, msg, jetstream.WithMsgID(bus.EventMsgID(e.Job, e.Video, e.Type))); err != nil {
+	id := bus.EventMsgID(e.Job, e.Video, e.Type)
+	switch e.Type {
+	case bus.VideoStarted:
+		id = bus.StartMsgID(e.Job, e.Video, e.Key)
+	case bus.VideoProgress:
+		id += "." + strconv.Itoa(e.Frames)
+	}
+	if _, err := in.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id)); err != nil {
 		return fmt.Errorf("publish %s event of %s: %w", e.Type, e.Video, err)
 	}
 	return nil

@@ -115,7 +115,7 @@ accounts {
             "$KV.VIDPIPE_WORKERS.>",
             "$JS.API.STREAM.INFO.KV_VIDPIPE_WORKERS"
           ] }
-          subscribe: { allow: ["_INBOX.>"] }
+          subscribe: { allow: ["_INBOX_worker.>"] }
         }
       }
     ]
@@ -160,11 +160,19 @@ func (c *conn) asyncErrors() []error {
 	return slices.Clone(c.errs)
 }
 
-// dial connects as user (whose password is its name).
+// dial connects as user (whose password is its name); the worker user gets
+// the worker role's inbox prefix, the only inbox it may read.
 func dial(t *testing.T, url, user string) *conn {
 	t.Helper()
 	c := &conn{}
-	nc, err := nats.Connect(url, nats.UserInfo(user, user), nats.Name(t.Name()+"-"+user),
+	inbox, err := bus.InboxOption(bus.RoleWorker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "worker" {
+		inbox = func(*nats.Options) error { return nil }
+	}
+	nc, err := nats.Connect(url, nats.UserInfo(user, user), nats.Name(t.Name()+"-"+user), inbox,
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			c.mu.Lock()
 			c.errs = append(c.errs, err)

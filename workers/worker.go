@@ -240,6 +240,7 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) error {
 			}
 		}
 		r := w.result(f, dets, len(good))
+		r.Token = m.Headers().Get(bus.HeaderFrameToken)
 		r.QueueMS = float32(float64(received.UnixNano()-f.PublishedUnixNano) / 1e6)
 		r.InferMS = inferMS
 		r.PostMS = float32(time.Since(t1).Seconds() * 1000)
@@ -407,7 +408,7 @@ func (w *Worker) poison(ctx context.Context, m jetstream.Msg, cause error) {
 	log := w.opts.Logger.With("worker", w.opts.Name, "subject", m.Subject())
 	job, video, seq, ok := bus.ParseFrameID(m.Subject(), m.Headers().Get(jetstream.MsgIDHeader))
 	if ok {
-		r := &bus.Result{Job: job, Video: video, Seq: seq, Error: cause.Error(), Worker: w.opts.Name}
+		r := &bus.Result{Job: job, Video: video, Seq: seq, Error: cause.Error(), Worker: w.opts.Name, Token: m.Headers().Get(bus.HeaderFrameToken)}
 		if f := w.frameOf(m); f != nil {
 			r.Index, r.PTS = f.Index, f.PTS
 		}

@@ -79,6 +79,7 @@ func TestWorkerAnalysesEveryFrameOnce(t *testing.T) {
 	nms.Conf = 0.01
 
 	const good = 7
+	key := bus.NewKey()
 	frames := make([]*bus.Frame, good)
 	msgs := map[int][]byte{}
 	for seq := range good {
@@ -93,7 +94,8 @@ func TestWorkerAnalysesEveryFrameOnce(t *testing.T) {
 	// Poison frames inside batches of 4, so the good ones after them move
 	// up in the batch's input.
 	for _, seq := range []int{0, 1, good, 2, 3, good + 1, 4, 5, 6} {
-		msg := &nats.Msg{Subject: bus.FrameSubject("j", "v"), Data: msgs[seq]}
+		msg := &nats.Msg{Subject: bus.FrameSubject("j", "v"), Data: msgs[seq], Header: nats.Header{}}
+		msg.Header.Set(bus.HeaderFrameToken, bus.FrameToken(key, "j", "v", seq))
 		if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(bus.MsgID("j", "v", seq))); err != nil {
 			t.Fatal(err)
 		}
@@ -123,6 +125,10 @@ func TestWorkerAnalysesEveryFrameOnce(t *testing.T) {
 		}
 		if _, dup := results[r.Seq]; dup {
 			t.Fatalf("second result for seq %d", r.Seq)
+		}
+		// Poison frames too: the coordinator takes no result without it.
+		if r.Token != bus.FrameToken(key, "j", "v", r.Seq) {
+			t.Fatalf("result for seq %d carries token %q, not its frame's", r.Seq, r.Token)
 		}
 		results[r.Seq] = r
 	}

@@ -52,6 +52,7 @@ func (c *coordinatorConfig) registerFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("frames-waiting", "Frames queued for workers before ingest is held back.").Default(strconv.FormatInt(o.MaxFramesWaiting, 10)).Int64Var(&o.MaxFramesWaiting)
 	cmd.Flag("ack-wait", "How long a worker may hold a frame without a sign of life before it goes to another worker.").Default(o.AckWait.String()).DurationVar(&o.AckWait)
 	cmd.Flag("max-deliver", "Deliveries of one frame before it is recorded as failed.").Default(strconv.Itoa(o.MaxDeliver)).IntVar(&o.MaxDeliver)
+	cmd.Flag("results-max-bytes", "Size of the results stream in bytes; past it the oldest results and events go (a flood cannot fill the NATS store).").Default(strconv.FormatInt(o.ResultsMaxBytes, 10)).Int64Var(&o.ResultsMaxBytes)
 	cmd.Flag("worker-ttl", "How long a worker's heartbeat lives.").Default(o.WorkerTTL.String()).DurationVar(&o.WorkerTTL)
 	c.model.register(cmd)
 	c.nats.register(cmd)
@@ -94,7 +95,7 @@ func (c *coordinatorConfig) run(ctx context.Context, logger *slog.Logger) error 
 	if mdl.Size <= 0 {
 		return fmt.Errorf("model %s: no static square input size; export it with a fixed --imgsz", mdl.Path)
 	}
-	nc, js, err := c.nats.jetStream("vidpipe-coordinator", logger)
+	nc, js, err := c.nats.jetStream("vidpipe-coordinator", bus.RoleCoordinator, logger)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/media/decode"
 	"github.com/vidpipe/vidpipe/model/detect"
 	"github.com/vidpipe/vidpipe/storage"
@@ -44,11 +45,16 @@ func (f *natsFlags) register(cmd *kingpin.CmdClause) {
 	f.token = os.Getenv("VIDPIPE_NATS_TOKEN")
 }
 
-// connect dials the external server, reconnecting forever with backoff and
-// logging the connection's state changes.
-func (f *natsFlags) connect(name string, logger *slog.Logger) (*nats.Conn, error) {
+// connect dials the external server as role, reconnecting forever with
+// backoff and logging the connection's state changes. The role picks the
+// inbox prefix, the only one nats.conf lets the role's user read.
+func (f *natsFlags) connect(name string, role bus.Role, logger *slog.Logger) (*nats.Conn, error) {
+	inbox, err := bus.InboxOption(role)
+	if err != nil {
+		return nil, err
+	}
 	opts := []nats.Option{
-		nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
+		nats.Name(name), inbox, nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { logger.Warn("nats disconnected", "err", err) }),
 		nats.ReconnectHandler(func(nc *nats.Conn) { logger.Info("nats reconnected", "server", nc.ConnectedUrlRedacted()) }),
 	}
@@ -75,8 +81,8 @@ func (f *natsFlags) connect(name string, logger *slog.Logger) (*nats.Conn, error
 
 // jetStream connects as connect does and opens JetStream on the connection;
 // the caller closes nc.
-func (f *natsFlags) jetStream(name string, logger *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := f.connect(name, logger)
+func (f *natsFlags) jetStream(name string, role bus.Role, logger *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := f.connect(name, role, logger)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -40,7 +40,7 @@ func (c *ingestConfig) run(ctx context.Context, logger *slog.Logger) error {
 	if c.concurrency < 1 {
 		return usagef("--concurrency must be at least 1")
 	}
-	nc, js, err := c.nats.jetStream("vidpipe-ingest", logger)
+	nc, js, err := c.nats.jetStream("vidpipe-ingest", bus.RoleIngest, logger)
 	if err != nil {
 		return err
 	}

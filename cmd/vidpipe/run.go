@@ -193,7 +193,7 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 	logger.Info("job", "id", spec.Name, "videos", len(spec.Inputs), "model", mdl.Path, "workers", c.workers)
 	var connect func() (*nats.Conn, error)
 	if c.nats.url != "" {
-		connect = func() (*nats.Conn, error) { return c.nats.connect("vidpipe-run", logger) }
+		connect = func() (*nats.Conn, error) { return c.nats.connect("vidpipe-run", bus.RoleCoordinator, logger) }
 	}
 	codec, _ := bus.ParseCodec(c.codec)
 	pre, _ := decode.ParsePreprocess(c.preprocess) // spec checked it

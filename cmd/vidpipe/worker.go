@@ -116,7 +116,7 @@ func (c *workerConfig) run(ctx context.Context, logger *slog.Logger) error {
 	}
 	defer set.Close()
 
-	nc, js, err := c.nats.jetStream("vidpipe-worker-"+c.name, logger)
+	nc, js, err := c.nats.jetStream("vidpipe-worker-"+c.name, bus.RoleWorker, logger)
 	if err != nil {
 		return err
 	}
