@@ -64,11 +64,11 @@ type Options struct {
 	// results arrive, annotated.mp4 while it is encoded); empty: the system's
 	// temporary directory.
 	Scratch string
-	// Annotate, when set, writes annotated.mp4 for each video.
+	// Annotate, when set, writes annotated.mp4 for each video. It bounds
+	// itself process-wide (annotate.Stage): the coordinator starts every
+	// finished video's annotation at once and they wait there.
 	Annotate Annotator
-	// AnnotateWorkers bounds concurrent annotations.
-	AnnotateWorkers int
-	Logger          *slog.Logger
+	Logger   *slog.Logger
 	// OnProgress is called after every result and event.
 	OnProgress func(Progress)
 }
@@ -83,9 +83,6 @@ type Coordinator struct {
 func New(js jetstream.JetStream, opts Options) *Coordinator {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.AnnotateWorkers <= 0 {
-		opts.AnnotateWorkers = 1
 	}
 	return &Coordinator{js: js, opts: opts}
 }
@@ -182,9 +179,8 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 	started := time.Now()
 	summaries := make(map[string]VideoSummary, len(videos))
 	var (
-		mu  sync.Mutex
-		wg  sync.WaitGroup
-		sem = make(chan struct{}, c.opts.AnnotateWorkers)
+		mu sync.Mutex
+		wg sync.WaitGroup
 	)
 	remaining := len(videos)
 	finish := func(v *video) {
@@ -192,8 +188,6 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
 			s := c.finishVideo(ctx, log, v)
 			mu.Lock()
 			summaries[v.name] = s

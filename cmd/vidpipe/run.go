@@ -46,6 +46,7 @@ type runConfig struct {
 	preprocess  string
 	dev         deviceFlags
 	noAnnotate  bool
+	annotate    annotateFlags
 	job         string
 	s3          s3Flags
 	nats        natsFlags
@@ -66,6 +67,7 @@ func (c *runConfig) registerFlags(cmd *kingpin.CmdClause) {
 	preprocessFlag(cmd, &c.preprocess)
 	c.dev.register(cmd)
 	cmd.Flag("no-annotate", "Skip annotated.mp4.").BoolVar(&c.noAnnotate)
+	c.annotate.register(cmd, 1)
 	cmd.Flag("job", "Job name; outputs then go to OUT/JOB/<video>/ (always the case for s3:// outputs, with a generated name).").StringVar(&c.job)
 	c.s3.register(cmd)
 	c.nats.register(cmd)
@@ -91,6 +93,9 @@ func (c *runConfig) validate() error {
 		return usagef("--concurrency must be at least 1")
 	case c.threads < 0:
 		return usagef("--threads must not be negative")
+	}
+	if err := c.annotate.validate(); err != nil {
+		return err
 	}
 	if _, err := infer.ParseDevice(c.dev.device); err != nil {
 		return usageError{err}
@@ -346,7 +351,7 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		Service: jobs.Options{
 			Out: c.out, OutIsJobFolder: c.job == "" && !ingest.IsRemote(c.out),
 			Model: jobs.Model{Path: mdl.path, SHA256: mdl.hash, Input: size},
-			Open:  bks.Open, Annotate: annotator(bks.Open), AnnotateWorkers: 1, Versions: versions(),
+			Open:  bks.Open, Annotate: c.annotate.stage(bks.Open).Annotate, Versions: versions(),
 		},
 		Ingest: ingest.Options{
 			Decode: decode.Options{Every: c.every, FPS: c.fps, Size: size, Preprocess: pre},
