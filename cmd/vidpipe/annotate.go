@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"strconv"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -34,6 +35,6 @@ func (f *annotateFlags) validate() error {
 }
 
 // stage is the process's annotation stage.
-func (f *annotateFlags) stage(open ingest.Opener) *annotate.Stage {
-	return annotate.NewStage(open, annotate.Options{Limiter: annotate.NewLimiter(int64(f.memory), f.workers)})
+func (f *annotateFlags) stage(open ingest.Opener, logger *slog.Logger) *annotate.Stage {
+	return annotate.NewStage(open, annotate.Options{Limiter: annotate.NewLimiter(int64(f.memory), f.workers)}, logger)
 }

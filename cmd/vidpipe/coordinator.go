@@ -113,7 +113,7 @@ func (c *coordinatorConfig) run(ctx context.Context, logger *slog.Logger) error 
 	var met *metrics.Coordinator
 	svc := jobs.New(js, store, jobs.Options{
 		Out: c.out, Model: jobs.Model{Path: mdl.path, SHA256: mdl.hash, Input: mdl.size},
-		Open: bks.Open, Annotate: c.annotate.stage(bks.Open).Annotate,
+		Open: bks.Open, Annotate: c.annotate.stage(bks.Open, logger).Annotate,
 		LocalInputs: c.localInputs, Buckets: c.buckets, Logger: logger,
 		OnFrames: func(n int) { met.AddResults(n) },
 		OnRate: func(job string, fps *float64) {

@@ -351,7 +351,7 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		Service: jobs.Options{
 			Out: c.out, OutIsJobFolder: c.job == "" && !ingest.IsRemote(c.out),
 			Model: jobs.Model{Path: mdl.path, SHA256: mdl.hash, Input: size},
-			Open:  bks.Open, Annotate: c.annotate.stage(bks.Open).Annotate, Versions: versions(),
+			Open:  bks.Open, Annotate: c.annotate.stage(bks.Open, logger).Annotate, Versions: versions(),
 		},
 		Ingest: ingest.Options{
 			Decode: decode.Options{Every: c.every, FPS: c.fps, Size: size, Preprocess: pre},

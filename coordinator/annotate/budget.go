@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"sync/atomic"
 
 	"golang.org/x/sync/semaphore"
 
@@ -45,6 +46,7 @@ type Limiter struct {
 	mem     *semaphore.Weighted
 	workers *semaphore.Weighted
 	total   int64
+	waiting atomic.Int64
 }
 
 // NewLimiter returns a budget of memory bytes (0: DefaultMemory) for at
@@ -59,12 +61,17 @@ func NewLimiter(memory int64, workers int) *Limiter {
 	return &Limiter{mem: semaphore.NewWeighted(memory), workers: semaphore.NewWeighted(int64(workers)), total: memory}
 }
 
+// Waiting counts the annotations waiting for their share of the budget.
+func (l *Limiter) Waiting() int { return int(l.waiting.Load()) }
+
 // Memory is the budget in bytes.
 func (l *Limiter) Memory() int64 { return l.total }
 
 // acquire waits until n bytes and a worker slot are free. n must not be
 // over the budget: plan refuses such videos first.
 func (l *Limiter) acquire(ctx context.Context, n int64) (release func(), err error) {
+	l.waiting.Add(1)
+	defer l.waiting.Add(-1)
 	if err := l.workers.Acquire(ctx, 1); err != nil {
 		return nil, err
 	}
@@ -140,6 +147,5 @@ func plan(w, h int, opts Options, budget int64) (Plan, error) {
 		return p, nil
 	}
 	need := WorkingSet(w, h, ow, oh, p.DecodeThreads, 1, true)
-	return p, fmt.Errorf("%w: %dx%d frames need ~%d MB, over the annotation budget of %d MB",
-		ErrOverBudget, w, h, need>>20, budget>>20)
+	return p, fmt.Errorf("%dx%d frames need ~%d MB, %w of %d MB", w, h, need>>20, ErrOverBudget, budget>>20)
 }

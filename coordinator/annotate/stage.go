@@ -2,7 +2,9 @@ package annotate
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 
 	"github.com/vidpipe/vidpipe/bus"
@@ -16,15 +18,19 @@ import (
 type Stage struct {
 	open ingest.Opener
 	opts Options
+	log  *slog.Logger
 }
 
 // NewStage returns the stage; open resolves s3:// sources, opts.Limiter is
 // the process-wide budget (nil: NewLimiter(0, 1)).
-func NewStage(open ingest.Opener, opts Options) *Stage {
+func NewStage(open ingest.Opener, opts Options, log *slog.Logger) *Stage {
 	if opts.Limiter == nil {
 		opts.Limiter = NewLimiter(0, 1)
 	}
-	return &Stage{open: open, opts: opts}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Stage{open: open, opts: opts, log: log}
 }
 
 // Limiter is the stage's budget.
@@ -51,7 +57,7 @@ func (s *Stage) Annotate(ctx context.Context, source, dst string, boxes func(int
 	var buf []Box
 	opts := s.opts
 	opts.Preview = filepath.Join(filepath.Dir(dst), coordinator.PreviewFile)
-	_, err := Write(ctx, source, src, dst, func(frame int) ([]Box, bool) {
+	st, err := Write(ctx, source, src, dst, func(frame int) ([]Box, bool) {
 		dets, analysed := boxes(frame)
 		buf = buf[:0]
 		for _, d := range dets {
@@ -62,5 +68,9 @@ func (s *Stage) Annotate(ctx context.Context, source, dst string, boxes func(int
 		}
 		return buf, analysed
 	}, opts)
+	if p := st.Plan; p.WorkingSet > 0 {
+		s.log.Info("annotation plan", "source", source, "input", fmt.Sprintf("%dx%d", p.InW, p.InH), "output", fmt.Sprintf("%dx%d", p.OutW, p.OutH),
+			"encoder_threads", p.EncodeThreads, "low_memory", p.LowMemory, "working_set_mb", p.WorkingSet>>20, "budget_mb", s.opts.Limiter.Memory()>>20)
+	}
 	return err
 }
