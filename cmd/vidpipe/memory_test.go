@@ -87,7 +87,7 @@ func runPeak(t *testing.T, args ...string) int64 {
 // TestRunHugeFramesMemory is the 199 KB clip of 30 black 8192x8192 frames
 // that once drove `vidpipe run` to 8.5 GB: the whole process now stays
 // under 1.5 GB, the analysis succeeds, and annotated.mp4 is written at the
-// 4K UHD bound (or, on a smaller budget, its annotation fails early and by
+// 4K UHD bound or below, as the budget asks (or, on a smaller budget, its annotation fails early and by
 // name, the analysis kept).
 func TestRunHugeFramesMemory(t *testing.T) {
 	dir := t.TempDir()
@@ -113,9 +113,12 @@ func TestRunHugeFramesMemory(t *testing.T) {
 		}
 		return
 	}
-	if got := probe(t, filepath.Join(out, "black8k", coordinator.AnnotatedFile), "width,height,nb_read_frames"); strings.Join(got, ",") != "2880,2880,30" {
-		t.Errorf("annotated.mp4 is %v, want 2880x2880 with 30 frames", got)
+	got := probe(t, filepath.Join(out, "black8k", coordinator.AnnotatedFile), "width,height,nb_read_frames")
+	w, h, n := atoi(t, got[0]), atoi(t, got[1]), atoi(t, got[2])
+	if w != h || w*h > 3840*2160 || w < 640 || n != 30 {
+		t.Errorf("annotated.mp4 is %dx%d with %d frames, want square within 4K UHD's pixels with 30", w, h, n)
 	}
+	t.Logf("annotated.mp4: %dx%d, %d frames", w, h, n)
 }
 
 // TestRunAnnotationOverBudget: a video whose annotation cannot fit the

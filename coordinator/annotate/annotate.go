@@ -254,7 +254,7 @@ type annotator struct {
 	conv         *converter
 	out          *astiav.Frame
 	codedW       int // the output's coded size, which all pictures are scaled to:
-	codedH       int // the first picture's, bounded by MaxOutputPixels
+	codedH       int // the first picture's, bounded by plan.MaxOutputPixels
 	dispW, dispH int // the same in display orientation
 	outW         int
 	outH         int
@@ -288,7 +288,7 @@ func (a *annotator) stats(dec *decode.Decoder) Stats {
 
 func (a *annotator) open(p *decode.Picture) error {
 	f := p.Frame
-	a.dispW, a.dispH = boundedSize(p.Width, p.Height, a.opts.MaxOutputPixels)
+	a.dispW, a.dispH = boundedSize(p.Width, p.Height, a.plan.MaxOutputPixels)
 	a.codedW, a.codedH = displaySize(a.dispW, a.dispH, a.rotation) // a quarter turn is its own inverse here
 	a.outW, a.outH = evenSize(a.dispW, a.dispH)
 	if a.outW < 2 || a.outH < 2 {

@@ -12,11 +12,12 @@ import (
 	"github.com/vidpipe/vidpipe/media/decode"
 )
 
-// DefaultMemory is the default process-wide annotation budget. With it an
-// 8192x8192 video (the largest the decoder accepts) still annotates, at the
-// 4K output bound with the low-memory encoder, next to the few hundred MB
-// the rest of `vidpipe run` holds, under 1.5 GB in all.
-const DefaultMemory = 768 << 20
+// DefaultMemory is the default process-wide annotation budget: one video of
+// any size the decoder accepts (up to 8192x8192) fits it, next to the
+// 800 MB or so the rest of `vidpipe run` holds with the 640 model, so the
+// process stays under 1.5 GB. 1080p gets every encoder thread within it,
+// 4K UHD the low-memory encoder, 8192x8192 a smaller output as well.
+const DefaultMemory = 512 << 20
 
 // DefaultMaxOutputPixels bounds the annotated video: 3840x2160, H.264 level
 // 5.1's largest common frame, which players decode in hardware. Larger
@@ -90,7 +91,10 @@ type Plan struct {
 	DecodeThreads int // 0: FFmpeg's automatic count
 	EncodeThreads int
 	LowMemory     bool // libx264 without lookahead and B-frames
-	WorkingSet    int64
+	// MaxOutputPixels is the bound the output and the preview were held
+	// to: Options.MaxOutputPixels, or less where the budget asked for it.
+	MaxOutputPixels int
+	WorkingSet      int64
 }
 
 // boundedSize scales w x h down, aspect kept, to at most maxPixels.
@@ -125,27 +129,40 @@ func WorkingSet(inW, inH, outW, outH, decodeThreads, encodeThreads int, lowMemor
 	return ws + (encodeBytesPerPixel+encodeThreadBytesPerPixel*int64(max(encodeThreads, 1)-1))*outPx
 }
 
+// minOutputPixels is the smallest output plan scales to (640x360): below
+// it, labels and boxes stop being legible.
+const minOutputPixels = 640 * 360
+
 // plan chooses the output size and encoder for a w x h source (display
 // orientation) so that its working set fits budget: the most encoder
-// threads up to opts.Threads (or one per CPU), then the low-memory encoder.
-// A source that fits in no way is refused with ErrOverBudget.
+// threads up to opts.Threads (or one per CPU), then the low-memory encoder,
+// then a smaller output, down to minOutputPixels. A source that fits in no
+// way is refused with ErrOverBudget.
 func plan(w, h int, opts Options, budget int64) (Plan, error) {
-	ow, oh := evenSize(boundedSize(w, h, opts.MaxOutputPixels))
-	p := Plan{InW: w, InH: h, OutW: ow, OutH: oh, DecodeThreads: decode.FrameThreads(opts.Threads, w, h)}
+	p := Plan{InW: w, InH: h, DecodeThreads: decode.FrameThreads(opts.Threads, w, h), MaxOutputPixels: opts.MaxOutputPixels}
+	p.OutW, p.OutH = evenSize(boundedSize(w, h, p.MaxOutputPixels))
 	most := opts.Threads
 	if most <= 0 {
 		most = runtime.NumCPU()
 	}
 	for t := most; t >= 1; t-- {
-		if ws := WorkingSet(w, h, ow, oh, p.DecodeThreads, t, false); ws <= budget {
+		if ws := WorkingSet(w, h, p.OutW, p.OutH, p.DecodeThreads, t, false); ws <= budget {
 			p.EncodeThreads, p.WorkingSet = t, ws
 			return p, nil
 		}
 	}
-	if ws := WorkingSet(w, h, ow, oh, p.DecodeThreads, 1, true); ws <= budget {
-		p.EncodeThreads, p.LowMemory, p.WorkingSet = 1, true, ws
-		return p, nil
+	p.EncodeThreads, p.LowMemory = 1, true
+	for {
+		p.WorkingSet = WorkingSet(w, h, p.OutW, p.OutH, p.DecodeThreads, 1, true)
+		if p.WorkingSet <= budget {
+			return p, nil
+		}
+		smaller := p.OutW * p.OutH * 3 / 4
+		if smaller < minOutputPixels {
+			break
+		}
+		p.MaxOutputPixels = smaller
+		p.OutW, p.OutH = evenSize(boundedSize(w, h, smaller))
 	}
-	need := WorkingSet(w, h, ow, oh, p.DecodeThreads, 1, true)
-	return p, fmt.Errorf("%dx%d frames need ~%d MB, %w of %d MB", w, h, need>>20, ErrOverBudget, budget>>20)
+	return p, fmt.Errorf("%dx%d frames need ~%d MB, %w of %d MB", w, h, p.WorkingSet>>20, ErrOverBudget, budget>>20)
 }

@@ -56,8 +56,13 @@ func TestPlan(t *testing.T) {
 	}
 	opts.Threads = 0
 	huge, err := plan(8192, 8192, opts, DefaultMemory)
-	if err != nil || !huge.LowMemory || huge.OutW*huge.OutH > DefaultMaxOutputPixels || huge.WorkingSet > DefaultMemory {
+	if err != nil || !huge.LowMemory || huge.OutW != huge.OutH || huge.OutW*huge.OutH > huge.MaxOutputPixels ||
+		huge.MaxOutputPixels >= DefaultMaxOutputPixels || huge.WorkingSet > DefaultMemory {
 		t.Errorf("8192x8192: %+v, %v", huge, err)
+	}
+	uhd, err := plan(3840, 2160, opts, DefaultMemory)
+	if err != nil || !uhd.LowMemory || uhd.OutW != 3840 || uhd.OutH != 2160 || uhd.WorkingSet > DefaultMemory {
+		t.Errorf("3840x2160: %+v, %v", uhd, err)
 	}
 	_, err = plan(8192, 8192, opts, 200<<20)
 	if !errors.Is(err, ErrOverBudget) || !strings.Contains(err.Error(), "8192x8192 frames need ~") || !strings.Contains(err.Error(), "budget of 200 MB") {

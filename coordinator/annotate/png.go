@@ -48,11 +48,11 @@ func savePNG(path string, img image.Image) (err error) {
 	return png.Encode(f, img)
 }
 
-// keepPreview holds picture p, upright at its own size bounded by
-// MaxOutputPixels, as the preview candidate with its boxes (scaled with
+// keepPreview holds picture p, upright at its own size bounded as the
+// output is, as the preview candidate with its boxes (scaled with
 // it); the PNG is drawn once the video is written.
 func (a *annotator) keepPreview(p *decode.Picture, boxes []Box) error {
-	dw, dh := boundedSize(p.Width, p.Height, a.opts.MaxOutputPixels)
+	dw, dh := boundedSize(p.Width, p.Height, a.plan.MaxOutputPixels)
 	w, h := displaySize(dw, dh, a.rotation)
 	if a.rgba == nil || a.rgba.w != w || a.rgba.h != h {
 		if a.rgba != nil {
