@@ -66,11 +66,11 @@ type Options struct {
 	// results arrive, annotated.mp4 while it is encoded); empty: the system's
 	// temporary directory.
 	Scratch string
-	// Annotate, when set, writes annotated.mp4 for each video.
+	// Annotate, when set, writes annotated.mp4 for each video. It bounds
+	// itself process-wide (annotate.Stage): the coordinator starts every
+	// finished video's annotation at once and they wait there.
 	Annotate Annotator
-	// AnnotateWorkers bounds concurrent annotations.
-	AnnotateWorkers int
-	Logger          *slog.Logger
+	Logger   *slog.Logger
 	// OnProgress is called after every result and event.
 	OnProgress func(Progress)
 }
@@ -85,9 +85,6 @@ type Coordinator struct {
 func New(js jetstream.JetStream, opts Options) *Coordinator {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.AnnotateWorkers <= 0 {
-		opts.AnnotateWorkers = 1
 	}
 	return &Coordinator{js: js, opts: opts}
 }
@@ -184,9 +181,8 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 	started := time.Now()
 	summaries := make(map[string]VideoSummary, len(videos))
 	var (
-		mu  sync.Mutex
-		wg  sync.WaitGroup
-		sem = make(chan struct{}, c.opts.AnnotateWorkers)
+		mu sync.Mutex
+		wg sync.WaitGroup
 	)
 	remaining := len(videos)
 	ignored := 0
@@ -195,8 +191,6 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
 			s := c.finishVideo(ctx, log, v)
 			mu.Lock()
 			summaries[v.name] = s

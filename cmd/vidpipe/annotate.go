@@ -1,54 +1,40 @@
 package main
 
 import (
-	"context"
-	"io"
-	"path/filepath"
+	"log/slog"
+	"strconv"
 
-	"github.com/vidpipe/vidpipe/bus"
-	"github.com/vidpipe/vidpipe/coordinator"
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/alecthomas/units"
+
 	"github.com/vidpipe/vidpipe/coordinator/annotate"
 	"github.com/vidpipe/vidpipe/ingest"
-	"github.com/vidpipe/vidpipe/storage"
 )
 
-// annotator returns the coordinator's Annotator: it re-decodes the source,
-// streaming it from its bucket when remote, and draws the detections into
-// an H.264 copy.
-func annotator(open ingest.Opener) coordinator.Annotator {
-	return func(ctx context.Context, source, dst string, boxes func(int) ([]bus.Detection, bool)) error {
-		var src io.ReadSeeker
-		if ingest.IsRemote(source) {
-			b, key, err := open(ctx, source)
-			if err != nil {
-				return err
-			}
-			r, err := storage.NewReadSeeker(ctx, b, key, storage.ReaderOptions{})
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			src = r
-		}
-		return annotateVideo(ctx, source, src, dst, boxes)
-	}
+// annotateFlags size the process's one annotation stage, shared by every
+// job the process runs.
+type annotateFlags struct {
+	memory  units.Base2Bytes
+	workers int
 }
 
-// annotateVideo writes the annotated video and, in the same pass,
-// preview.png beside it: the analysed frame with the most detections among
-// the first frames, boxes drawn, for people who would rather look than read.
-func annotateVideo(ctx context.Context, source string, src io.ReadSeeker, dst string, boxes func(int) ([]bus.Detection, bool)) error {
-	var buf []annotate.Box
-	_, err := annotate.Write(ctx, source, src, dst, func(frame int) ([]annotate.Box, bool) {
-		dets, analysed := boxes(frame)
-		buf = buf[:0]
-		for _, d := range dets {
-			buf = append(buf, annotate.Box{
-				X1: d.Box[0], Y1: d.Box[1], X2: d.Box[2], Y2: d.Box[3],
-				ClassID: d.ClassID, Label: d.Class, Conf: d.Conf,
-			})
-		}
-		return buf, analysed
-	}, annotate.Options{Preview: filepath.Join(filepath.Dir(dst), "preview.png")})
-	return err
+func (f *annotateFlags) register(cmd *kingpin.CmdClause, workers int) {
+	cmd.Flag("annotate-memory", "Memory all annotations of this process may hold together; larger videos are scaled down or encoded leaner to fit, and a video that cannot fit fails its annotation (not its analysis).").
+		Default(units.Base2Bytes(annotate.DefaultMemory).String()).BytesVar(&f.memory)
+	cmd.Flag("annotate-workers", "Videos annotated at the same time, over all jobs of this process.").Default(strconv.Itoa(workers)).IntVar(&f.workers)
+}
+
+func (f *annotateFlags) validate() error {
+	switch {
+	case f.memory <= 0:
+		return usagef("--annotate-memory must be positive")
+	case f.workers < 1:
+		return usagef("--annotate-workers must be at least 1")
+	}
+	return nil
+}
+
+// stage is the process's annotation stage.
+func (f *annotateFlags) stage(open ingest.Opener, logger *slog.Logger) *annotate.Stage {
+	return annotate.NewStage(open, annotate.Options{Limiter: annotate.NewLimiter(int64(f.memory), f.workers)}, logger)
 }

@@ -27,16 +27,16 @@ import (
 // It owns the streams and buckets, serves the job API, follows every job's
 // results into its outputs, and resumes running jobs after a restart.
 type coordinatorConfig struct {
-	listen          string
-	tokenFile       string
-	out             string
-	localInputs     bool
-	buckets         []string
-	annotateWorkers int
-	streams         bus.StreamOptions
-	model           modelFlags
-	nats            natsFlags
-	s3              s3Flags
+	listen      string
+	tokenFile   string
+	out         string
+	localInputs bool
+	buckets     []string
+	annotate    annotateFlags
+	streams     bus.StreamOptions
+	model       modelFlags
+	nats        natsFlags
+	s3          s3Flags
 }
 
 func (c *coordinatorConfig) registerFlags(cmd *kingpin.CmdClause) {
@@ -45,7 +45,7 @@ func (c *coordinatorConfig) registerFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("out", "Where job folders go unless a job names its output: s3://bucket/prefix or a local directory.").Default("out").StringVar(&c.out)
 	cmd.Flag("local-inputs", "Accept local paths as job inputs (files on the ingest machines).").BoolVar(&c.localInputs)
 	cmd.Flag("bucket", "A bucket jobs may read or write (repeatable); none: every bucket the credentials reach.").PlaceHolder("NAME").StringsVar(&c.buckets)
-	cmd.Flag("annotate-workers", "Videos annotated at the same time.").Default("1").IntVar(&c.annotateWorkers)
+	c.annotate.register(cmd, 1)
 	c.streams = bus.DefaultStreamOptions()
 	o := &c.streams
 	cmd.Flag("replicas", "JetStream replicas of streams and buckets (3 on a production cluster).").Default(strconv.Itoa(o.Replicas)).IntVar(&o.Replicas)
@@ -82,6 +82,9 @@ func (c *coordinatorConfig) run(ctx context.Context, logger *slog.Logger) error 
 	if c.nats.url == "" {
 		return usagef("--nats (or VIDPIPE_NATS) is required: the coordinator runs on an external JetStream")
 	}
+	if err := c.annotate.validate(); err != nil {
+		return err
+	}
 	token, err := apiToken(c.tokenFile)
 	if err != nil {
 		return err
@@ -111,7 +114,7 @@ func (c *coordinatorConfig) run(ctx context.Context, logger *slog.Logger) error 
 	var met *metrics.Coordinator
 	svc := jobs.New(js, store, jobs.Options{
 		Out: c.out, Model: jobs.Model{Path: mdl.Path, SHA256: mdl.SHA256, Input: mdl.Size},
-		Open: bks.Open, Annotate: annotator(bks.Open), AnnotateWorkers: c.annotateWorkers,
+		Open: bks.Open, Annotate: c.annotate.stage(bks.Open, logger).Annotate,
 		LocalInputs: c.localInputs, Buckets: c.buckets, Logger: logger,
 		OnFrames: func(n int) { met.AddResults(n) },
 		OnRate: func(job string, fps *float64) {

@@ -19,6 +19,9 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(runArgsEnv) != "" { // TestRunChild runs vidpipe in-process
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "vidpipe-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

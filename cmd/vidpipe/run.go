@@ -40,6 +40,7 @@ type runConfig struct {
 	preprocess  string
 	dev         deviceFlags
 	noAnnotate  bool
+	annotate    annotateFlags
 	job         string
 	s3          s3Flags
 	nats        natsFlags
@@ -60,6 +61,7 @@ func (c *runConfig) registerFlags(cmd *kingpin.CmdClause) {
 	preprocessFlag(cmd, &c.preprocess)
 	c.dev.register(cmd)
 	cmd.Flag("no-annotate", "Skip annotated.mp4.").BoolVar(&c.noAnnotate)
+	c.annotate.register(cmd, 1)
 	cmd.Flag("job", "Job name; outputs then go to OUT/JOB/<video>/ (always the case for s3:// outputs, with a generated name).").StringVar(&c.job)
 	c.s3.register(cmd)
 	c.nats.register(cmd)
@@ -85,6 +87,9 @@ func (c *runConfig) validate() error {
 		return usagef("--concurrency must be at least 1")
 	case c.threads < 0:
 		return usagef("--threads must not be negative")
+	}
+	if err := c.annotate.validate(); err != nil {
+		return err
 	}
 	if _, err := infer.ParseDevice(c.dev.device); err != nil {
 		return usageError{err}
@@ -204,7 +209,7 @@ func (c *runConfig) execute(ctx context.Context, logger *slog.Logger, prog *prog
 		Worker:   workers.Options{NMS: c.detect.options(), Logger: logger},
 		Service: jobs.Options{
 			Out: c.out, OutIsJobFolder: c.job == "" && !ingest.IsRemote(c.out),
-			Open: bks.Open, Annotate: annotator(bks.Open), AnnotateWorkers: 1, Versions: versions(),
+			Open: bks.Open, Annotate: c.annotate.stage(bks.Open, logger).Annotate, Versions: versions(),
 		},
 		Ingest: ingest.Options{
 			Decode: decode.Options{Every: c.every, FPS: c.fps, Preprocess: pre},

@@ -7,10 +7,8 @@ import (
 	"image/png"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/vidpipe/vidpipe/bus"
@@ -216,14 +214,10 @@ func TestRunMemoryIsFlat(t *testing.T) {
 	for _, seconds := range []string{"10", "60"} {
 		src := filepath.Join(dir, seconds+"s.mp4")
 		ffmpeg(t, "-i", sample(t, "vtest.avi"), "-t", seconds, "-c:v", "libx264", "-preset", "ultrafast", src)
-		cmd := exec.Command(binary, "run", "--out", filepath.Join(dir, "out"+seconds), "--imgsz", "128", "--batch", "8", src)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("run %s: %v\n%s", src, err, out)
-		}
-		peak[seconds] = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB on Linux
+		peak[seconds] = runPeak(t, "--out", filepath.Join(dir, "out"+seconds), "--imgsz", "128", "--batch", "8", src)
 	}
 	ratio := float64(peak["60"]) / float64(peak["10"])
-	t.Logf("peak RSS: 10 s clip %d MiB, 60 s clip %d MiB (ratio %.3f)", peak["10"]>>10, peak["60"]>>10, ratio)
+	t.Logf("peak RSS: 10 s clip %d MiB, 60 s clip %d MiB (ratio %.3f)", peak["10"]>>20, peak["60"]>>20, ratio)
 	if ratio > 1.2 {
 		t.Errorf("peak RSS grows %.2fx from a 10 s to a 60 s clip; want within 20%%", ratio)
 	}

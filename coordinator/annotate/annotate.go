@@ -1,6 +1,16 @@
 // Package annotate writes annotated.mp4, H.264 in MP4 with detection boxes
 // drawn, and preview.png, from the same decoded pictures the analysis saw:
 // it decodes through media/decode, so it only draws and encodes here.
+//
+// Annotation is a bounded stage of the coordinator process, not a consumer
+// of its own work queue: it reads the detections scratch file the
+// coordinator has just written, which a queue would have to ship to another
+// machine first, and its cost is memory, which one process-wide Limiter
+// bounds across all jobs. Each video's working set is estimated from its
+// picture size before decoding (coefficients measured by TestWorkingSet);
+// outputs are capped at 4K UHD, encoder threads and then lookahead give way
+// to fit, and a video that fits in no way fails its annotation early, never
+// its analysis.
 package annotate
 
 import (
@@ -25,6 +35,9 @@ var (
 	ErrNoEncoder = errors.New("no libx264 encoder")
 	// ErrTooSmall: the picture is under 2x2 pixels, too small for H.264 4:2:0.
 	ErrTooSmall = errors.New("picture too small")
+	// ErrOverBudget: annotating the video's pictures needs more memory than
+	// the whole annotation budget, even at the smallest settings.
+	ErrOverBudget = errors.New("over the annotation budget")
 )
 
 // Box is one detection in original-picture pixels, display orientation.
@@ -48,10 +61,19 @@ const DefaultPreviewWindow = 1500
 
 // Options tune the encoder and the preview; zero values select the defaults.
 type Options struct {
-	CRF       int    // libx264 quality, 1 (best) to 51; default 23
-	Preset    string // libx264 preset; default "veryfast"
-	Threads   int    // decoder and encoder threads; 0 lets FFmpeg choose
-	MaxPixels int    // largest accepted picture, width*height; default decode.DefaultMaxPixels
+	CRF    int    // libx264 quality, 1 (best) to 51; default 23
+	Preset string // libx264 preset; default "veryfast"
+	// Threads are the decoder and the most encoder threads; 0 leaves the
+	// decoder to decode.FrameThreads and gives the encoder as many threads,
+	// up to one per CPU, as the memory budget allows.
+	Threads   int
+	MaxPixels int // largest accepted picture, width*height; default decode.DefaultMaxPixels
+	// MaxOutputPixels bounds the annotated video and the preview; larger
+	// pictures are scaled down, boxes with them. Default DefaultMaxOutputPixels.
+	MaxOutputPixels int
+	// Limiter is the process's annotation budget, shared by all videos
+	// annotated at once; nil: a budget of DefaultMemory for this video alone.
+	Limiter *Limiter
 	// Preview, when set, is where a PNG of the analysed frame with the most
 	// boxes among the first PreviewWindow frames is written, boxes drawn,
 	// taken during the same pass.
@@ -69,6 +91,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxPixels <= 0 {
 		o.MaxPixels = decode.DefaultMaxPixels
 	}
+	if o.MaxOutputPixels <= 0 {
+		o.MaxOutputPixels = DefaultMaxOutputPixels
+	}
 	if o.PreviewWindow <= 0 {
 		o.PreviewWindow = DefaultPreviewWindow
 	}
@@ -80,6 +105,7 @@ type Stats struct {
 	Frames        int     // frames written, equal to frames decoded
 	Width, Height int     // output size: display orientation, even
 	Duration      float64 // seconds from the first frame's start to the last frame's end
+	Plan          Plan    // the output size and encoder chosen for the memory budget
 	Analysed      int     // frames DetectionsFunc reported as analysed
 	DecodeErrors  int     // packets or frames the decoder rejected, and demuxer errors
 	PreviewFrame  int     // frame shown in the preview; -1 when none was written
@@ -127,6 +153,27 @@ func write(ctx context.Context, srcName string, src io.ReadSeeker, dstPath strin
 	}
 	defer dec.Close()
 
+	// The budget is taken before the first picture is decoded, from the
+	// size the container declares; a video that cannot fit is refused
+	// before it costs anything.
+	info := dec.Info()
+	budget := int64(DefaultMemory)
+	if opts.Limiter != nil {
+		budget = opts.Limiter.Memory()
+	}
+	pl, err := plan(info.Width, info.Height, opts, budget)
+	if err != nil {
+		return st, err
+	}
+	st.Plan = pl
+	if opts.Limiter != nil {
+		release, err := opts.Limiter.acquire(ctx, pl.WorkingSet)
+		if err != nil {
+			return st, err
+		}
+		defer release()
+	}
+
 	// Write next to the destination and rename at the end, so a reader never
 	// sees a half-written file.
 	tmp, err := os.CreateTemp(filepath.Dir(dstPath), "."+filepath.Base(dstPath)+".*.part")
@@ -149,7 +196,7 @@ func write(ctx context.Context, srcName string, src io.ReadSeeker, dstPath strin
 	}()
 
 	a := annotator{
-		dets: dets, opts: opts, tmpPath: tmpPath, bestN: -1,
+		dets: dets, opts: opts, plan: pl, tmpPath: tmpPath, bestN: -1,
 		tb: dec.TimeBase(), frameRate: dec.FrameRate(), colour: dec.ColorSpace(), rotation: dec.Info().Rotation,
 	}
 	defer a.free()
@@ -178,8 +225,11 @@ func write(ctx context.Context, srcName string, src io.ReadSeeker, dstPath strin
 		return a.stats(dec), fmt.Errorf("publish output: %w", err)
 	}
 	st = a.stats(dec)
+	// The decoder's and encoder's memory goes before the preview's PNG is made.
+	a.free()
+	dec.Close() //nolint:errcheck // closed once more by the defer; nothing is left to report
 	if a.best != nil && opts.Preview != "" {
-		if err := DrawPNG(opts.Preview, a.best, a.bestBoxes); err != nil {
+		if err := drawPNG(opts.Preview, a.best, a.bestBoxes); err != nil {
 			return st, err
 		}
 		st.PreviewFrame = a.bestFrame
@@ -192,6 +242,7 @@ func write(ctx context.Context, srcName string, src io.ReadSeeker, dstPath strin
 type annotator struct {
 	dets    DetectionsFunc
 	opts    Options
+	plan    Plan
 	tmpPath string
 
 	tb        astiav.Rational
@@ -202,8 +253,8 @@ type annotator struct {
 	sink         *sink
 	conv         *converter
 	out          *astiav.Frame
-	codedW       int // the first picture's coded size, which all are scaled to
-	codedH       int
+	codedW       int // the output's coded size, which all pictures are scaled to:
+	codedH       int // the first picture's, bounded by plan.MaxOutputPixels
 	dispW, dispH int // the same in display orientation
 	outW         int
 	outH         int
@@ -228,7 +279,7 @@ type annotator struct {
 func (a *annotator) stats(dec *decode.Decoder) Stats {
 	ds := dec.Stats()
 	st := Stats{Frames: a.n, Width: a.outW, Height: a.outH, Analysed: a.analysed,
-		DecodeErrors: ds.DecodeErrors + ds.ReadErrors, PreviewFrame: -1}
+		DecodeErrors: ds.DecodeErrors + ds.ReadErrors, PreviewFrame: -1, Plan: a.plan}
 	if a.n > 0 {
 		st.Duration = float64(a.last+a.lastDur-a.base) * a.tb.Float64()
 	}
@@ -237,8 +288,8 @@ func (a *annotator) stats(dec *decode.Decoder) Stats {
 
 func (a *annotator) open(p *decode.Picture) error {
 	f := p.Frame
-	a.codedW, a.codedH = f.Width(), f.Height()
-	a.dispW, a.dispH = displaySize(a.codedW, a.codedH, a.rotation)
+	a.dispW, a.dispH = boundedSize(p.Width, p.Height, a.plan.MaxOutputPixels)
+	a.codedW, a.codedH = displaySize(a.dispW, a.dispH, a.rotation) // a quarter turn is its own inverse here
 	a.outW, a.outH = evenSize(a.dispW, a.dispH)
 	if a.outW < 2 || a.outH < 2 {
 		return fmt.Errorf("%w: %dx%d", ErrTooSmall, a.dispW, a.dispH)
@@ -256,6 +307,8 @@ func (a *annotator) open(p *decode.Picture) error {
 		timeBase:  a.tb,
 		frameRate: a.frameRate,
 		aspect:    aspect,
+		threads:   a.plan.EncodeThreads,
+		lowMemory: a.plan.LowMemory,
 	}, a.opts)
 	if err != nil {
 		return err
@@ -274,7 +327,7 @@ func (a *annotator) open(p *decode.Picture) error {
 	// Players assume BT.709 for untagged HD and BT.601 below; box colours
 	// follow the matrix the picture will be shown with.
 	a.matrix = bt601
-	if a.colour == astiav.ColorSpaceBt709 || (a.colour == astiav.ColorSpaceUnspecified && a.codedH >= 720) {
+	if a.colour == astiav.ColorSpaceBt709 || (a.colour == astiav.ColorSpaceUnspecified && f.Height() >= 720) {
 		a.matrix = bt709
 	}
 	return nil
@@ -357,6 +410,7 @@ func (a *annotator) fit(dst, boxes []Box, p *decode.Picture) []Box {
 	return dst
 }
 
+// free releases FFmpeg's side; it may be called more than once.
 func (a *annotator) free() {
 	if a.out != nil {
 		a.out.Free()
@@ -370,4 +424,5 @@ func (a *annotator) free() {
 	if a.sink != nil {
 		a.sink.free()
 	}
+	a.out, a.conv, a.rgba, a.sink = nil, nil, nil, nil
 }

@@ -14,6 +14,8 @@ type sinkParams struct {
 	timeBase  astiav.Rational // the source stream's, so timestamps pass through unchanged
 	frameRate astiav.Rational // a rate-control hint only; 0/1 when unknown
 	aspect    astiav.Rational
+	threads   int
+	lowMemory bool // no lookahead or B-frames: a few pictures held instead of 15
 }
 
 // sink encodes yuv420p frames with libx264 and muxes them into an MP4 file.
@@ -59,7 +61,7 @@ func openSink(path string, p sinkParams, opts Options) (_ *sink, err error) {
 	if p.aspect.Num() > 0 && p.aspect.Den() > 0 {
 		k.enc.SetSampleAspectRatio(p.aspect)
 	}
-	k.enc.SetThreadCount(opts.Threads)
+	k.enc.SetThreadCount(p.threads)
 	if k.fc.OutputFormat().Flags().Has(astiav.IOFormatFlagGlobalheader) {
 		k.enc.SetFlags(k.enc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
 	}
@@ -70,6 +72,11 @@ func openSink(path string, p sinkParams, opts Options) (_ *sink, err error) {
 	}
 	if err := d.Set("preset", opts.Preset, 0); err != nil {
 		return nil, fmt.Errorf("set preset: %w", err)
+	}
+	if p.lowMemory {
+		if err := d.Set("x264-params", "bframes=0:rc-lookahead=0:sync-lookahead=0", 0); err != nil {
+			return nil, fmt.Errorf("set x264-params: %w", err)
+		}
 	}
 	if err := k.enc.Open(codec, d); err != nil {
 		return nil, fmt.Errorf("open libx264 (preset %q, crf %d): %w", opts.Preset, opts.CRF, err)

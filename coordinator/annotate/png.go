@@ -18,6 +18,11 @@ import (
 func DrawPNG(path string, img image.Image, boxes []Box) error {
 	rgba := image.NewRGBA(image.Rect(0, 0, img.Bounds().Dx(), img.Bounds().Dy()))
 	draw.Draw(rgba, rgba.Rect, img, img.Bounds().Min, draw.Src)
+	return drawPNG(path, rgba, boxes)
+}
+
+// drawPNG is DrawPNG drawing on rgba itself, which the preview owns.
+func drawPNG(path string, rgba *image.RGBA, boxes []Box) error {
 	if !rgba.Rect.Empty() {
 		drawBoxes(rgbaCanvas{rgba}, boxes, styleFor(rgba.Rect.Dx(), rgba.Rect.Dy()), bt601)
 	}
@@ -43,10 +48,12 @@ func savePNG(path string, img image.Image) (err error) {
 	return png.Encode(f, img)
 }
 
-// keepPreview holds picture p, upright at its own size, as the preview
-// candidate with its boxes; the PNG is drawn once the video is written.
+// keepPreview holds picture p, upright at its own size bounded as the
+// output is, as the preview candidate with its boxes (scaled with
+// it); the PNG is drawn once the video is written.
 func (a *annotator) keepPreview(p *decode.Picture, boxes []Box) error {
-	w, h := p.Frame.Width(), p.Frame.Height()
+	dw, dh := boundedSize(p.Width, p.Height, a.plan.MaxOutputPixels)
+	w, h := displaySize(dw, dh, a.rotation)
 	if a.rgba == nil || a.rgba.w != w || a.rgba.h != h {
 		if a.rgba != nil {
 			a.rgba.free()
@@ -66,7 +73,12 @@ func (a *annotator) keepPreview(p *decode.Picture, boxes []Box) error {
 		copy(coded.Pix[y*coded.Stride:y*coded.Stride+4*w], pl.data[y*pl.stride:])
 	}
 	a.best = turnRGBA(coded, a.rotation)
-	a.bestBoxes = append(a.bestBoxes[:0], boxes...)
+	a.bestBoxes = a.bestBoxes[:0]
+	sx, sy := float32(dw)/float32(p.Width), float32(dh)/float32(p.Height)
+	for _, b := range boxes {
+		b.X1, b.X2, b.Y1, b.Y2 = b.X1*sx, b.X2*sx, b.Y1*sy, b.Y2*sy
+		a.bestBoxes = append(a.bestBoxes, b)
+	}
 	a.bestFrame, a.bestN = p.Index, len(boxes)
 	return nil
 }

@@ -42,9 +42,9 @@ type Options struct {
 	Model Model
 	// Open resolves s3:// inputs and outputs.
 	Open ingest.Opener
-	// Annotate writes annotated videos for jobs that want them.
-	Annotate        coordinator.Annotator
-	AnnotateWorkers int
+	// Annotate writes annotated videos for jobs that want them; one per
+	// process (annotate.Stage), so its budget is shared by all jobs.
+	Annotate coordinator.Annotator
 	// LocalInputs allows local paths in specs: files on the ingest machines.
 	LocalInputs bool
 	// Buckets, when set, are the only buckets jobs may read and write.
@@ -360,7 +360,7 @@ func (s *Service) follow(ctx context.Context, id string, f *follower) error {
 		annotate = s.opts.Annotate
 	}
 	coord := coordinator.New(s.js, coordinator.Options{
-		Out: out, Prefix: prefix, Annotate: annotate, AnnotateWorkers: s.opts.AnnotateWorkers,
+		Out: out, Prefix: prefix, Annotate: annotate,
 		Logger: s.opts.Logger,
 		OnProgress: func(p coordinator.Progress) {
 			if n := f.update(p); n > 0 && s.opts.OnFrames != nil {

@@ -227,7 +227,7 @@ func (d *Decoder) openDecoder() error {
 	if err := cp.ToCodecContext(d.cc); err != nil {
 		return fmt.Errorf("%w: %s parameters: %w", ErrCorrupt, codec.Name(), err)
 	}
-	d.cc.SetThreadCount(d.opts.Threads)
+	d.cc.SetThreadCount(FrameThreads(d.opts.Threads, w, h))
 	dict := astiav.NewDictionary()
 	defer dict.Free()
 	// Bounds mid-stream size changes too: the decoder refuses such pictures.

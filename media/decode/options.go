@@ -2,6 +2,7 @@ package decode
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 )
 
@@ -9,6 +10,30 @@ import (
 // any real camera yet small enough that a crafted header cannot make FFmpeg
 // allocate gigabytes.
 const DefaultMaxPixels = 8192 * 8192
+
+// threadFramesBytes bounds the pictures automatic frame threading may hold:
+// each frame thread keeps about two pictures of its own, so FFmpeg's
+// one-per-CPU default would hold gigabytes of 64 MP pictures on a large host.
+const threadFramesBytes = 256 << 20
+
+// FrameThreads is the decoder thread count Open uses for w x h pictures:
+// threads when set, else FFmpeg's automatic count (0) unless its frames
+// would exceed threadFramesBytes, then as many threads as fit, at least one.
+func FrameThreads(threads, w, h int) int {
+	if threads > 0 {
+		return threads
+	}
+	auto := min(runtime.NumCPU()+1, 16) // FFmpeg's own automatic count
+	perThread := 2 * PictureBytes(w, h)
+	if perThread <= 0 || int64(auto)*perThread <= threadFramesBytes {
+		return 0
+	}
+	return int(max(1, threadFramesBytes/perThread))
+}
+
+// PictureBytes is the size of one w x h 4:2:0 8-bit picture, the usual
+// decoded format, for memory estimates.
+func PictureBytes(w, h int) int64 { return int64(w) * int64(h) * 3 / 2 }
 
 // DefaultSize is the YOLOv5 model input size.
 const DefaultSize = 640
@@ -28,7 +53,9 @@ type Options struct {
 	// MaxPixels rejects pictures with more pixels (0 = DefaultMaxPixels).
 	MaxPixels int64
 	// Threads is the decoder thread count (0 = one per CPU, as FFmpeg's
-	// "auto"); 1 keeps decoding on the calling thread.
+	// "auto", fewer for pictures so large that their frames would not fit
+	// in a bounded size: see FrameThreads); 1 keeps decoding on the
+	// calling thread.
 	Threads int
 	// Preprocess chooses how pictures become letterboxes (the zero value is
 	// PreprocessExact).
