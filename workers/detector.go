@@ -17,6 +17,15 @@ type Session interface {
 	MaxBatch() int
 }
 
+// BytesSession is a session whose model takes letterboxed uint8 RGB
+// [N,H,W,3] (layout.Layout.Bytes): the worker copies each frame's bytes
+// into InputBytes instead of converting them to floats. *infer.Session
+// has it.
+type BytesSession interface {
+	Session
+	InputBytes(batch int) ([]byte, error)
+}
+
 // maxTuned bounds the postprocessors kept for per-job thresholds. A worker
 // pool serves few distinct settings at a time; past the bound the oldest is
 // replaced, so a stream of odd settings costs allocations, never memory.
