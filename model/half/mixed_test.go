@@ -173,8 +173,8 @@ type detector struct {
 	// rows are each frame's decoded rows, from the last detect call.
 	rows [][]float32
 	s    *infer.Session
-	l   *layout.Layout
-	dec *layout.Decoder
+	l    *layout.Layout
+	dec  *layout.Decoder
 }
 
 func openDetector(t testing.TB, model []byte, name string, batch int) *detector {
