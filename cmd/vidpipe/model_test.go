@@ -277,6 +277,38 @@ func TestModelImport(t *testing.T) {
 	}
 }
 
+// TestModelHalfAndInput converts an imported model with vidpipe model half
+// and vidpipe model input, as a user would, and refuses a second uint8
+// conversion with the reason.
+func TestModelHalfAndInput(t *testing.T) {
+	dir := t.TempDir()
+	path := func(n string) string { return filepath.Join(dir, n) }
+	steps := [][]string{
+		{"model", "import", "../../model/yolo/testdata/v6_small_ckpt.pt", "--imgsz", "64", "-o", path("v6.onnx")},
+		{"model", "half", path("v6.onnx"), "-o", path("half.onnx")},
+		{"model", "input", path("half.onnx"), "-o", path("half-u8.onnx")},
+		{"model", "half", path("v6.onnx"), "--full", "-o", path("full.onnx")},
+	}
+	for _, args := range steps {
+		if code, _, stderr := vidpipe(t, args...); code != 0 {
+			t.Fatalf("vidpipe %v: exit %d\n%s", args, code, stderr)
+		}
+	}
+	for name, want := range map[string][2]onnx.DataType{
+		"half.onnx": {onnx.Float, onnx.Float}, "half-u8.onnx": {onnx.Uint8, onnx.Float}, "full.onnx": {onnx.Float16, onnx.Float16},
+	} {
+		m := readModel(t, path(name))
+		in, out := m.Graph.Inputs[0].Type.Tensor.ElemType, m.Graph.Outputs[0].Type.Tensor.ElemType
+		if in != want[0] || out != want[1] {
+			t.Errorf("%s: input %s, output %s; want %s, %s", name, in, out, want[0], want[1])
+		}
+	}
+	code, _, stderr := vidpipe(t, "model", "input", path("half-u8.onnx"), "-o", path("twice.onnx"))
+	if code != 1 || !strings.Contains(stderr, "UINT8 already") || strings.Count(stderr, "half-u8.onnx") != 1 {
+		t.Errorf("uint8 twice: exit %d, want 1 naming the file once and the reason:\n%s", code, stderr)
+	}
+}
+
 // TestModelImportBadFiles: a truncated .pt, a pickle that calls an unknown
 // function, an unknown module type and a legacy torch file each exit 1 with
 // the file and the cause, once.
