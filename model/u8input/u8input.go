@@ -31,14 +31,14 @@ func Convert(m *onnx.Model) error {
 	}
 	vi, err := imageInput(g)
 	if err != nil {
-		return fmt.Errorf("uint8 input: %w", err)
+		return err
 	}
 	tt := vi.Type.Tensor
 	s := tt.Shape
 	name, float := vi.Name, vi.Name+suffix
 	for _, o := range g.Outputs {
 		if o.Name == name {
-			return fmt.Errorf("uint8 input: %w: input %s is also an output", ErrInput, name)
+			return fmt.Errorf("%w: input %s is also an output", ErrInput, name)
 		}
 	}
 	for _, n := range g.Nodes {
