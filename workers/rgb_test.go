@@ -130,7 +130,7 @@ func BenchmarkReadBatch(b *testing.B) {
 			w := &Worker{size: side, frames: make([]bus.Frame, n), scratch: make([][]byte, n), readers: tc.readers}
 			input := make([]float32, n*3*side*side)
 			for b.Loop() {
-				for i, err := range w.readBatch(msgs, input) {
+				for i, err := range w.readBatch(msgs, frameInput{f: input, per: 3 * side * side}) {
 					if err != nil {
 						b.Fatalf("frame %d: %v", i, err)
 					}

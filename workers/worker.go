@@ -73,6 +73,9 @@ type Worker struct {
 	maxDeliver int
 	ackWait    time.Duration
 
+	// bytes is a session whose model takes the letterboxed bytes
+	// themselves (layout.Layout.Bytes); nil for a float model.
+	bytes     BytesSession
 	saturated int // frames whose candidate rows all passed
 	frames    []bus.Frame
 	thr       []thresholds // per frame of the batch
@@ -119,6 +122,14 @@ func New(ctx context.Context, js jetstream.JetStream, sess Session, opts Options
 	if err != nil {
 		return nil, fmt.Errorf("worker %s: %w", opts.Name, err)
 	}
+	var bs BytesSession
+	if opts.Layout.Bytes {
+		// The model takes frames as they travel: no conversion to floats.
+		var ok bool
+		if bs, ok = sess.(BytesSession); !ok {
+			return nil, fmt.Errorf("worker %s: the model takes uint8 input, the session has no InputBytes", opts.Name)
+		}
+	}
 	cons, err := js.Consumer(ctx, bus.FramesStream, bus.WorkersConsumer)
 	if err != nil {
 		return nil, fmt.Errorf("worker %s: consumer %s: %w", opts.Name, bus.WorkersConsumer, err)
@@ -128,7 +139,7 @@ func New(ctx context.Context, js jetstream.JetStream, sess Session, opts Options
 		return nil, fmt.Errorf("worker %s: consumer info: %w", opts.Name, err)
 	}
 	return &Worker{
-		js: js, cons: cons, sess: sess, det: det, opts: opts, size: w,
+		js: js, cons: cons, sess: sess, bytes: bs, det: det, opts: opts, size: w,
 		maxDeliver: info.Config.MaxDeliver, ackWait: info.Config.AckWait,
 		frames: make([]bus.Frame, opts.Batch), thr: make([]thresholds, opts.Batch), scratch: make([][]byte, opts.Batch),
 		readers: runtime.GOMAXPROCS(0),
@@ -182,11 +193,10 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) error {
 	defer w.inFlight.Store(0)
 
 	received := time.Now()
-	input, err := w.sess.Input(len(msgs))
+	input, err := w.input(len(msgs))
 	if err != nil {
 		return err
 	}
-	per := 3 * w.size * w.size
 	readErrs := w.readBatch(msgs, input)
 	good := msgs[:0:0]
 	for i, m := range msgs {
@@ -196,7 +206,7 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) error {
 		}
 		if n := len(good); n < i {
 			// Close the gap a poison frame left.
-			copy(input[n*per:(n+1)*per], input[i*per:(i+1)*per])
+			input.move(n, i)
 			w.frames[n] = w.frames[i]
 		}
 		f := &w.frames[len(good)]
@@ -262,21 +272,54 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) error {
 	return errors.Join(errs...)
 }
 
-// readFrame decodes a frame message and writes its pixels into dst as CHW
-// floats in [0, 1].
+// frameInput is a batch's input buffer: CHW floats in [0, 1] for a float
+// model, or the packed RGB bytes for a model that takes them.
+type frameInput struct {
+	f   []float32
+	b   []byte
+	per int // values per frame
+}
+
+func (w *Worker) input(n int) (frameInput, error) {
+	per := 3 * w.size * w.size
+	if w.bytes != nil {
+		b, err := w.bytes.InputBytes(n)
+		return frameInput{b: b, per: per}, err
+	}
+	f, err := w.sess.Input(n)
+	return frameInput{f: f, per: per}, err
+}
+
+// set writes frame i's packed RGB pixels.
+func (in frameInput) set(i int, rgb []byte) {
+	if in.b != nil {
+		copy(in.b[i*in.per:(i+1)*in.per], rgb)
+		return
+	}
+	detect.Planar(in.f[i*in.per:(i+1)*in.per], rgb[:in.per])
+}
+
+// move copies frame i's slot to slot n.
+func (in frameInput) move(n, i int) {
+	if in.b != nil {
+		copy(in.b[n*in.per:(n+1)*in.per], in.b[i*in.per:(i+1)*in.per])
+		return
+	}
+	copy(in.f[n*in.per:(n+1)*in.per], in.f[i*in.per:(i+1)*in.per])
+}
+
 // readBatch decodes each frame into its input slot, several at a time: on
 // a GPU node the CPU work per frame (JPEG decoding, the conversion to
 // floats: 1.1 ms for a raw 640 frame) would otherwise hold the worker below
 // the device's rate. It returns each frame's error.
-func (w *Worker) readBatch(msgs []jetstream.Msg, input []float32) []error {
-	per := 3 * w.size * w.size
+func (w *Worker) readBatch(msgs []jetstream.Msg, input frameInput) []error {
 	errs := make([]error, len(msgs))
 	par := min(len(msgs), w.readers)
 	var wg sync.WaitGroup
 	for p := range par {
 		wg.Go(func() {
 			for i := p; i < len(msgs); i += par {
-				errs[i] = w.readFrame(msgs[i], &w.frames[i], input[i*per:(i+1)*per], &w.scratch[i])
+				errs[i] = w.readFrame(msgs[i], &w.frames[i], input, i, &w.scratch[i])
 			}
 		})
 	}
@@ -284,8 +327,9 @@ func (w *Worker) readBatch(msgs []jetstream.Msg, input []float32) []error {
 	return errs
 }
 
-// readFrame decodes one frame into dst; scratch holds its JPEG pixels.
-func (w *Worker) readFrame(m jetstream.Msg, f *bus.Frame, dst []float32, scratch *[]byte) error {
+// readFrame decodes one frame into slot i of dst; scratch holds its JPEG
+// pixels.
+func (w *Worker) readFrame(m jetstream.Msg, f *bus.Frame, dst frameInput, i int, scratch *[]byte) error {
 	if err := bus.DecodeFrame(m.Data(), f); err != nil {
 		return err
 	}
@@ -299,7 +343,7 @@ func (w *Worker) readFrame(m jetstream.Msg, f *bus.Frame, dst []float32, scratch
 			return fmt.Errorf("frame %s/%s#%d: jpeg: %w", f.Job, f.Video, f.Seq, err)
 		}
 	}
-	detect.Planar(dst, rgb[:3*w.size*w.size])
+	dst.set(i, rgb)
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/vidpipe/vidpipe/model/infer"
 	"github.com/vidpipe/vidpipe/model/layout"
 	"github.com/vidpipe/vidpipe/model/onnx"
+	"github.com/vidpipe/vidpipe/model/u8input"
 	"github.com/vidpipe/vidpipe/model/yolo"
 )
 
@@ -68,8 +69,16 @@ func frame(seq int, rng *rand.Rand) *bus.Frame {
 // TestWorkerAnalysesEveryFrameOnce publishes good frames, a frame whose
 // payload is broken and a frame of the wrong size through real JetStream,
 // and checks each gets exactly one result, equal to running the model
-// directly, and that every frame is acked.
+// directly, and that every frame is acked. The worker runs the model as
+// is (float input from detect.Planar) and converted to take the frames'
+// bytes (u8input): the same results either way.
 func TestWorkerAnalysesEveryFrameOnce(t *testing.T) {
+	for _, form := range []string{"float", "u8"} {
+		t.Run(form, func(t *testing.T) { testEveryFrameOnce(t, form == "u8") })
+	}
+}
+
+func testEveryFrameOnce(t *testing.T, u8 bool) {
 	_, js := bustest.Start(t, bus.DefaultStreamOptions())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -101,7 +110,18 @@ func TestWorkerAnalysesEveryFrameOnce(t *testing.T) {
 		}
 	}
 
-	w, err := New(ctx, js, openSession(t, model, 4), Options{Name: "w1", Batch: 4, NMS: nms, Names: []string{"person"}, Layout: layoutOf(t, model)})
+	wm := model
+	if u8 {
+		m, err := onnx.Decode(model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := u8input.Convert(m); err != nil {
+			t.Fatal(err)
+		}
+		wm = onnx.Encode(m)
+	}
+	w, err := New(ctx, js, openSession(t, wm, 4), Options{Name: "w1", Batch: 4, NMS: nms, Names: []string{"person"}, Layout: layoutOf(t, wm)})
 	if err != nil {
 		t.Fatal(err)
 	}

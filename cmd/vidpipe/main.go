@@ -56,6 +56,8 @@ func main() {
 	cmds.add(model, "build", "Build YOLOv5s or RepYOLOv5s as an ONNX graph.", &modelBuildConfig{})
 	cmds.add(model, "import", "Import a PyTorch checkpoint (.pt) as a deploy-form ONNX model, without Python.", &modelImportConfig{})
 	cmds.add(model, "fuse", "Fuse a RepVGG-style ONNX graph into its deploy form.", &modelFuseConfig{})
+	cmds.add(model, "half", "Convert an ONNX model to float16, keeping float32 input, outputs and Detect decode.", &modelHalfConfig{})
+	cmds.add(model, "input", "Make an ONNX model take letterboxed uint8 RGB [N,H,W,3] (--input u8).", &modelInputConfig{})
 	cmds.add(model, "bench", "Compare yolov5s, RepYOLOv5s training form and RepYOLOv5s fused.", &modelBenchConfig{})
 
 	cmd, err := app.Parse(os.Args[1:])

@@ -15,8 +15,51 @@ import (
 	"github.com/vidpipe/vidpipe/model/half"
 	"github.com/vidpipe/vidpipe/model/onnx"
 	"github.com/vidpipe/vidpipe/model/safetensors"
+	"github.com/vidpipe/vidpipe/model/u8input"
 	"github.com/vidpipe/vidpipe/model/yolo"
 )
+
+// convertFlags are the precision and input options of the commands that
+// write a model.
+type convertFlags struct {
+	half, full bool
+	input      string
+}
+
+const (
+	halfHelp  = "Write float16 weights and activations, keeping float32 input, outputs and Detect decode (Cast at the boundaries): callers do not change."
+	inputHelp = "Input the model takes: float (NCHW in [0,1]) or u8 (letterboxed RGB bytes [N,H,W,3]; the model does the transpose, cast and /255 itself)."
+)
+
+func (f *convertFlags) registerInput(cmd *kingpin.CmdClause) {
+	cmd.Flag("input", inputHelp).Default("float").EnumVar(&f.input, "float", "u8")
+}
+
+// apply converts m as the flags ask, the precision first: the uint8
+// input then feeds whichever float type the model takes.
+func (f *convertFlags) apply(m *onnx.Model, name string, logger *slog.Logger) error {
+	switch {
+	case f.full:
+		n, err := half.Convert(m)
+		if err != nil {
+			return fmt.Errorf("convert %s: %w", name, err)
+		}
+		logger.Info("converted to float16", "form", "full", "values", n)
+	case f.half:
+		rep, err := half.Mixed(m)
+		if err != nil {
+			return fmt.Errorf("convert %s: %w", name, err)
+		}
+		logger.Info("converted to float16", "form", "mixed", "summary", rep.String())
+	}
+	if f.input == "u8" {
+		if err := u8input.Convert(m); err != nil {
+			return fmt.Errorf("convert %s: %w", name, err)
+		}
+		logger.Info("uint8 input", "input", "[N,H,W,3] letterboxed RGB")
+	}
+	return nil
+}
 
 // modelBuildConfig is `vidpipe model build`.
 type modelBuildConfig struct {
@@ -25,6 +68,7 @@ type modelBuildConfig struct {
 	imgsz, classes       int
 	seed                 int64
 	weights, out         string
+	conv                 convertFlags
 	// which shorthand flags the user gave, so --cfg can refuse them
 	archSet, repSet, widthSet, depthSet bool
 }
@@ -40,6 +84,8 @@ func (c *modelBuildConfig) registerFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("classes", "Number of classes (default: the class names in the weights, else the model file's nc).").IntVar(&c.classes)
 	cmd.Flag("seed", "Seed for the deterministic untrained weights.").Default("0").Int64Var(&c.seed)
 	cmd.Flag("weights", "Load weights from a safetensors state_dict (ultralytics / YOLOv5-Lite names) instead of the seed; anchors and class names in it are used.").PlaceHolder("FILE.safetensors").StringVar(&c.weights)
+	cmd.Flag("half", halfHelp).BoolVar(&c.conv.half)
+	c.conv.registerInput(cmd)
 	cmd.Flag("output", "Where to write the ONNX model.").Short('o').Required().PlaceHolder("FILE.onnx").StringVar(&c.out)
 }
 
@@ -85,6 +131,9 @@ func (c *modelBuildConfig) run(ctx context.Context, logger *slog.Logger) error {
 		logger.Info("fused", "summary", fr.String())
 		params = onnx.Params(m.Graph)
 	}
+	if err := c.conv.apply(m, rep.ModelFile, logger); err != nil {
+		return err
+	}
 	if err := onnx.WriteFile(c.out, m); err != nil {
 		return err
 	}
@@ -96,7 +145,7 @@ func (c *modelBuildConfig) run(ctx context.Context, logger *slog.Logger) error {
 type modelImportConfig struct {
 	in, cfg, form, out string
 	imgsz              int
-	half               bool
+	conv               convertFlags
 }
 
 func (c *modelImportConfig) registerFlags(cmd *kingpin.CmdClause) {
@@ -104,7 +153,9 @@ func (c *modelImportConfig) registerFlags(cmd *kingpin.CmdClause) {
 	cmd.Flag("cfg", "Model file (YAML) for a state_dict, or to override the checkpoint's own.").PlaceHolder("FILE.yaml").StringVar(&c.cfg)
 	cmd.Flag("imgsz", "Input size in pixels, a multiple of 32.").Default("640").IntVar(&c.imgsz)
 	cmd.Flag("form", "deploy fuses BatchNormalization and RepVGG branches; train keeps them.").Default("deploy").EnumVar(&c.form, "train", "deploy")
-	cmd.Flag("half", "Write a FLOAT16 model (weights, activations, input and output), as ultralytics' export --half.").BoolVar(&c.half)
+	cmd.Flag("half", halfHelp).BoolVar(&c.conv.half)
+	cmd.Flag("half-full", "Write an all-FLOAT16 model, input and outputs too, as ultralytics' export --half does.").BoolVar(&c.conv.full)
+	c.conv.registerInput(cmd)
 	cmd.Flag("output", "Where to write the ONNX model.").Short('o').Required().PlaceHolder("OUT.onnx").StringVar(&c.out)
 }
 
@@ -131,15 +182,69 @@ func (c *modelImportConfig) run(ctx context.Context, logger *slog.Logger) error 
 		logger.Info("fused", "summary", res.Fuse.String())
 	}
 	params := onnx.Params(res.Model.Graph)
-	if c.half {
-		if _, err := half.Convert(res.Model); err != nil {
-			return fmt.Errorf("import %s: %w", c.in, err)
-		}
+	if err := c.conv.apply(res.Model, c.in, logger); err != nil {
+		return err
 	}
 	if err := onnx.WriteFile(c.out, res.Model); err != nil {
 		return err
 	}
-	logger.Info("model written", "path", c.out, "form", c.form, "half", c.half, "params", params, "nodes", len(res.Model.Graph.Nodes))
+	logger.Info("model written", "path", c.out, "form", c.form, "half", c.conv.half || c.conv.full, "input", c.conv.input, "params", params, "nodes", len(res.Model.Graph.Nodes))
+	return nil
+}
+
+// modelHalfConfig is `vidpipe model half`.
+type modelHalfConfig struct {
+	in, out string
+	conv    convertFlags
+}
+
+func (c *modelHalfConfig) registerFlags(cmd *kingpin.CmdClause) {
+	cmd.Arg("input", "Float32 ONNX model.").Required().StringVar(&c.in)
+	cmd.Flag("full", "Make everything FLOAT16, input and outputs too, as ultralytics' export --half does, instead of keeping float32 I/O and Detect decode.").BoolVar(&c.conv.full)
+	c.conv.registerInput(cmd)
+	cmd.Flag("output", "Where to write the float16 model.").Short('o').Required().PlaceHolder("OUT.onnx").StringVar(&c.out)
+}
+
+func (c *modelHalfConfig) run(ctx context.Context, logger *slog.Logger) error {
+	m, err := onnx.ReadFile(c.in)
+	if err != nil {
+		return err
+	}
+	c.conv.half = true
+	if err := c.conv.apply(m, c.in, logger); err != nil {
+		return err
+	}
+	if err := onnx.WriteFile(c.out, m); err != nil {
+		return err
+	}
+	logger.Info("model written", "path", c.out, "full", c.conv.full, "input", c.conv.input)
+	return nil
+}
+
+// modelInputConfig is `vidpipe model input`.
+type modelInputConfig struct {
+	in, out string
+	conv    convertFlags
+}
+
+func (c *modelInputConfig) registerFlags(cmd *kingpin.CmdClause) {
+	cmd.Arg("input", "ONNX model with a float [N,3,H,W] input.").Required().StringVar(&c.in)
+	cmd.Flag("input", inputHelp).Default("u8").EnumVar(&c.conv.input, "float", "u8")
+	cmd.Flag("output", "Where to write the model.").Short('o').Required().PlaceHolder("OUT.onnx").StringVar(&c.out)
+}
+
+func (c *modelInputConfig) run(ctx context.Context, logger *slog.Logger) error {
+	m, err := onnx.ReadFile(c.in)
+	if err != nil {
+		return err
+	}
+	if err := c.conv.apply(m, c.in, logger); err != nil {
+		return err
+	}
+	if err := onnx.WriteFile(c.out, m); err != nil {
+		return err
+	}
+	logger.Info("model written", "path", c.out, "input", c.conv.input)
 	return nil
 }
 

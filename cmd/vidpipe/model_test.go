@@ -220,21 +220,23 @@ func TestModelBuildCfg(t *testing.T) {
 }
 
 // TestModelImport imports YOLOv5-style float16 checkpoints of both
-// topologies (and a --half model) as a user would, checks what was
-// written, and runs the imported models on a video.
+// topologies (and --half, --half-full and --input u8 models) as a user
+// would, checks what was written, and runs the imported models on a video.
 func TestModelImport(t *testing.T) {
 	dir := t.TempDir()
 	src := clip(t, dir, "1")
-	for _, c := range []struct{ ckpt, out string }{
-		{"seed_small_ckpt.pt", "seed.onnx"},
-		{"v6_small_ckpt.pt", "v6.onnx"},
-		{"v6_small_ckpt.pt", "v6-half.onnx"},
+	for _, c := range []struct {
+		ckpt, out string
+		flags     []string
+		input     onnx.DataType
+	}{
+		{"seed_small_ckpt.pt", "seed.onnx", nil, onnx.Float},
+		{"v6_small_ckpt.pt", "v6.onnx", nil, onnx.Float},
+		{"v6_small_ckpt.pt", "v6-half.onnx", []string{"--half"}, onnx.Float},
+		{"v6_small_ckpt.pt", "v6-half-full.onnx", []string{"--half-full"}, onnx.Float16},
+		{"v6_small_ckpt.pt", "v6-half-u8.onnx", []string{"--half", "--input", "u8"}, onnx.Uint8},
 	} {
-		args := []string{"model", "import", "../../model/yolo/testdata/" + c.ckpt, "--imgsz", "64", "-o", filepath.Join(dir, c.out)}
-		half := strings.Contains(c.out, "half")
-		if half {
-			args = append(args, "--half")
-		}
+		args := append([]string{"model", "import", "../../model/yolo/testdata/" + c.ckpt, "--imgsz", "64", "-o", filepath.Join(dir, c.out)}, c.flags...)
 		code, _, stderr := vidpipe(t, args...)
 		if code != 0 {
 			t.Fatalf("vidpipe %v: exit %d\n%s", args, code, stderr)
@@ -246,8 +248,15 @@ func TestModelImport(t *testing.T) {
 		if slices.Contains(ops(m), "BatchNormalization") {
 			t.Errorf("%s: BatchNormalization left in the deploy form", c.out)
 		}
-		if got, want := m.Graph.Inputs[0].Type.Tensor.ElemType, map[bool]onnx.DataType{false: onnx.Float, true: onnx.Float16}[half]; got != want {
-			t.Errorf("%s: input is %s, want %s", c.out, got, want)
+		if got := m.Graph.Inputs[0].Type.Tensor.ElemType; got != c.input {
+			t.Errorf("%s: input is %s, want %s", c.out, got, c.input)
+		}
+		if half := len(c.flags) > 0 && strings.HasPrefix(c.flags[0], "--half"); half {
+			for _, ini := range m.Graph.Initializers {
+				if strings.HasSuffix(ini.Name, ".weight") && ini.DataType != onnx.Float16 {
+					t.Errorf("%s: weight %s is %s, want FLOAT16", c.out, ini.Name, ini.DataType)
+				}
+			}
 		}
 		out := filepath.Join(dir, "out-"+c.out)
 		code, stdout, stderr := vidpipe(t, "run", "--model", filepath.Join(dir, c.out), "--conf", "0.01", "--no-annotate", "--out", out, src)
@@ -265,6 +274,38 @@ func TestModelImport(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestModelHalfAndInput converts an imported model with vidpipe model half
+// and vidpipe model input, as a user would, and refuses a second uint8
+// conversion with the reason.
+func TestModelHalfAndInput(t *testing.T) {
+	dir := t.TempDir()
+	path := func(n string) string { return filepath.Join(dir, n) }
+	steps := [][]string{
+		{"model", "import", "../../model/yolo/testdata/v6_small_ckpt.pt", "--imgsz", "64", "-o", path("v6.onnx")},
+		{"model", "half", path("v6.onnx"), "-o", path("half.onnx")},
+		{"model", "input", path("half.onnx"), "-o", path("half-u8.onnx")},
+		{"model", "half", path("v6.onnx"), "--full", "-o", path("full.onnx")},
+	}
+	for _, args := range steps {
+		if code, _, stderr := vidpipe(t, args...); code != 0 {
+			t.Fatalf("vidpipe %v: exit %d\n%s", args, code, stderr)
+		}
+	}
+	for name, want := range map[string][2]onnx.DataType{
+		"half.onnx": {onnx.Float, onnx.Float}, "half-u8.onnx": {onnx.Uint8, onnx.Float}, "full.onnx": {onnx.Float16, onnx.Float16},
+	} {
+		m := readModel(t, path(name))
+		in, out := m.Graph.Inputs[0].Type.Tensor.ElemType, m.Graph.Outputs[0].Type.Tensor.ElemType
+		if in != want[0] || out != want[1] {
+			t.Errorf("%s: input %s, output %s; want %s, %s", name, in, out, want[0], want[1])
+		}
+	}
+	code, _, stderr := vidpipe(t, "model", "input", path("half-u8.onnx"), "-o", path("twice.onnx"))
+	if code != 1 || !strings.Contains(stderr, "UINT8 already") || strings.Count(stderr, "half-u8.onnx") != 1 {
+		t.Errorf("uint8 twice: exit %d, want 1 naming the file once and the reason:\n%s", code, stderr)
 	}
 }
 

@@ -1,6 +1,9 @@
-// Package half converts an ONNX model to float16 the way ultralytics'
-// `export --half` does: weights, activations, input and output all FLOAT16,
-// so a half model is half the size and runs on float16 tensor cores.
+// Package half converts an ONNX model to float16, so that it is half the
+// size and runs on float16 tensor cores: Mixed keeps float32 input, outputs
+// and Detect decode, so callers and box coordinates do not change; Convert
+// makes everything FLOAT16, input and outputs too, as ultralytics' export
+// --half does; Twin rounds the weights Mixed would convert and keeps float32
+// arithmetic, to check float16 weights where no float16 kernels run.
 package half
 
 import (

@@ -1,4 +1,5 @@
-// Package infer runs image models ([N,3,H,W] float input) on ONNX Runtime,
+// Package infer runs image models ([N,3,H,W] float input, or letterboxed
+// uint8 RGB [N,H,W,3]) on ONNX Runtime,
 // batch by batch, with input and output buffers allocated once per session.
 package infer
 
@@ -13,7 +14,8 @@ var (
 	// not ONNX at all, no graph, unsupported outputs, or rejected by ONNX Runtime.
 	ErrBadModel = errors.New("unsupported model")
 	// ErrBadInput means the model's input is not one FLOAT or FLOAT16
-	// tensor [N,3,H,W] with static H and W, or symbolic ones and an ImgSize.
+	// tensor [N,3,H,W] or UINT8 [N,H,W,3] with static H and W, or symbolic
+	// ones and an ImgSize; or that the caller filled the other kind.
 	ErrBadInput = errors.New("unsupported model input")
 	// ErrBadDevice means a device string is neither "cpu", "cuda" nor "cuda:N".
 	ErrBadDevice = errors.New("bad device")

@@ -21,7 +21,10 @@ type layout struct {
 	h, w       int
 	fixedBatch int  // the input's fixed batch size, or 0 when it is dynamic
 	half       bool // a FLOAT16 input
-	outputs    []outputLayout
+	// u8 marks a UINT8 input [N,H,W,3]: letterboxed RGB bytes, which the
+	// model itself transposes, casts and divides by 255 (u8input.Convert).
+	u8      bool
+	outputs []outputLayout
 }
 
 // outputLayout is one float output whose dim 0 is the batch.
@@ -102,6 +105,9 @@ func tensorType(vi *onnx.ValueInfo) (*onnx.TensorType, error) {
 }
 
 func (l *layout) checkInput(vi *onnx.ValueInfo, imgsz int) error {
+	if vi.Type != nil && vi.Type.Tensor != nil && vi.Type.Tensor.ElemType == onnx.Uint8 {
+		return l.checkBytes(vi.Type.Tensor, imgsz)
+	}
 	tt, err := tensorType(vi)
 	if err != nil {
 		return err
@@ -114,9 +120,27 @@ func (l *layout) checkInput(vi *onnx.ValueInfo, imgsz int) error {
 	if c.Value != 3 {
 		return fmt.Errorf("has shape %s, want 3 channels [N,3,H,W]", shapeString(tt.Shape))
 	}
+	return l.checkSize(tt.Shape, n, h, w, imgsz)
+}
+
+// checkBytes checks a UINT8 input, which must be [N,H,W,3].
+func (l *layout) checkBytes(tt *onnx.TensorType, imgsz int) error {
+	if !tt.HasShape {
+		return fmt.Errorf("has no shape")
+	}
+	if len(tt.Shape) != 4 || tt.Shape[3].Value != 3 {
+		return fmt.Errorf("is UINT8 of shape %s, want [N,H,W,3] (letterboxed RGB bytes)", shapeString(tt.Shape))
+	}
+	l.u8 = true
+	return l.checkSize(tt.Shape, tt.Shape[0], tt.Shape[1], tt.Shape[2], imgsz)
+}
+
+// checkSize sets the input's batch, height and width; imgsz stands for a
+// symbolic height or width.
+func (l *layout) checkSize(shape []onnx.Dim, n, h, w onnx.Dim, imgsz int) error {
 	if h.Value <= 0 || w.Value <= 0 {
 		if imgsz <= 0 {
-			return fmt.Errorf("has shape %s with a symbolic height or width: give an input size (--imgsz) to run it at", shapeString(tt.Shape))
+			return fmt.Errorf("has shape %s with a symbolic height or width: give an input size (--imgsz) to run it at", shapeString(shape))
 		}
 		// A dynamic export runs at the size asked for.
 		if h.Value <= 0 {
@@ -127,10 +151,10 @@ func (l *layout) checkInput(vi *onnx.ValueInfo, imgsz int) error {
 		}
 	}
 	if n.Value < 0 {
-		return fmt.Errorf("has shape %s, want a positive or symbolic batch", shapeString(tt.Shape))
+		return fmt.Errorf("has shape %s, want a positive or symbolic batch", shapeString(shape))
 	}
 	if h.Value*w.Value > maxElements/3 {
-		return fmt.Errorf("has shape %s, over %d elements per image", shapeString(tt.Shape), maxElements)
+		return fmt.Errorf("has shape %s, over %d elements per image", shapeString(shape), maxElements)
 	}
 	l.h, l.w, l.fixedBatch = int(h.Value), int(w.Value), int(n.Value)
 	return nil

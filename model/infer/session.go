@@ -31,8 +31,10 @@ type Session struct {
 	maxBatch int
 	sess     *ort.DynamicAdvancedSession
 
-	// Allocated on the first Input or Run, for the largest physical batch.
+	// Allocated on the first Input or Run, for the largest physical batch:
+	// in, or in8 for a model that takes uint8 bytes.
 	in   []float32
+	in8  []byte
 	outs [][]float32
 	// bound[p] runs physical batch size p (b, or the model's fixed batch).
 	bound []*binding
@@ -53,7 +55,7 @@ type Session struct {
 // RunOptions to it, so a run cannot be terminated once started.
 type binding struct {
 	io      *ort.IoBinding
-	tensors []*ort.Tensor[float32]
+	tensors []ort.Value
 }
 
 // OpenFile reads the model at path and opens it as Open does.
@@ -70,7 +72,8 @@ func OpenFile(ctx context.Context, path string, opts Options) (*Session, error) 
 }
 
 // Open checks that model (an ONNX file's bytes, named name in errors)
-// has one float input [N,3,H,W] and float outputs whose first dimension is
+// has one float input [N,3,H,W] (or letterboxed bytes, UINT8 [N,H,W,3])
+// and float outputs whose first dimension is
 // the batch, then creates an ONNX Runtime session for it. FLOAT16 input and
 // outputs are converted at the session boundary: callers see float32. N may
 // be symbolic (any batch up to opts.MaxBatch) or fixed (smaller batches are
@@ -136,7 +139,7 @@ func Open(ctx context.Context, model []byte, name string, opts Options) (*Sessio
 		bound:    make([]*binding, max(cfg.maxBatch, l.fixedBatch)+1),
 		views:    make([][]Output, cfg.maxBatch+1),
 	}
-	slog.Debug("onnx session open", "model", name, "input", l.input, "height", l.h, "width", l.w, "float16", l.bindInput != l.input,
+	slog.Debug("onnx session open", "model", name, "input", l.input, "height", l.h, "width", l.w, "float16", l.bindInput != l.input, "uint8", l.u8,
 		"fixed_batch", l.fixedBatch, "max_batch", cfg.maxBatch, "device", cfg.device.String(), "threads", cfg.threads)
 	return s, nil
 }
@@ -175,14 +178,36 @@ func (s *Session) Device() Device { return s.device }
 
 // Input returns the input buffer for a batch of the given size, batch*3*H*W
 // floats laid out NCHW, for the caller to fill before Run. The same memory
-// is returned every time, for every batch size.
+// is returned every time, for every batch size. A model that takes bytes
+// (Bytes) has no float input: use InputBytes.
 func (s *Session) Input(batch int) ([]float32, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.layout.u8 {
+		return nil, fmt.Errorf("run model %s: %w: input %q is UINT8 [N,H,W,3]: fill InputBytes", s.name, ErrBadInput, s.layout.input)
+	}
 	if err := s.prepare(batch); err != nil {
 		return nil, err
 	}
 	return s.in[:batch*s.layout.inputPerItem()], nil
+}
+
+// Bytes reports whether the model takes letterboxed uint8 RGB [N,H,W,3]
+// (InputBytes) rather than floats (Input).
+func (s *Session) Bytes() bool { return s.layout.u8 }
+
+// InputBytes returns the input buffer of a model that takes bytes, for a
+// batch of the given size: batch*H*W*3 bytes, packed RGB as frames travel.
+func (s *Session) InputBytes(batch int) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.layout.u8 {
+		return nil, fmt.Errorf("run model %s: %w: input %q is float [N,3,H,W]: fill Input", s.name, ErrBadInput, s.layout.input)
+	}
+	if err := s.prepare(batch); err != nil {
+		return nil, err
+	}
+	return s.in8[:batch*s.layout.inputPerItem()], nil
 }
 
 // Run runs the model on the first batch images of the input buffer and
@@ -203,7 +228,11 @@ func (s *Session) Run(ctx context.Context, batch int) ([]Output, error) {
 		// Padding of a fixed-batch model: zero it so stale images cost no
 		// surprises (NaNs, say) and results do not depend on history.
 		per := s.layout.inputPerItem()
-		clear(s.in[batch*per : p*per])
+		if s.layout.u8 {
+			clear(s.in8[batch*per : p*per])
+		} else {
+			clear(s.in[batch*per : p*per])
+		}
 	}
 	b := s.bound[p]
 	if s.device.Kind != CPU {
@@ -242,9 +271,13 @@ func (s *Session) prepare(batch int) error {
 		return nil
 	}
 	l := s.layout
-	if s.in == nil {
+	if s.outs == nil {
 		n := max(s.maxBatch, l.fixedBatch)
-		s.in = make([]float32, n*l.inputPerItem())
+		if l.u8 {
+			s.in8 = make([]byte, n*l.inputPerItem())
+		} else {
+			s.in = make([]float32, n*l.inputPerItem())
+		}
 		s.outs = make([][]float32, len(l.outputs))
 		for i, o := range l.outputs {
 			s.outs[i] = make([]float32, n*o.perItem)
@@ -281,7 +314,12 @@ func (s *Session) bind(p int) (_ *binding, err error) {
 	if b.io, err = s.sess.CreateIoBinding(); err != nil {
 		return nil, err
 	}
-	in, err := ort.NewTensor(ort.NewShape(int64(p), 3, int64(l.h), int64(l.w)), s.in[:p*l.inputPerItem()])
+	var in ort.Value
+	if l.u8 {
+		in, err = ort.NewTensor(ort.NewShape(int64(p), int64(l.h), int64(l.w), 3), s.in8[:p*l.inputPerItem()])
+	} else {
+		in, err = ort.NewTensor(ort.NewShape(int64(p), 3, int64(l.h), int64(l.w)), s.in[:p*l.inputPerItem()])
+	}
 	if err != nil {
 		return nil, fmt.Errorf("input %q: %w", l.input, err)
 	}
@@ -331,7 +369,7 @@ func (s *Session) Close() error {
 		}
 	}
 	errs = append(errs, s.sess.Destroy())
-	s.bound, s.views, s.in, s.outs = nil, nil, nil, nil
+	s.bound, s.views, s.in, s.in8, s.outs = nil, nil, nil, nil, nil
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close model %s: %w", s.name, err)
 	}
@@ -345,7 +383,14 @@ func probeOutputs(sess *ort.DynamicAdvancedSession, l *layout, maxBatch int) err
 	if !slices.ContainsFunc(l.outputs, func(o outputLayout) bool { return o.symbolic }) {
 		return nil
 	}
-	in, err := ort.NewTensor(ort.NewShape(int64(max(1, l.fixedBatch)), 3, int64(l.h), int64(l.w)), make([]float32, max(1, l.fixedBatch)*l.inputPerItem()))
+	nb := int64(max(1, l.fixedBatch))
+	var in ort.Value
+	var err error
+	if l.u8 {
+		in, err = ort.NewTensor(ort.NewShape(nb, int64(l.h), int64(l.w), 3), make([]byte, int(nb)*l.inputPerItem()))
+	} else {
+		in, err = ort.NewTensor(ort.NewShape(nb, 3, int64(l.h), int64(l.w)), make([]float32, int(nb)*l.inputPerItem()))
+	}
 	if err != nil {
 		return err
 	}

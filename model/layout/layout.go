@@ -72,6 +72,10 @@ type Layout struct {
 	Size int
 	// Float16 marks a model whose input or outputs are FLOAT16.
 	Float16 bool
+	// Bytes marks a model that takes letterboxed uint8 RGB [N,H,W,3] and
+	// converts it itself (u8input.Convert): callers fill
+	// infer.Session.InputBytes with the frame's bytes, not floats.
+	Bytes bool
 	// Output is the index, in the model's output order, of the decoded
 	// output (YOLOv5, YOLOv8), and Rows its rows (YOLOv5) or anchors
 	// (YOLOv8) as the model gives them.
@@ -105,6 +109,9 @@ func (l *Layout) String() string {
 	}
 	if l.Float16 {
 		b.WriteString(", float16")
+	}
+	if l.Bytes {
+		b.WriteString(", uint8 input")
 	}
 	if len(l.Ignored) > 0 {
 		fmt.Fprintf(&b, ", ignoring outputs %s", strings.Join(l.Ignored, " "))
@@ -228,7 +235,7 @@ func decide(m *onnx.Model, h, w int, outs []output) (*Layout, error) {
 			return nil, refuse(ErrLayout, "output %s has rank %d", o.name, len(o.dims)+1)
 		}
 	}
-	l := &Layout{Size: h, Names: md.names, Strides: md.strides, Candidates: md.candidates, Float16: isHalf(m)}
+	l := &Layout{Size: h, Names: md.names, Strides: md.strides, Candidates: md.candidates, Float16: isHalf(m), Bytes: isBytes(m)}
 	if md.namesErr != nil {
 		l.Names = nil
 		l.Notes = append(l.Notes, fmt.Sprintf("class names unreadable, using class ids: %v", md.namesErr))
@@ -281,6 +288,12 @@ func isHalf(m *onnx.Model) bool {
 		}
 	}
 	return false
+}
+
+// isBytes reports whether the image input is UINT8: letterboxed bytes.
+func isBytes(m *onnx.Model) bool {
+	in := imageInput(m)
+	return in != nil && elemType(in) == onnx.Uint8
 }
 
 // cells is Σ (size/s)² over the strides, or 0 when size is not a multiple

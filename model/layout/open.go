@@ -139,8 +139,8 @@ func declaredDims(vi *onnx.ValueInfo) []int64 {
 	return d
 }
 
-// inputSize is the image input's height and width, imgsz where symbolic.
-func inputSize(m *onnx.Model, imgsz int) (h, w int, ok bool) {
+// imageInput is the model's one input that is not an initializer, or nil.
+func imageInput(m *onnx.Model) *onnx.ValueInfo {
 	inits := make(map[string]bool, len(m.Graph.Initializers))
 	for _, t := range m.Graph.Initializers {
 		inits[t.Name] = true
@@ -151,10 +151,17 @@ func inputSize(m *onnx.Model, imgsz int) (h, w int, ok bool) {
 			continue
 		}
 		if in != nil {
-			return 0, 0, false
+			return nil
 		}
 		in = vi
 	}
+	return in
+}
+
+// inputSize is the image input's height and width, imgsz where symbolic:
+// [N,3,H,W], or [N,H,W,3] for a UINT8 input.
+func inputSize(m *onnx.Model, imgsz int) (h, w int, ok bool) {
+	in := imageInput(m)
 	if in == nil || declaredDims(in) == nil || len(in.Type.Tensor.Shape) != 4 {
 		return 0, 0, false
 	}
@@ -165,6 +172,10 @@ func inputSize(m *onnx.Model, imgsz int) (h, w int, ok bool) {
 		return imgsz
 	}
 	s := in.Type.Tensor.Shape
-	h, w = dim(s[2]), dim(s[3])
+	if elemType(in) == onnx.Uint8 {
+		h, w = dim(s[1]), dim(s[2])
+	} else {
+		h, w = dim(s[2]), dim(s[3])
+	}
 	return h, w, h > 0 && w > 0
 }
