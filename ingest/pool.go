@@ -77,7 +77,10 @@ func NewPool(ctx context.Context, js jetstream.JetStream, in *Ingester, opts Poo
 
 // Run takes tasks until ctx ends. Videos in hand when it ends are handed
 // back (nak) at once, so another process restarts them rather than waiting
-// for the ack deadline.
+// for the ack deadline. A stopping pool takes no new task: every delivery
+// counts toward the consumer's MaxDeliver, so a task fetched only to be
+// handed back again would bring a video that is merely restarted closer
+// to failing.
 func (p *Pool) Run(ctx context.Context) error {
 	sub, err := p.js.Conn().Subscribe(bus.CancelSubject("*"), p.onCancel)
 	if err != nil {
@@ -93,6 +96,10 @@ func (p *Pool) Run(ctx context.Context) error {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
+			return nil
+		}
+		// Both cases of the select may be ready once ctx has ended.
+		if ctx.Err() != nil {
 			return nil
 		}
 		msg, err := p.next(ctx)
@@ -118,6 +125,9 @@ func (p *Pool) Run(ctx context.Context) error {
 // decoders, so idle processes get the rest.
 func (p *Pool) next(ctx context.Context) (jetstream.Msg, error) {
 	for {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		// The pull ends with ctx: a pool that stops does not sit it out.
 		pull, cancel := context.WithTimeout(ctx, 5*time.Second)
 		batch, err := p.cons.Fetch(1, jetstream.FetchContext(pull))
@@ -135,6 +145,10 @@ func (p *Pool) next(ctx context.Context) (jetstream.Msg, error) {
 		berr := batch.Error()
 		cancel()
 		switch {
+		case msg != nil && ctx.Err() != nil:
+			// Delivered as the pool stopped: hand it straight back, once.
+			_ = msg.Nak()
+			return nil, ctx.Err()
 		case msg != nil:
 			return msg, nil
 		case ctx.Err() != nil:

@@ -334,7 +334,12 @@ func (s *Service) follow(ctx context.Context, id string, f *follower) error {
 	if err != nil || rec.State.Final() {
 		return err
 	}
-	if !rec.Dispatched {
+	if rec.Dispatched {
+		if err := s.redispatch(ctx, rec); err != nil {
+			// The job goes on; the next coordinator looks again.
+			s.opts.Logger.Warn("check dispatched tasks", "job", id, "err", err)
+		}
+	} else {
 		// NATS may be failing over: retry before failing the job.
 		wait := time.Second
 		for attempt := 1; ; attempt++ {
@@ -407,21 +412,8 @@ const dispatchAttempts = 5
 // makes it unnecessary after.
 func (s *Service) dispatch(ctx context.Context, rec *Record) error {
 	for _, v := range rec.Videos {
-		t := bus.Task{
-			Job: rec.ID, Video: v.Name, Source: v.Source,
-			Every: rec.Spec.Every, FPS: rec.Spec.FPS, Size: rec.Model.Input, Preprocess: rec.Spec.Preprocess,
-			Conf: rec.Spec.Conf, IoU: rec.Spec.IoU, MaxDet: rec.Spec.MaxDet,
-		}
-		if err := t.Validate(); err != nil {
+		if err := s.publishTask(ctx, rec, v, "task."+rec.ID+"."+v.Name); err != nil {
 			return err
-		}
-		b, err := bus.EncodeTask(&t)
-		if err != nil {
-			return err
-		}
-		msg := &nats.Msg{Subject: bus.VideoSubject(rec.ID, v.Name), Data: b}
-		if _, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID("task."+rec.ID+"."+v.Name)); err != nil {
-			return fmt.Errorf("dispatch %s of job %s: %w", v.Name, rec.ID, err)
 		}
 	}
 	_, err := s.store.Update(ctx, rec.ID, func(r *Record) error {
@@ -429,6 +421,27 @@ func (s *Service) dispatch(ctx context.Context, rec *Record) error {
 		return nil
 	})
 	return err
+}
+
+// publishTask puts video v's task on the videos stream under msgID.
+func (s *Service) publishTask(ctx context.Context, rec *Record, v Video, msgID string) error {
+	t := bus.Task{
+		Job: rec.ID, Video: v.Name, Source: v.Source,
+		Every: rec.Spec.Every, FPS: rec.Spec.FPS, Size: rec.Model.Input, Preprocess: rec.Spec.Preprocess,
+		Conf: rec.Spec.Conf, IoU: rec.Spec.IoU, MaxDet: rec.Spec.MaxDet,
+	}
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	b, err := bus.EncodeTask(&t)
+	if err != nil {
+		return err
+	}
+	msg := &nats.Msg{Subject: bus.VideoSubject(rec.ID, v.Name), Data: b}
+	if _, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID)); err != nil {
+		return fmt.Errorf("dispatch %s of job %s: %w", v.Name, rec.ID, err)
+	}
+	return nil
 }
 
 // output opens the bucket that writes a job's files and the job folder's

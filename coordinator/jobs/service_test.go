@@ -308,3 +308,56 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("unknown job: %v", err)
 	}
 }
+
+// TestRedispatchAbandonedTask leaves a job's task stored but past the
+// ingest consumer's MaxDeliver, with no end event for its video (its
+// advisory was lost): a restarted coordinator puts the task back, so the
+// job finishes instead of staying RUNNING.
+func TestRedispatchAbandonedTask(t *testing.T) {
+	o := bus.DefaultStreamOptions()
+	o.IngestMaxDeliver = 1
+	_, js := bustest.Start(t, o)
+	ctx := context.Background()
+	out := t.TempDir()
+	svc, stop := newService(t, js, out)
+	rec, _, err := svc.Submit(ctx, Spec{Inputs: []string{"/v/a.mp4"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, svc, rec.ID, "dispatch", func(r *Record) bool { return r.Dispatched })
+	cons, err := js.Consumer(ctx, bus.VideosStream, bus.IngestConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The one delivery is handed back; the next pull finds it exhausted.
+	poll.Until(t, 30*time.Second, "the task exhausted", func() (bool, error) {
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(200*time.Millisecond))
+		if err != nil {
+			return false, err
+		}
+		for m := range batch.Messages() {
+			_ = m.Nak()
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return false, err
+		}
+		return info.NumAckPending == 0 && info.Delivered.Stream >= 1, fmt.Errorf("consumer %+v", info)
+	})
+	stop()
+
+	svc2, _ := newService(t, js, out)
+	task := takeTasks(t, js, 1)[0]
+	playVideo(t, js, task, 4)
+	done := waitFor(t, svc2, rec.ID, "the job to finish", func(r *Record) bool { return r.State.Final() })
+	if done.State != bus.JobSucceeded || done.Progress.Done != 4 {
+		t.Fatalf("finished record: state %s, progress %+v", done.State, done.Progress)
+	}
+	st, err := js.Stream(ctx, bus.VideosStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := st.Info(ctx); err != nil || info.State.Msgs != 0 {
+		t.Fatalf("videos stream after the job: %+v %v", info, err)
+	}
+}
