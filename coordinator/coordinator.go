@@ -71,6 +71,9 @@ type Options struct {
 	Logger          *slog.Logger
 	// OnProgress is called after every result and event.
 	OnProgress func(Progress)
+	// FollowIdle is how long the results follower waits for a message
+	// before checking its consumer (0: DefaultFollowIdle).
+	FollowIdle time.Duration
 }
 
 // Coordinator writes jobs' outputs from the results stream.
@@ -161,23 +164,11 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 	for _, v := range videos {
 		v.dir = filepath.Join(scratch, v.name)
 	}
-	cons, err := c.js.OrderedConsumer(ctx, bus.ResultsStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{
-			bus.JobFilter(bus.ResultsSubject, job.ID),
-			bus.JobFilter(bus.EventsSubject, job.ID),
-		},
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	follower, err := newResultsFollower(ctx, c.js, job.ID, c.opts.FollowIdle, log)
 	if err != nil {
-		return nil, fmt.Errorf("follow results of job %s: %w", job.ID, err)
+		return nil, err
 	}
-	iter, err := cons.Messages()
-	if err != nil {
-		return nil, fmt.Errorf("follow results of job %s: %w", job.ID, err)
-	}
-	defer iter.Stop()
-	stopOnCancel := context.AfterFunc(ctx, iter.Stop)
-	defer stopOnCancel()
+	defer follower.stop()
 
 	started := time.Now()
 	summaries := make(map[string]VideoSummary, len(videos))
@@ -201,14 +192,10 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 		}()
 	}
 	for remaining > 0 {
-		msg, err := iter.Next()
+		msg, err := follower.next(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
-				wg.Wait()
-				return nil, ctx.Err()
-			}
 			wg.Wait()
-			return nil, fmt.Errorf("follow results of job %s: %w", job.ID, err)
+			return nil, err
 		}
 		v, err := c.apply(msg, job.ID, videos)
 		if err != nil {
