@@ -71,6 +71,9 @@ type Options struct {
 	Logger          *slog.Logger
 	// OnProgress is called after every result and event.
 	OnProgress func(Progress)
+	// OnVideo is called once a video's outputs are written, with its
+	// entry of summary.json, so its state need not wait for the job's end.
+	OnVideo func(VideoSummary)
 	// FollowIdle is how long the results follower waits for a message
 	// before checking its consumer (0: DefaultFollowIdle).
 	FollowIdle time.Duration
@@ -189,6 +192,9 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 			mu.Lock()
 			summaries[v.name] = s
 			mu.Unlock()
+			if c.opts.OnVideo != nil {
+				c.opts.OnVideo(s)
+			}
 		}()
 	}
 	for remaining > 0 {

@@ -372,6 +372,7 @@ func (s *Service) follow(ctx context.Context, id string, f *follower) error {
 				s.opts.OnFrames(n)
 			}
 		},
+		OnVideo: func(vs coordinator.VideoSummary) { s.recordVideo(ctx, id, vs) },
 	})
 	job := coordinator.Job{ID: rec.ID}
 	for _, v := range rec.Videos {
@@ -503,6 +504,9 @@ func applyProgress(r *Record, snap map[string]coordinator.Progress, now time.Tim
 	for i := range r.Videos {
 		v := &r.Videos[i]
 		p, ok := snap[v.Name]
+		if videoFinished(v.State) {
+			ok = false // its record is final: recordVideo wrote it
+		}
 		if ok && v.State == VideoQueued {
 			v.State = VideoRunning
 		}
@@ -550,6 +554,51 @@ var resultKeys = map[string]string{
 	coordinator.PreviewFile:    "preview",
 }
 
+// applyVideo records a finished video's outcome and outputs in r.
+func applyVideo(r *Record, vs coordinator.VideoSummary) {
+	v := r.video(vs.Video)
+	if v == nil {
+		return
+	}
+	v.State, v.Error = vs.Status, vs.Error
+	v.Done, v.Total, v.Exact, v.Percent = vs.Stats.Frames+vs.Stats.FailedFrames, vs.Stats.Frames+vs.Stats.FailedFrames, true, 100
+	v.FPS = vs.Stats.FPS
+	st := vs.Stats
+	v.Stats = &st
+	v.Results = map[string]string{}
+	v.AnnotateError = vs.AnnotateError
+	for _, name := range vs.Outputs {
+		if key, ok := resultKeys[name]; ok {
+			v.Results[key] = r.Output + "/" + v.Name + "/" + name
+		}
+	}
+}
+
+// videoFinished reports whether a video state is one a video ends in.
+func videoFinished(state string) bool {
+	switch state {
+	case coordinator.Succeeded, coordinator.Partial, coordinator.Failed, VideoCancelled:
+		return true
+	}
+	return false
+}
+
+// recordVideo writes a video's outcome to the record as soon as its
+// outputs are in place, so the API shows it finished, with its results,
+// while the job's other videos run; a cancel later keeps it.
+func (s *Service) recordVideo(ctx context.Context, id string, vs coordinator.VideoSummary) {
+	_, err := s.store.Update(ctx, id, func(r *Record) error {
+		if r.State.Final() {
+			return errUnchanged
+		}
+		applyVideo(r, vs)
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		s.opts.Logger.Warn("record finished video", "job", id, "video", vs.Video, "err", err)
+	}
+}
+
 // finish records a job's outcome and writes job.json beside its outputs.
 func (s *Service) finish(ctx context.Context, id string, sum *coordinator.Summary, out storage.Bucket, prefix string) error {
 	now := time.Now().UTC()
@@ -569,22 +618,7 @@ func (s *Service) finish(ctx context.Context, id string, sum *coordinator.Summar
 			r.Results["throughput"] = r.Output + "/" + coordinator.ThroughputFile
 		}
 		for _, vs := range sum.Videos {
-			v := r.video(vs.Video)
-			if v == nil {
-				continue
-			}
-			v.State, v.Error = vs.Status, vs.Error
-			v.Done, v.Total, v.Exact, v.Percent = vs.Stats.Frames+vs.Stats.FailedFrames, vs.Stats.Frames+vs.Stats.FailedFrames, true, 100
-			v.FPS = vs.Stats.FPS
-			st := vs.Stats
-			v.Stats = &st
-			v.Results = map[string]string{}
-			v.AnnotateError = vs.AnnotateError
-			for _, name := range vs.Outputs {
-				if key, ok := resultKeys[name]; ok {
-					v.Results[key] = r.Output + "/" + v.Name + "/" + name
-				}
-			}
+			applyVideo(r, vs)
 		}
 		r.Progress = Progress{Done: sum.Frames, Total: sum.Frames, Exact: true, Percent: 100, FPS: sum.FPS}
 		return nil
@@ -635,6 +669,12 @@ func (s *Service) fail(id string, cause error) {
 			return errUnchanged
 		}
 		r.State, r.Finished, r.Error = bus.JobFailed, &now, cause.Error()
+		// Videos that had not finished end with the job, never "running".
+		for i := range r.Videos {
+			if v := &r.Videos[i]; !videoFinished(v.State) {
+				v.State, v.Error = coordinator.Failed, "job failed before the video finished"
+			}
+		}
 		return nil
 	})
 	if err != nil {
