@@ -36,6 +36,9 @@ type VideoSpec struct {
 type Job struct {
 	ID     string
 	Videos []VideoSpec
+	// Started is when the job started, for its wall time: a coordinator
+	// resuming it counts from there, not from its own start (zero: now).
+	Started time.Time
 }
 
 // Annotator writes dst, the annotated copy of source, drawing for each
@@ -173,7 +176,10 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 	}
 	defer follower.stop()
 
-	started := time.Now()
+	started := job.Started
+	if started.IsZero() {
+		started = time.Now()
+	}
 	summaries := make(map[string]VideoSummary, len(videos))
 	var (
 		mu  sync.Mutex

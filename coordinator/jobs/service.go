@@ -375,6 +375,9 @@ func (s *Service) follow(ctx context.Context, id string, f *follower) error {
 		OnVideo: func(vs coordinator.VideoSummary) { s.recordVideo(ctx, id, vs) },
 	})
 	job := coordinator.Job{ID: rec.ID}
+	if rec.Started != nil {
+		job.Started = *rec.Started // persisted: a resumed job keeps its wall time
+	}
 	for _, v := range rec.Videos {
 		job.Videos = append(job.Videos, coordinator.VideoSpec{Name: v.Name, Source: v.Source})
 	}

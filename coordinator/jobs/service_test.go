@@ -361,3 +361,47 @@ func TestRedispatchAbandonedTask(t *testing.T) {
 		t.Fatalf("videos stream after the job: %+v %v", info, err)
 	}
 }
+
+// TestWallTimeAcrossRestart: a job resumed by another coordinator reports
+// its wall time and rate from when it started, as its record says, not
+// from the restart.
+func TestWallTimeAcrossRestart(t *testing.T) {
+	_, js := bustest.Start(t, bus.DefaultStreamOptions())
+	out := t.TempDir()
+	svc, stop := newService(t, js, out)
+	rec, _, err := svc.Submit(context.Background(), Spec{Inputs: []string{"/v/a.mp4"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := takeTasks(t, js, 1)[0]
+	waitFor(t, svc, rec.ID, "running", func(r *Record) bool { return r.State == bus.JobRunning && r.Started != nil })
+	stop()
+	// The job has been running for an hour when its coordinator restarts.
+	hourAgo := time.Now().UTC().Add(-time.Hour)
+	store, err := OpenStore(context.Background(), js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Update(context.Background(), rec.ID, func(r *Record) error { r.Started = &hourAgo; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	svc2, _ := newService(t, js, out)
+	playVideo(t, js, task, 36)
+	done := waitFor(t, svc2, rec.ID, "the job to finish", func(r *Record) bool { return r.State.Final() })
+	if done.Progress.FPS <= 0 || done.Progress.FPS > 36.0/3600*1.01 {
+		t.Errorf("record fps %v, want 36 frames over at least an hour (%.4f)", done.Progress.FPS, 36.0/3600)
+	}
+	b, err := os.ReadFile(filepath.Join(out, rec.ID, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum struct {
+		WallSeconds float64 `json:"wall_seconds"`
+	}
+	if err := json.Unmarshal(b, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.WallSeconds < 3600 {
+		t.Errorf("summary.json wall_seconds %v, want the hour since the job started", sum.WallSeconds)
+	}
+}
