@@ -31,6 +31,8 @@ type Store struct {
 	kv jetstream.KeyValue
 	// fullReads counts records read whole (tests check listings with it).
 	fullReads atomic.Int64
+	// staleReads counts reads answered older than known, then retried.
+	staleReads atomic.Int64
 
 	mu sync.Mutex
 	// briefs are the job lines of the last listing, each with the revision
@@ -146,6 +148,7 @@ func (s *Store) read(ctx context.Context, id string) (jetstream.KeyValueEntry, e
 			}
 			return nil, fmt.Errorf("revision %d written, not found for %v: %w", want, staleReadFor, err)
 		}
+		s.staleReads.Add(1)
 		bus.Sleep(ctx, wait)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
