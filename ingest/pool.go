@@ -41,6 +41,9 @@ type Pool struct {
 
 	mu      sync.Mutex
 	cancels map[string]map[*context.CancelFunc]struct{} // per job
+	// stopped are the reply subjects of cancellation notices to answer
+	// once the job's last video here has stopped publishing.
+	stopped map[string][]string
 	ackWait time.Duration
 }
 
@@ -71,6 +74,7 @@ func NewPool(ctx context.Context, js jetstream.JetStream, in *Ingester, opts Poo
 	return &Pool{
 		js: js, in: in, cons: cons, jobs: jobs, opts: opts,
 		cancels: map[string]map[*context.CancelFunc]struct{}{},
+		stopped: map[string][]string{},
 		ackWait: info.Config.AckWait,
 	}, nil
 }
@@ -243,19 +247,33 @@ func (p *Pool) register(job string, cancel *context.CancelFunc) (unregister func
 	p.cancels[job][cancel] = struct{}{}
 	return func() {
 		p.mu.Lock()
-		defer p.mu.Unlock()
 		delete(p.cancels[job], cancel)
+		var replies []string
 		if len(p.cancels[job]) == 0 {
 			delete(p.cancels, job)
+			replies = p.stopped[job]
+			delete(p.stopped, job)
+		}
+		p.mu.Unlock()
+		// Ingest has returned: nothing more of the job will be published
+		// from here, so the coordinator's purge now is the last one needed.
+		for _, reply := range replies {
+			if err := p.js.Conn().Publish(reply, nil); err != nil {
+				p.opts.Logger.Warn("acknowledge cancellation", "job", job, "err", err)
+			}
 		}
 	}
 }
 
 // onCancel stops the videos of a cancelled job that this pool is decoding.
+// A notice with a reply subject is answered once they have all stopped.
 func (p *Pool) onCancel(m *nats.Msg) {
 	job := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(p.cancels[job]) > 0 && m.Reply != "" {
+		p.stopped[job] = append(p.stopped[job], m.Reply)
+	}
 	for cancel := range p.cancels[job] {
 		(*cancel)()
 	}

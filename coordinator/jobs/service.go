@@ -250,14 +250,52 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Record, error) {
 		f.cancel()
 	}
 	s.mu.Unlock()
-	if err := s.js.Conn().Publish(bus.CancelSubject(id), nil); err != nil {
-		s.opts.Logger.Warn("announce cancellation", "job", id, "err", err)
-	}
+	s.announceCancel(ctx, rec)
 	s.purge(ctx, id)
-	// Ingest may publish a few frames between the purge and the notice.
-	time.AfterFunc(2*time.Second, func() { s.purge(context.WithoutCancel(ctx), id) })
 	s.opts.Logger.Info("job cancelled", "job", id)
 	return rec, nil
+}
+
+// announceCancel tells ingest processes to stop the job's videos. Ingest
+// may publish a few frames between the purge and the notice, so each
+// process that was ingesting some answers once they have stopped, and
+// every answer purges again: the last purge follows the last frame, with
+// no timer guessing how long that takes. At most one answer per video can
+// come (a process answers only with a video in hand), which bounds the
+// subscription; it also ends with the service.
+func (s *Service) announceCancel(ctx context.Context, rec *Record) {
+	nc := s.js.Conn()
+	n := 0
+	for _, v := range rec.Videos {
+		if v.State == VideoCancelled {
+			n++ // stopped by this cancel: it may be in an ingest's hands
+		}
+	}
+	var sub *nats.Subscription
+	reply := ""
+	if n > 0 {
+		reply = nc.NewInbox()
+		var err error
+		sub, err = nc.Subscribe(reply, func(*nats.Msg) {
+			s.opts.Logger.Info("ingest stopped the cancelled job's videos; purging again", "job", rec.ID)
+			s.purge(context.WithoutCancel(ctx), rec.ID)
+		})
+		if err != nil {
+			s.opts.Logger.Warn("follow cancellation", "job", rec.ID, "err", err)
+			sub, reply = nil, ""
+		} else {
+			_ = sub.AutoUnsubscribe(n)
+			s.mu.Lock()
+			svcCtx := s.ctx
+			s.mu.Unlock()
+			if svcCtx != nil {
+				context.AfterFunc(svcCtx, func() { _ = sub.Unsubscribe() })
+			}
+		}
+	}
+	if err := nc.PublishRequest(bus.CancelSubject(rec.ID), reply, nil); err != nil {
+		s.opts.Logger.Warn("announce cancellation", "job", rec.ID, "err", err)
+	}
 }
 
 // purge drops a job's queued frames and video tasks.

@@ -405,3 +405,56 @@ func TestWallTimeAcrossRestart(t *testing.T) {
 		t.Errorf("summary.json wall_seconds %v, want the hour since the job started", sum.WallSeconds)
 	}
 }
+
+// TestCancelPurgesAfterIngestStops: frames an ingest process publishes
+// between the cancellation notice and stopping are purged when it says it
+// has stopped, not by a timer. The ingest process is played here: on the
+// notice it publishes late frames, then answers.
+func TestCancelPurgesAfterIngestStops(t *testing.T) {
+	nc, js := bustest.Start(t, bus.DefaultStreamOptions())
+	svc, _ := newService(t, js, t.TempDir())
+	rec, _, err := svc.Submit(context.Background(), Spec{Inputs: []string{"/a.mp4"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	takeTasks(t, js, 1)
+	frame := func(seq int) {
+		f := bus.Frame{Job: rec.ID, Video: "a", Seq: seq, Size: 1, Gain: 1, Pixels: []byte{1, 2, 3}}
+		if _, err := js.Publish(context.Background(), bus.FrameSubject(rec.ID, "a"), bus.AppendFrame(nil, &f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	frame(0)
+	waitFor(t, svc, rec.ID, "the video running", func(r *Record) bool { return r.Dispatched })
+	answered := make(chan error, 1)
+	sub, err := nc.Subscribe(bus.CancelSubject(rec.ID), func(m *nats.Msg) {
+		if m.Reply == "" {
+			answered <- errors.New("the cancellation notice asks for no answer")
+			return
+		}
+		frame(1) // published before the notice stopped the video
+		frame(2)
+		answered <- m.Respond(nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if _, err := svc.Cancel(context.Background(), rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+	frames, err := js.Stream(context.Background(), bus.FramesStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, "the late frames purged", func() (bool, error) {
+		info, err := frames.Info(context.Background())
+		if err != nil {
+			return false, err
+		}
+		return info.State.Msgs == 0, fmt.Errorf("%d frames left", info.State.Msgs)
+	})
+}
