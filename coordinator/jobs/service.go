@@ -56,6 +56,9 @@ type Options struct {
 	OnFrames func(n int)
 	OnRate   func(job string, fps *float64)
 	Logger   *slog.Logger
+	// StorageRetry bounds a job's retries of one output while the store is
+	// unavailable (zero: storage.DefaultRetry); past it the job runs again.
+	StorageRetry storage.RetryPolicy
 }
 
 // Service runs jobs: Submit, Get, List and Cancel back the HTTP API; Start
@@ -349,9 +352,23 @@ func (s *Service) launch(id string) {
 			delete(s.running, id)
 			s.mu.Unlock()
 		}()
-		if err := s.follow(ctx, id, f); err != nil && ctx.Err() == nil {
+		// A store that is unavailable fails no job: the job runs again
+		// (its results are all on the stream) until its outputs are written.
+		wait := time.Second
+		for {
+			err := s.follow(ctx, id, f)
+			if err == nil || ctx.Err() != nil {
+				return
+			}
+			if storage.IsTransient(err) {
+				s.opts.Logger.Warn("job outputs not written, storage unavailable; running the job again", "job", id, "err", err, "wait", wait)
+				bus.Sleep(ctx, wait)
+				wait = min(2*wait, time.Minute)
+				continue
+			}
 			s.opts.Logger.Error("job", "job", id, "err", err)
 			s.fail(id, err)
+			return
 		}
 	})
 }
@@ -404,7 +421,7 @@ func (s *Service) follow(ctx context.Context, id string, f *follower) error {
 	}
 	coord := coordinator.New(s.js, coordinator.Options{
 		Out: out, Prefix: prefix, Annotate: annotate, AnnotateWorkers: s.opts.AnnotateWorkers,
-		Logger: s.opts.Logger,
+		Logger: s.opts.Logger, StorageRetry: s.opts.StorageRetry,
 		OnProgress: func(p coordinator.Progress) {
 			if n := f.update(p); n > 0 && s.opts.OnFrames != nil {
 				s.opts.OnFrames(n)
