@@ -91,10 +91,15 @@ func TestPoolRollingRestart(t *testing.T) {
 			t.Fatalf("pool %d: %v", n, err)
 		}
 	}
-	nc, _, _ := startPool(4)
+	nc, stop4, _ := startPool(4)
+	defer stop4()
 	held(4)
 	nc.Close() // SIGKILL: nothing is handed back
-	startPool(5)
+	_, stop5, done5 := startPool(5)
+	defer func() {
+		stop5()
+		<-done5
+	}()
 	held(5)
 
 	// A worker drains the frames: every frame arrives, none twice.
