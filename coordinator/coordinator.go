@@ -205,8 +205,8 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 			mu.Lock()
 			summaries[v.name] = s
 			mu.Unlock()
-			if c.opts.OnVideo != nil {
-				c.opts.OnVideo(s)
+			if c.opts.OnVideo != nil && s.retry == nil {
+				c.opts.OnVideo(s) // a video to be written again is not done
 			}
 		}()
 	}
