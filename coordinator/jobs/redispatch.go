@@ -36,13 +36,15 @@ func (s *Service) redispatch(ctx context.Context, rec *Record) error {
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", bus.IngestConsumer, err)
 	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("consumer %s: %w", bus.IngestConsumer, err)
-	}
+	// The stream first: a task published in between is then counted as
+	// not delivered yet, never as given up on.
 	vinfo, err := videos.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", bus.VideosStream, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", bus.IngestConsumer, err)
 	}
 	held := info.NumPending + uint64(info.NumAckPending)
 	if vinfo.State.Msgs <= held {
