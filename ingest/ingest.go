@@ -109,6 +109,9 @@ func (in *Ingester) Ingest(ctx context.Context, job string, v Video) error {
 			p = storage.DefaultRetry()
 		}
 		p.Logger = log
+		if !IsRemote(v.Source) {
+			p.For = 0 // a local file is there or not: one try
+		}
 		err = storage.Retry(ctx, p, "open "+v.Source, func() error {
 			var oerr error
 			dec, closeDec, oerr = in.open(ctx, v.Source, opts)

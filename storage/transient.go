@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"syscall"
@@ -13,7 +12,8 @@ import (
 // IsTransient reports whether err is an outage that may pass: the store
 // refused or dropped the connection, timed out, or answered 5xx (after the
 // SDK's own few attempts). Missing objects, refused credentials and bad keys
-// are not: trying again changes nothing.
+// are not: trying again changes nothing. Nor is a short read: a truncated
+// object reads short every time.
 func IsTransient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
@@ -23,8 +23,7 @@ func IsTransient(err error) bool {
 		return false
 	}
 	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED) ||
-		errors.Is(err, io.ErrUnexpectedEOF) {
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED) {
 		return true
 	}
 	if code := statusCode(err); code >= 500 || code == 429 {
