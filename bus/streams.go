@@ -48,7 +48,9 @@ type StreamOptions struct {
 	// between progress notices before it is handed to another process.
 	IngestAckWait time.Duration
 	// IngestMaxDeliver bounds attempts at one video task: a task whose
-	// ingest process keeps dying is not retried forever.
+	// ingest process keeps dying is not retried forever. JetStream counts
+	// every delivery, also those a stopping process hands back, so it
+	// leaves room for rolling restarts and kills besides real failures.
 	IngestMaxDeliver int
 	// WorkerTTL is how long a worker heartbeat lives; workers beat every
 	// third of it.
@@ -77,7 +79,7 @@ func DefaultStreamOptions() StreamOptions {
 		ResultsMaxPerSubject: 1 << 21,
 		JobsMaxBytes:         256 << 20,
 		IngestAckWait:        60 * time.Second,
-		IngestMaxDeliver:     3,
+		IngestMaxDeliver:     10,
 		WorkerTTL:            15 * time.Second,
 		JobsMaxAge:           30 * 24 * time.Hour,
 	}

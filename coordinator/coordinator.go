@@ -36,6 +36,9 @@ type VideoSpec struct {
 type Job struct {
 	ID     string
 	Videos []VideoSpec
+	// Started is when the job started, for its wall time: a coordinator
+	// resuming it counts from there, not from its own start (zero: now).
+	Started time.Time
 }
 
 // Annotator writes dst, the annotated copy of source, drawing for each
@@ -73,6 +76,15 @@ type Options struct {
 	Logger   *slog.Logger
 	// OnProgress is called after every result and event.
 	OnProgress func(Progress)
+	// OnVideo is called once a video's outputs are written, with its
+	// entry of summary.json, so its state need not wait for the job's end.
+	OnVideo func(VideoSummary)
+	// StorageRetry bounds the retries of outputs that could not be written
+	// because the store was unavailable (zero: storage.DefaultRetry).
+	StorageRetry storage.RetryPolicy
+	// FollowIdle is how long the results follower waits for a message
+	// before checking its consumer (0: DefaultFollowIdle).
+	FollowIdle time.Duration
 }
 
 // Coordinator writes jobs' outputs from the results stream.
@@ -100,6 +112,10 @@ type VideoSummary struct {
 	Stats         Stats  `json:"stats"`
 	// Outputs are the files written in the video's folder.
 	Outputs []string `json:"outputs"`
+
+	// retry is the store's outage that kept the outputs from being
+	// written: the job is to be run again once the store is back.
+	retry error
 }
 
 // Summary is summary.json.
@@ -160,25 +176,16 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 	for _, v := range videos {
 		v.dir = filepath.Join(scratch, v.name)
 	}
-	cons, err := c.js.OrderedConsumer(ctx, bus.ResultsStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{
-			bus.JobFilter(bus.ResultsSubject, job.ID),
-			bus.JobFilter(bus.EventsSubject, job.ID),
-		},
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	follower, err := newResultsFollower(ctx, c.js, job.ID, c.opts.FollowIdle, log)
 	if err != nil {
-		return nil, fmt.Errorf("follow results of job %s: %w", job.ID, err)
+		return nil, err
 	}
-	iter, err := cons.Messages()
-	if err != nil {
-		return nil, fmt.Errorf("follow results of job %s: %w", job.ID, err)
-	}
-	defer iter.Stop()
-	stopOnCancel := context.AfterFunc(ctx, iter.Stop)
-	defer stopOnCancel()
+	defer follower.stop()
 
-	started := time.Now()
+	started := job.Started
+	if started.IsZero() {
+		started = time.Now()
+	}
 	summaries := make(map[string]VideoSummary, len(videos))
 	var (
 		mu sync.Mutex
@@ -195,17 +202,16 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 			mu.Lock()
 			summaries[v.name] = s
 			mu.Unlock()
+			if c.opts.OnVideo != nil && s.retry == nil {
+				c.opts.OnVideo(s) // a video to be written again is not done
+			}
 		}()
 	}
 	for remaining > 0 {
-		msg, err := iter.Next()
+		msg, err := follower.next(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
-				wg.Wait()
-				return nil, ctx.Err()
-			}
 			wg.Wait()
-			return nil, fmt.Errorf("follow results of job %s: %w", job.ID, err)
+			return nil, err
 		}
 		v, err := c.apply(msg, job.ID, videos)
 		if err != nil {
@@ -229,6 +235,11 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 		}
 	}
 	wg.Wait()
+	for _, spec := range job.Videos {
+		if err := summaries[spec.Name].retry; err != nil {
+			return nil, fmt.Errorf("job %s: outputs of %s not written: %w", job.ID, spec.Name, err)
+		}
+	}
 
 	sum := &Summary{Job: job.ID, Status: Succeeded}
 	all := tally{stats: Stats{Workers: map[string]int{}}}
@@ -318,6 +329,9 @@ func (c *Coordinator) finishVideo(ctx context.Context, log *slog.Logger, v *vide
 	status, msg := v.finish()
 	s := VideoSummary{Video: v.name, Source: v.source, Status: status, Error: msg, Stats: v.stats, Outputs: []string{}}
 	fail := func(err error) VideoSummary {
+		if storage.IsTransient(err) {
+			s.retry = err // the job is run again, not this video failed
+		}
 		s.Status = Failed
 		if s.Error != "" {
 			s.Error += "; "
@@ -392,9 +406,30 @@ func (c *Coordinator) putFile(ctx context.Context, path, rel string) (bool, erro
 	return true, c.put(ctx, rel, f)
 }
 
-// put writes rel under Prefix; the bucket's error names the object.
+// put writes rel under Prefix; the bucket's error names the object. A
+// store that is briefly unavailable is tried again (StorageRetry) when r
+// can be rewound, as the scratch files and JSON documents can.
 func (c *Coordinator) put(ctx context.Context, rel string, r io.Reader) error {
-	return c.opts.Out.Put(ctx, storage.JoinKey(c.opts.Prefix, rel), r)
+	key := storage.JoinKey(c.opts.Prefix, rel)
+	seeker, ok := r.(io.Seeker)
+	if !ok {
+		return c.opts.Out.Put(ctx, key, r)
+	}
+	p := c.opts.StorageRetry
+	if p.For <= 0 {
+		p = storage.DefaultRetry()
+	}
+	p.Logger = c.opts.Logger
+	first := true
+	return storage.Retry(ctx, p, "put "+storage.URI(c.opts.Out, key), func() error {
+		if !first {
+			if _, err := seeker.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+		}
+		first = false
+		return c.opts.Out.Put(ctx, key, r)
+	})
 }
 
 func (c *Coordinator) putJSON(ctx context.Context, rel string, v any) error {

@@ -56,6 +56,10 @@ type Options struct {
 	// Open resolves s3:// sources; videos are then streamed with ranged
 	// reads, never downloaded whole.
 	Open Opener
+	// StorageRetry bounds the retries of a source whose store is
+	// unavailable (zero: storage.DefaultRetry); past it the task is handed
+	// back for later rather than the video failed.
+	StorageRetry storage.RetryPolicy
 }
 
 // Ingester publishes videos' frames. One Ingester may ingest several videos
@@ -101,11 +105,27 @@ func (in *Ingester) Ingest(ctx context.Context, job string, v Video) error {
 	var dec *decode.Decoder
 	closeDec := func() {}
 	if err == nil {
-		dec, closeDec, err = in.open(ctx, v.Source, opts)
+		p := in.opts.StorageRetry
+		if p.For <= 0 {
+			p = storage.DefaultRetry()
+		}
+		p.Logger = log
+		if !IsRemote(v.Source) {
+			p.For = 0 // a local file is there or not: one try
+		}
+		err = storage.Retry(ctx, p, "open "+v.Source, func() error {
+			var oerr error
+			dec, closeDec, oerr = in.open(ctx, v.Source, opts)
+			return oerr
+		})
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if storage.IsTransient(err) {
+			// The store is down, not the video bad: the task is handed back.
+			return fmt.Errorf("open %s: storage unavailable: %w", v.Name, err)
 		}
 		end.Error = err.Error()
 		log.Warn("cannot open video", "source", v.Source, "err", err)

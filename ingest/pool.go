@@ -41,6 +41,9 @@ type Pool struct {
 
 	mu      sync.Mutex
 	cancels map[string]map[*context.CancelFunc]struct{} // per job
+	// stopped are the reply subjects of cancellation notices to answer
+	// once the job's last video here has stopped publishing.
+	stopped map[string][]string
 	ackWait time.Duration
 }
 
@@ -71,13 +74,17 @@ func NewPool(ctx context.Context, js jetstream.JetStream, in *Ingester, opts Poo
 	return &Pool{
 		js: js, in: in, cons: cons, jobs: jobs, opts: opts,
 		cancels: map[string]map[*context.CancelFunc]struct{}{},
+		stopped: map[string][]string{},
 		ackWait: info.Config.AckWait,
 	}, nil
 }
 
 // Run takes tasks until ctx ends. Videos in hand when it ends are handed
 // back (nak) at once, so another process restarts them rather than waiting
-// for the ack deadline.
+// for the ack deadline. A stopping pool takes no new task: every delivery
+// counts toward the consumer's MaxDeliver, so a task fetched only to be
+// handed back again would bring a video that is merely restarted closer
+// to failing.
 func (p *Pool) Run(ctx context.Context) error {
 	sub, err := p.js.Conn().Subscribe(bus.CancelSubject("*"), p.onCancel)
 	if err != nil {
@@ -93,6 +100,10 @@ func (p *Pool) Run(ctx context.Context) error {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
+			return nil
+		}
+		// Both cases of the select may be ready once ctx has ended.
+		if ctx.Err() != nil {
 			return nil
 		}
 		msg, err := p.next(ctx)
@@ -118,6 +129,9 @@ func (p *Pool) Run(ctx context.Context) error {
 // decoders, so idle processes get the rest.
 func (p *Pool) next(ctx context.Context) (jetstream.Msg, error) {
 	for {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		// The pull ends with ctx: a pool that stops does not sit it out.
 		pull, cancel := context.WithTimeout(ctx, 5*time.Second)
 		batch, err := p.cons.Fetch(1, jetstream.FetchContext(pull))
@@ -135,6 +149,10 @@ func (p *Pool) next(ctx context.Context) (jetstream.Msg, error) {
 		berr := batch.Error()
 		cancel()
 		switch {
+		case msg != nil && ctx.Err() != nil:
+			// Delivered as the pool stopped: hand it straight back, once.
+			_ = msg.Nak()
+			return nil, ctx.Err()
 		case msg != nil:
 			return msg, nil
 		case ctx.Err() != nil:
@@ -229,19 +247,33 @@ func (p *Pool) register(job string, cancel *context.CancelFunc) (unregister func
 	p.cancels[job][cancel] = struct{}{}
 	return func() {
 		p.mu.Lock()
-		defer p.mu.Unlock()
 		delete(p.cancels[job], cancel)
+		var replies []string
 		if len(p.cancels[job]) == 0 {
 			delete(p.cancels, job)
+			replies = p.stopped[job]
+			delete(p.stopped, job)
+		}
+		p.mu.Unlock()
+		// Ingest has returned: nothing more of the job will be published
+		// from here, so the coordinator's purge now is the last one needed.
+		for _, reply := range replies {
+			if err := p.js.Conn().Publish(reply, nil); err != nil {
+				p.opts.Logger.Warn("acknowledge cancellation", "job", job, "err", err)
+			}
 		}
 	}
 }
 
 // onCancel stops the videos of a cancelled job that this pool is decoding.
+// A notice with a reply subject is answered once they have all stopped.
 func (p *Pool) onCancel(m *nats.Msg) {
 	job := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(p.cancels[job]) > 0 && m.Reply != "" {
+		p.stopped[job] = append(p.stopped[job], m.Reply)
+	}
 	for cancel := range p.cancels[job] {
 		(*cancel)()
 	}

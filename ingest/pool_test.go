@@ -113,8 +113,10 @@ func TestPool(t *testing.T) {
 	eventually(t, "the frames stream to fill", func() bool {
 		return streamMsgs(t, js, bus.FramesStream, bus.FrameSubject("job1", "long")) == 34
 	})
-	if err := nc.Publish(bus.CancelSubject("job1"), nil); err != nil {
-		t.Fatal(err)
+	// The notice is answered once the video has stopped publishing, so
+	// the coordinator purges after the last frame, not after a timer.
+	if _, err := nc.Request(bus.CancelSubject("job1"), nil, 30*time.Second); err != nil {
+		t.Fatalf("no answer to the cancellation once the video stopped: %v", err)
 	}
 	eventually(t, "the cancelled video's task to be settled", func() bool {
 		return streamMsgs(t, js, bus.VideosStream, bus.VideosSubject+".>") == 0

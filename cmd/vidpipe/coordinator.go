@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vidpipe/vidpipe/bus"
@@ -103,9 +104,19 @@ func (c *coordinatorConfig) run(ctx context.Context, logger *slog.Logger) error 
 		return err
 	}
 	defer nc.Close()
-	if err := bus.Setup(ctx, js, c.streams); err != nil {
+	// The keeper puts back what a nats-server restart loses (the in-memory
+	// workers bucket) at a reconnect, a periodic check, or a use.
+	keeper := bus.NewKeeper(js, c.streams, logger)
+	if err := keeper.Setup(ctx); err != nil {
 		return err
 	}
+	prevReconnect := nc.Opts.ReconnectedCB
+	nc.SetReconnectHandler(func(nc *nats.Conn) {
+		if prevReconnect != nil {
+			prevReconnect(nc)
+		}
+		keeper.Kick()
+	})
 	store, err := jobs.OpenStore(ctx, js)
 	if err != nil {
 		return err
@@ -140,7 +151,11 @@ func (c *coordinatorConfig) run(ctx context.Context, logger *slog.Logger) error 
 	}
 	apiHandler, err := api.Handler(svc, api.Options{
 		Token: token, Logger: logger,
-		Workers: func(ctx context.Context) (any, error) { return workers.ListHeartbeats(ctx, js) },
+		Workers: func(ctx context.Context) (any, error) {
+			var hb []workers.Heartbeat
+			err := keeper.Do(ctx, func() (err error) { hb, err = workers.ListHeartbeats(ctx, js); return err })
+			return hb, err
+		},
 	})
 	if err != nil {
 		return err
@@ -177,6 +192,7 @@ func (c *coordinatorConfig) run(ctx context.Context, logger *slog.Logger) error 
 		return nil
 	})
 	g.Go(func() error { return watcher.Run(ctx) })
+	g.Go(func() error { keeper.Run(ctx); return nil })
 	<-ctx.Done()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -56,6 +56,9 @@ type Options struct {
 	OnFrames func(n int)
 	OnRate   func(job string, fps *float64)
 	Logger   *slog.Logger
+	// StorageRetry bounds a job's retries of one output while the store is
+	// unavailable (zero: storage.DefaultRetry); past it the job runs again.
+	StorageRetry storage.RetryPolicy
 }
 
 // Service runs jobs: Submit, Get, List and Cancel back the HTTP API; Start
@@ -250,14 +253,52 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Record, error) {
 		f.cancel()
 	}
 	s.mu.Unlock()
-	if err := s.js.Conn().Publish(bus.CancelSubject(id), nil); err != nil {
-		s.opts.Logger.Warn("announce cancellation", "job", id, "err", err)
-	}
+	s.announceCancel(ctx, rec)
 	s.purge(ctx, id)
-	// Ingest may publish a few frames between the purge and the notice.
-	time.AfterFunc(2*time.Second, func() { s.purge(context.WithoutCancel(ctx), id) })
 	s.opts.Logger.Info("job cancelled", "job", id)
 	return rec, nil
+}
+
+// announceCancel tells ingest processes to stop the job's videos. Ingest
+// may publish a few frames between the purge and the notice, so each
+// process that was ingesting some answers once they have stopped, and
+// every answer purges again: the last purge follows the last frame, with
+// no timer guessing how long that takes. At most one answer per video can
+// come (a process answers only with a video in hand), which bounds the
+// subscription; it also ends with the service.
+func (s *Service) announceCancel(ctx context.Context, rec *Record) {
+	nc := s.js.Conn()
+	n := 0
+	for _, v := range rec.Videos {
+		if v.State == VideoCancelled {
+			n++ // stopped by this cancel: it may be in an ingest's hands
+		}
+	}
+	var sub *nats.Subscription
+	reply := ""
+	if n > 0 {
+		reply = nc.NewInbox()
+		var err error
+		sub, err = nc.Subscribe(reply, func(*nats.Msg) {
+			s.opts.Logger.Info("ingest stopped the cancelled job's videos; purging again", "job", rec.ID)
+			s.purge(context.WithoutCancel(ctx), rec.ID)
+		})
+		if err != nil {
+			s.opts.Logger.Warn("follow cancellation", "job", rec.ID, "err", err)
+			sub, reply = nil, ""
+		} else {
+			_ = sub.AutoUnsubscribe(n)
+			s.mu.Lock()
+			svcCtx := s.ctx
+			s.mu.Unlock()
+			if svcCtx != nil {
+				context.AfterFunc(svcCtx, func() { _ = sub.Unsubscribe() })
+			}
+		}
+	}
+	if err := nc.PublishRequest(bus.CancelSubject(rec.ID), reply, nil); err != nil {
+		s.opts.Logger.Warn("announce cancellation", "job", rec.ID, "err", err)
+	}
 }
 
 // purge drops a job's queued frames and video tasks.
@@ -311,9 +352,23 @@ func (s *Service) launch(id string) {
 			delete(s.running, id)
 			s.mu.Unlock()
 		}()
-		if err := s.follow(ctx, id, f); err != nil && ctx.Err() == nil {
+		// A store that is unavailable fails no job: the job runs again
+		// (its results are all on the stream) until its outputs are written.
+		wait := time.Second
+		for {
+			err := s.follow(ctx, id, f)
+			if err == nil || ctx.Err() != nil {
+				return
+			}
+			if storage.IsTransient(err) {
+				s.opts.Logger.Warn("job outputs not written, storage unavailable; running the job again", "job", id, "err", err, "wait", wait)
+				bus.Sleep(ctx, wait)
+				wait = min(2*wait, time.Minute)
+				continue
+			}
 			s.opts.Logger.Error("job", "job", id, "err", err)
 			s.fail(id, err)
+			return
 		}
 	})
 }
@@ -334,7 +389,12 @@ func (s *Service) follow(ctx context.Context, id string, f *follower) error {
 	if err != nil || rec.State.Final() {
 		return err
 	}
-	if !rec.Dispatched {
+	if rec.Dispatched {
+		if err := s.redispatch(ctx, rec); err != nil {
+			// The job goes on; the next coordinator looks again.
+			s.opts.Logger.Warn("check dispatched tasks", "job", id, "err", err)
+		}
+	} else {
 		// NATS may be failing over: retry before failing the job.
 		wait := time.Second
 		for attempt := 1; ; attempt++ {
@@ -361,14 +421,18 @@ func (s *Service) follow(ctx context.Context, id string, f *follower) error {
 	}
 	coord := coordinator.New(s.js, coordinator.Options{
 		Out: out, Prefix: prefix, Annotate: annotate,
-		Logger: s.opts.Logger,
+		Logger: s.opts.Logger, StorageRetry: s.opts.StorageRetry,
 		OnProgress: func(p coordinator.Progress) {
 			if n := f.update(p); n > 0 && s.opts.OnFrames != nil {
 				s.opts.OnFrames(n)
 			}
 		},
+		OnVideo: func(vs coordinator.VideoSummary) { s.recordVideo(ctx, id, vs) },
 	})
 	job := coordinator.Job{ID: rec.ID}
+	if rec.Started != nil {
+		job.Started = *rec.Started // persisted: a resumed job keeps its wall time
+	}
 	for _, v := range rec.Videos {
 		job.Videos = append(job.Videos, coordinator.VideoSpec{Name: v.Name, Source: v.Source})
 	}
@@ -407,21 +471,8 @@ const dispatchAttempts = 5
 // makes it unnecessary after.
 func (s *Service) dispatch(ctx context.Context, rec *Record) error {
 	for _, v := range rec.Videos {
-		t := bus.Task{
-			Job: rec.ID, Video: v.Name, Source: v.Source,
-			Every: rec.Spec.Every, FPS: rec.Spec.FPS, Size: rec.Model.Input, Preprocess: rec.Spec.Preprocess,
-			Conf: rec.Spec.Conf, IoU: rec.Spec.IoU, MaxDet: rec.Spec.MaxDet,
-		}
-		if err := t.Validate(); err != nil {
+		if err := s.publishTask(ctx, rec, v, "task."+rec.ID+"."+v.Name); err != nil {
 			return err
-		}
-		b, err := bus.EncodeTask(&t)
-		if err != nil {
-			return err
-		}
-		msg := &nats.Msg{Subject: bus.VideoSubject(rec.ID, v.Name), Data: b}
-		if _, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID("task."+rec.ID+"."+v.Name)); err != nil {
-			return fmt.Errorf("dispatch %s of job %s: %w", v.Name, rec.ID, err)
 		}
 	}
 	_, err := s.store.Update(ctx, rec.ID, func(r *Record) error {
@@ -429,6 +480,27 @@ func (s *Service) dispatch(ctx context.Context, rec *Record) error {
 		return nil
 	})
 	return err
+}
+
+// publishTask puts video v's task on the videos stream under msgID.
+func (s *Service) publishTask(ctx context.Context, rec *Record, v Video, msgID string) error {
+	t := bus.Task{
+		Job: rec.ID, Video: v.Name, Source: v.Source,
+		Every: rec.Spec.Every, FPS: rec.Spec.FPS, Size: rec.Model.Input, Preprocess: rec.Spec.Preprocess,
+		Conf: rec.Spec.Conf, IoU: rec.Spec.IoU, MaxDet: rec.Spec.MaxDet,
+	}
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	b, err := bus.EncodeTask(&t)
+	if err != nil {
+		return err
+	}
+	msg := &nats.Msg{Subject: bus.VideoSubject(rec.ID, v.Name), Data: b}
+	if _, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID)); err != nil {
+		return fmt.Errorf("dispatch %s of job %s: %w", v.Name, rec.ID, err)
+	}
+	return nil
 }
 
 // output opens the bucket that writes a job's files and the job folder's
@@ -490,6 +562,9 @@ func applyProgress(r *Record, snap map[string]coordinator.Progress, now time.Tim
 	for i := range r.Videos {
 		v := &r.Videos[i]
 		p, ok := snap[v.Name]
+		if videoFinished(v.State) {
+			ok = false // its record is final: recordVideo wrote it
+		}
 		if ok && v.State == VideoQueued {
 			v.State = VideoRunning
 		}
@@ -537,6 +612,51 @@ var resultKeys = map[string]string{
 	coordinator.PreviewFile:    "preview",
 }
 
+// applyVideo records a finished video's outcome and outputs in r.
+func applyVideo(r *Record, vs coordinator.VideoSummary) {
+	v := r.video(vs.Video)
+	if v == nil {
+		return
+	}
+	v.State, v.Error = vs.Status, vs.Error
+	v.Done, v.Total, v.Exact, v.Percent = vs.Stats.Frames+vs.Stats.FailedFrames, vs.Stats.Frames+vs.Stats.FailedFrames, true, 100
+	v.FPS = vs.Stats.FPS
+	st := vs.Stats
+	v.Stats = &st
+	v.Results = map[string]string{}
+	v.AnnotateError = vs.AnnotateError
+	for _, name := range vs.Outputs {
+		if key, ok := resultKeys[name]; ok {
+			v.Results[key] = r.Output + "/" + v.Name + "/" + name
+		}
+	}
+}
+
+// videoFinished reports whether a video state is one a video ends in.
+func videoFinished(state string) bool {
+	switch state {
+	case coordinator.Succeeded, coordinator.Partial, coordinator.Failed, VideoCancelled:
+		return true
+	}
+	return false
+}
+
+// recordVideo writes a video's outcome to the record as soon as its
+// outputs are in place, so the API shows it finished, with its results,
+// while the job's other videos run; a cancel later keeps it.
+func (s *Service) recordVideo(ctx context.Context, id string, vs coordinator.VideoSummary) {
+	_, err := s.store.Update(ctx, id, func(r *Record) error {
+		if r.State.Final() {
+			return errUnchanged
+		}
+		applyVideo(r, vs)
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		s.opts.Logger.Warn("record finished video", "job", id, "video", vs.Video, "err", err)
+	}
+}
+
 // finish records a job's outcome and writes job.json beside its outputs.
 func (s *Service) finish(ctx context.Context, id string, sum *coordinator.Summary, out storage.Bucket, prefix string) error {
 	now := time.Now().UTC()
@@ -556,22 +676,7 @@ func (s *Service) finish(ctx context.Context, id string, sum *coordinator.Summar
 			r.Results["throughput"] = r.Output + "/" + coordinator.ThroughputFile
 		}
 		for _, vs := range sum.Videos {
-			v := r.video(vs.Video)
-			if v == nil {
-				continue
-			}
-			v.State, v.Error = vs.Status, vs.Error
-			v.Done, v.Total, v.Exact, v.Percent = vs.Stats.Frames+vs.Stats.FailedFrames, vs.Stats.Frames+vs.Stats.FailedFrames, true, 100
-			v.FPS = vs.Stats.FPS
-			st := vs.Stats
-			v.Stats = &st
-			v.Results = map[string]string{}
-			v.AnnotateError = vs.AnnotateError
-			for _, name := range vs.Outputs {
-				if key, ok := resultKeys[name]; ok {
-					v.Results[key] = r.Output + "/" + v.Name + "/" + name
-				}
-			}
+			applyVideo(r, vs)
 		}
 		r.Progress = Progress{Done: sum.Frames, Total: sum.Frames, Exact: true, Percent: 100, FPS: sum.FPS}
 		return nil
@@ -622,6 +727,12 @@ func (s *Service) fail(id string, cause error) {
 			return errUnchanged
 		}
 		r.State, r.Finished, r.Error = bus.JobFailed, &now, cause.Error()
+		// Videos that had not finished end with the job, never "running".
+		for i := range r.Videos {
+			if v := &r.Videos[i]; !videoFinished(v.State) {
+				v.State, v.Error = coordinator.Failed, "job failed before the video finished"
+			}
+		}
 		return nil
 	})
 	if err != nil {

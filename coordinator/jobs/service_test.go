@@ -308,3 +308,153 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("unknown job: %v", err)
 	}
 }
+
+// TestRedispatchAbandonedTask leaves a job's task stored but past the
+// ingest consumer's MaxDeliver, with no end event for its video (its
+// advisory was lost): a restarted coordinator puts the task back, so the
+// job finishes instead of staying RUNNING.
+func TestRedispatchAbandonedTask(t *testing.T) {
+	o := bus.DefaultStreamOptions()
+	o.IngestMaxDeliver = 1
+	_, js := bustest.Start(t, o)
+	ctx := context.Background()
+	out := t.TempDir()
+	svc, stop := newService(t, js, out)
+	rec, _, err := svc.Submit(ctx, Spec{Inputs: []string{"/v/a.mp4"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, svc, rec.ID, "dispatch", func(r *Record) bool { return r.Dispatched })
+	cons, err := js.Consumer(ctx, bus.VideosStream, bus.IngestConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The one delivery is handed back; the next pull finds it exhausted.
+	poll.Until(t, 30*time.Second, "the task exhausted", func() (bool, error) {
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(200*time.Millisecond))
+		if err != nil {
+			return false, err
+		}
+		for m := range batch.Messages() {
+			_ = m.Nak()
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return false, err
+		}
+		return info.NumAckPending == 0 && info.Delivered.Stream >= 1, fmt.Errorf("consumer %+v", info)
+	})
+	stop()
+
+	svc2, _ := newService(t, js, out)
+	task := takeTasks(t, js, 1)[0]
+	playVideo(t, js, task, 4)
+	done := waitFor(t, svc2, rec.ID, "the job to finish", func(r *Record) bool { return r.State.Final() })
+	if done.State != bus.JobSucceeded || done.Progress.Done != 4 {
+		t.Fatalf("finished record: state %s, progress %+v", done.State, done.Progress)
+	}
+	st, err := js.Stream(ctx, bus.VideosStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := st.Info(ctx); err != nil || info.State.Msgs != 0 {
+		t.Fatalf("videos stream after the job: %+v %v", info, err)
+	}
+}
+
+// TestWallTimeAcrossRestart: a job resumed by another coordinator reports
+// its wall time and rate from when it started, as its record says, not
+// from the restart.
+func TestWallTimeAcrossRestart(t *testing.T) {
+	_, js := bustest.Start(t, bus.DefaultStreamOptions())
+	out := t.TempDir()
+	svc, stop := newService(t, js, out)
+	rec, _, err := svc.Submit(context.Background(), Spec{Inputs: []string{"/v/a.mp4"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := takeTasks(t, js, 1)[0]
+	waitFor(t, svc, rec.ID, "running", func(r *Record) bool { return r.State == bus.JobRunning && r.Started != nil })
+	stop()
+	// The job has been running for an hour when its coordinator restarts.
+	hourAgo := time.Now().UTC().Add(-time.Hour)
+	store, err := OpenStore(context.Background(), js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Update(context.Background(), rec.ID, func(r *Record) error { r.Started = &hourAgo; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	svc2, _ := newService(t, js, out)
+	playVideo(t, js, task, 36)
+	done := waitFor(t, svc2, rec.ID, "the job to finish", func(r *Record) bool { return r.State.Final() })
+	if done.Progress.FPS <= 0 || done.Progress.FPS > 36.0/3600*1.01 {
+		t.Errorf("record fps %v, want 36 frames over at least an hour (%.4f)", done.Progress.FPS, 36.0/3600)
+	}
+	b, err := os.ReadFile(filepath.Join(out, rec.ID, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum struct {
+		WallSeconds float64 `json:"wall_seconds"`
+	}
+	if err := json.Unmarshal(b, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.WallSeconds < 3600 {
+		t.Errorf("summary.json wall_seconds %v, want the hour since the job started", sum.WallSeconds)
+	}
+}
+
+// TestCancelPurgesAfterIngestStops: frames an ingest process publishes
+// between the cancellation notice and stopping are purged when it says it
+// has stopped, not by a timer. The ingest process is played here: on the
+// notice it publishes late frames, then answers.
+func TestCancelPurgesAfterIngestStops(t *testing.T) {
+	nc, js := bustest.Start(t, bus.DefaultStreamOptions())
+	svc, _ := newService(t, js, t.TempDir())
+	rec, _, err := svc.Submit(context.Background(), Spec{Inputs: []string{"/a.mp4"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	takeTasks(t, js, 1)
+	frame := func(seq int) {
+		f := bus.Frame{Job: rec.ID, Video: "a", Seq: seq, Size: 1, Gain: 1, Pixels: []byte{1, 2, 3}}
+		if _, err := js.Publish(context.Background(), bus.FrameSubject(rec.ID, "a"), bus.AppendFrame(nil, &f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	frame(0)
+	waitFor(t, svc, rec.ID, "the video running", func(r *Record) bool { return r.Dispatched })
+	answered := make(chan error, 1)
+	sub, err := nc.Subscribe(bus.CancelSubject(rec.ID), func(m *nats.Msg) {
+		if m.Reply == "" {
+			answered <- errors.New("the cancellation notice asks for no answer")
+			return
+		}
+		frame(1) // published before the notice stopped the video
+		frame(2)
+		answered <- m.Respond(nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if _, err := svc.Cancel(context.Background(), rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+	frames, err := js.Stream(context.Background(), bus.FramesStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, "the late frames purged", func() (bool, error) {
+		info, err := frames.Info(context.Background())
+		if err != nil {
+			return false, err
+		}
+		return info.State.Msgs == 0, fmt.Errorf("%d frames left", info.State.Msgs)
+	})
+}

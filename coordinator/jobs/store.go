@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -30,12 +31,29 @@ type Store struct {
 	kv jetstream.KeyValue
 	// fullReads counts records read whole (tests check listings with it).
 	fullReads atomic.Int64
+	// staleReads counts reads answered older than known, then retried.
+	staleReads atomic.Int64
 
 	mu sync.Mutex
 	// briefs are the job lines of the last listing, each with the revision
 	// it was read at: a listing reads again only the records that changed.
 	briefs map[string]revBrief
+
+	// written is the last revision this store wrote or read per record. On
+	// a replicated bucket a read may be answered by a replica that lags
+	// (KV gets are direct gets, served by any replica): a record read
+	// older than that, or not found, is read again until it catches up.
+	wmu     sync.Mutex
+	written map[string]uint64
 }
+
+// Stale reads of a record known to exist are retried with backoff, up to
+// staleReadFor in all: a lagging replica catches up in milliseconds, a
+// replica that stays behind longer is a real fault, reported.
+const (
+	staleReadFor     = 10 * time.Second
+	staleReadBackoff = 20 * time.Millisecond
+)
 
 type revBrief struct {
 	rev   uint64
@@ -48,7 +66,7 @@ func OpenStore(ctx context.Context, js jetstream.JetStream) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open kv %s: %w", bus.JobsBucket, err)
 	}
-	return &Store{kv: kv, briefs: map[string]revBrief{}}, nil
+	return &Store{kv: kv, briefs: map[string]revBrief{}, written: map[string]uint64{}}, nil
 }
 
 // Create stores a new record; ErrExists if the id is taken.
@@ -57,13 +75,30 @@ func (s *Store) Create(ctx context.Context, r *Record) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.kv.Create(ctx, r.ID, b); err != nil {
+	rev, err := s.kv.Create(ctx, r.ID, b)
+	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return fmt.Errorf("job %s: %w", r.ID, ErrExists)
 		}
 		return fmt.Errorf("store job %s: %w", r.ID, err)
 	}
+	s.saw(r.ID, rev)
 	return nil
+}
+
+// saw notes that record id exists at revision rev at least.
+func (s *Store) saw(id string, rev uint64) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if rev > s.written[id] {
+		s.written[id] = rev
+	}
+}
+
+func (s *Store) known(id string) uint64 {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.written[id]
 }
 
 // Get reads one record.
@@ -76,19 +111,50 @@ func (s *Store) get(ctx context.Context, id string) (*Record, uint64, error) {
 	if err := bus.ValidName("job", id); err != nil {
 		return nil, 0, fmt.Errorf("job %q: %w", id, ErrNotFound)
 	}
-	e, err := s.kv.Get(ctx, id)
+	e, err := s.read(ctx, id)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil, 0, fmt.Errorf("job %s: %w", id, ErrNotFound)
 		}
 		return nil, 0, fmt.Errorf("read job %s: %w", id, err)
 	}
+	s.saw(id, e.Revision())
 	s.fullReads.Add(1)
 	var r Record
 	if err := json.Unmarshal(e.Value(), &r); err != nil {
 		return nil, 0, fmt.Errorf("read job %s: %w", id, err)
 	}
 	return &r, e.Revision(), nil
+}
+
+// read gets the record's entry, reading again while a replica answers
+// with less than this store has already seen of it.
+func (s *Store) read(ctx context.Context, id string) (jetstream.KeyValueEntry, error) {
+	deadline := time.Now().Add(staleReadFor)
+	wait := staleReadBackoff
+	for {
+		e, err := s.kv.Get(ctx, id)
+		want := s.known(id)
+		switch {
+		case err == nil && e.Revision() >= want:
+			return e, nil
+		case err != nil && !errors.Is(err, jetstream.ErrKeyNotFound):
+			return nil, err
+		case want == 0:
+			return e, err // never seen: not found is the answer
+		case time.Now().After(deadline):
+			if err == nil {
+				return nil, fmt.Errorf("revision %d read, %d written: replicas lag for %v", e.Revision(), want, staleReadFor)
+			}
+			return nil, fmt.Errorf("revision %d written, not found for %v: %w", want, staleReadFor, err)
+		}
+		s.staleReads.Add(1)
+		bus.Sleep(ctx, wait)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
 
 // errUnchanged lets an Update function say there is nothing to write.
@@ -113,8 +179,9 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Record) error) (
 		if err != nil {
 			return nil, err
 		}
-		_, err = s.kv.Update(ctx, id, b, rev)
+		nrev, err := s.kv.Update(ctx, id, b, rev)
 		if err == nil {
+			s.saw(id, nrev)
 			return r, nil
 		}
 		if attempt >= 20 || !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {

@@ -2,11 +2,13 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/internal/bustest"
+	"github.com/vidpipe/vidpipe/internal/poll"
 )
 
 // TestBriefsReadOnlyChangedRecords: listing jobs reads a record whole only
@@ -78,5 +80,56 @@ func TestBriefsReadOnlyChangedRecords(t *testing.T) {
 	}
 	if n := list("b", "a"); n != 0 {
 		t.Errorf("listing after a delete read %d records, want 0", n)
+	}
+}
+
+// TestStoreRereadsLaggingReplica: a replica that has not applied a record's
+// creation answers "not found", or an older revision; the store, knowing
+// the record exists at a later revision, reads again until it gets it,
+// rather than failing the job with "job not found". The lagging replica is
+// played by the bucket itself: the entry is removed under the store and
+// put back once the store has been refused.
+func TestStoreRereadsLaggingReplica(t *testing.T) {
+	_, js := bustest.Start(t, bus.DefaultStreamOptions())
+	ctx := context.Background()
+	store, err := OpenStore(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, bus.JobsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &Record{ID: "j1", State: bus.JobQueued}
+	if err := store.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	entry, err := kv.Get(ctx, "j1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Purge(ctx, "j1"); err != nil {
+		t.Fatal(err)
+	}
+	type got struct {
+		r   *Record
+		err error
+	}
+	res := make(chan got, 1)
+	go func() {
+		r, err := store.Get(ctx, "j1")
+		res <- got{r, err}
+	}()
+	poll.Until(t, 10*time.Second, "the store to be refused once", poll.True(func() bool { return store.staleReads.Load() > 0 }))
+	if _, err := kv.Put(ctx, "j1", entry.Value()); err != nil {
+		t.Fatal(err)
+	}
+	g := <-res
+	if g.err != nil || g.r.ID != "j1" {
+		t.Fatalf("Get after the replica caught up: %+v, %v", g.r, g.err)
+	}
+	// A record never seen is not waited for.
+	if _, err := store.Get(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown record: %v", err)
 	}
 }

@@ -29,6 +29,12 @@ type Server struct {
 	SecretKey string
 	Region    string
 	Dir       string // the posix backend's root: one folder per bucket
+
+	t       testing.TB
+	bin     string
+	logPath string
+	cmd     *exec.Cmd
+	exited  chan error
 }
 
 // Binary returns the versitygw executable: $VERSITYGW, else
@@ -89,12 +95,41 @@ func Start(t testing.TB) *Server {
 			lastErr = err
 			continue
 		}
-		t.Cleanup(func() { stop(cmd, exited) })
+		s.t, s.bin, s.logPath, s.cmd, s.exited = t, bin, logPath, cmd, exited
+		t.Cleanup(s.Stop)
 		return s
 	}
 	logTail, _ := os.ReadFile(logPath)
 	t.Fatalf("start versitygw: %v\nlog:\n%s", lastErr, tail(logTail, 2000))
 	return nil
+}
+
+// Stop kills the server, as an outage does: its data stay in Dir, and
+// Restart brings it back on the same port. Stopping twice is harmless.
+func (s *Server) Stop() {
+	if s.cmd != nil {
+		stop(s.cmd, s.exited)
+		s.cmd = nil
+	}
+}
+
+// Restart starts a stopped server again on the same port and data.
+func (s *Server) Restart() {
+	s.t.Helper()
+	if s.cmd != nil {
+		s.t.Fatal("s3test: Restart of a running server")
+	}
+	addr := strings.TrimPrefix(s.Endpoint, "http://")
+	cmd, exited, err := launch(s.bin, addr, s, s.logPath)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := waitReady(s.Endpoint, exited, 15*time.Second); err != nil {
+		stop(cmd, exited)
+		logTail, _ := os.ReadFile(s.logPath)
+		s.t.Fatalf("restart versitygw on %s: %v\nlog:\n%s", addr, err, tail(logTail, 2000))
+	}
+	s.cmd, s.exited = cmd, exited
 }
 
 func launch(bin, addr string, s *Server, logPath string) (*exec.Cmd, chan error, error) {
