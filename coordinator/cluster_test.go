@@ -3,56 +3,18 @@ package coordinator
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vidpipe/vidpipe/bus"
+	"github.com/vidpipe/vidpipe/internal/bustest"
 	"github.com/vidpipe/vidpipe/internal/poll"
 )
-
-// startCluster runs a 3-node JetStream cluster in this process, routed on
-// loopback.
-func startCluster(t *testing.T) map[string]*server.Server {
-	t.Helper()
-	ports := make([]int, 3)
-	var routes []*url.URL
-	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		u, _ := url.Parse(fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
-		routes = append(routes, u)
-	}
-	nodes := map[string]*server.Server{}
-	for i, p := range ports {
-		name := fmt.Sprintf("n%d", i)
-		srv, err := server.NewServer(&server.Options{
-			ServerName: name, Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
-			Cluster: server.ClusterOpts{Name: "vidpipe-test", Host: "127.0.0.1", Port: p}, Routes: routes,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv.Start()
-		t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-		if !srv.ReadyForConnections(10 * time.Second) {
-			t.Fatalf("node %s not ready", name)
-		}
-		nodes[name] = srv
-	}
-	return nodes
-}
 
 // TestFollowerSurvivesResultsLeaderKill kills the cluster node that leads
 // the results stream and holds the coordinator's connection, mid-job, on an
@@ -62,7 +24,7 @@ func startCluster(t *testing.T) map[string]*server.Server {
 // real processes); TestFollowerReplacesStalledConsumer pins the watch that
 // covers the tries where it does not.
 func TestFollowerSurvivesResultsLeaderKill(t *testing.T) {
-	nodes := startCluster(t)
+	nodes := bustest.StartCluster(t)
 	var urls []string
 	for _, n := range nodes {
 		urls = append(urls, n.ClientURL())

@@ -3,40 +3,15 @@ package coordinator
 import (
 	"context"
 	"io"
-	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/internal/bustest"
+	"github.com/vidpipe/vidpipe/internal/logtest"
 	"github.com/vidpipe/vidpipe/internal/s3test"
 	"github.com/vidpipe/vidpipe/storage"
 )
-
-// onLog runs fn once, at the first record with message msg: a test's hook
-// on what the code under test reports.
-type onLog struct {
-	slog.Handler
-	msg  string
-	once *sync.Once
-	fn   func()
-}
-
-func (h onLog) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h onLog) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message == h.msg {
-		h.once.Do(h.fn)
-	}
-	return h.Handler.Handle(ctx, r)
-}
-func (h onLog) WithAttrs(a []slog.Attr) slog.Handler {
-	return onLog{h.Handler.WithAttrs(a), h.msg, h.once, h.fn}
-}
-func (h onLog) WithGroup(g string) slog.Handler {
-	return onLog{h.Handler.WithGroup(g), h.msg, h.once, h.fn}
-}
 
 // TestOutputsRideOutStorageOutage: the job's results are all in, and S3 is
 // down when the coordinator writes the outputs; it retries, the store
@@ -62,7 +37,7 @@ func TestOutputsRideOutStorageOutage(t *testing.T) {
 	publish(t, js, bus.EventSubject(job, "v"), bus.Event{Type: bus.VideoEnded, Job: job, Video: "v", Frames: n, Decoded: n})
 
 	srv.Stop()
-	log := slog.New(onLog{Handler: slog.DiscardHandler, msg: "storage unavailable; retrying", once: &sync.Once{}, fn: srv.Restart})
+	log := logtest.OnMessage("storage unavailable; retrying", srv.Restart)
 	c := New(js, Options{Out: out, Prefix: "jobs/" + job, Logger: log,
 		StorageRetry: storage.RetryPolicy{For: time.Minute, First: 10 * time.Millisecond, Max: 200 * time.Millisecond}})
 	sum, err := c.RunJob(ctx, Job{ID: job, Videos: []VideoSpec{{"v", "v.mp4"}}})

@@ -2,40 +2,17 @@ package ingest
 
 import (
 	"context"
-	"log/slog"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/internal/bustest"
+	"github.com/vidpipe/vidpipe/internal/logtest"
 	"github.com/vidpipe/vidpipe/internal/s3test"
 	"github.com/vidpipe/vidpipe/media/decode"
 	"github.com/vidpipe/vidpipe/storage"
 )
-
-// onLog runs fn once, at the first record with message msg.
-type onLog struct {
-	slog.Handler
-	msg  string
-	once *sync.Once
-	fn   func()
-}
-
-func (h onLog) Enabled(context.Context, slog.Level) bool { return true }
-func (h onLog) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message == h.msg {
-		h.once.Do(h.fn)
-	}
-	return h.Handler.Handle(ctx, r)
-}
-func (h onLog) WithAttrs(a []slog.Attr) slog.Handler {
-	return onLog{h.Handler.WithAttrs(a), h.msg, h.once, h.fn}
-}
-func (h onLog) WithGroup(g string) slog.Handler {
-	return onLog{h.Handler.WithGroup(g), h.msg, h.once, h.fn}
-}
 
 // TestOpenRidesOutStorageOutage: S3 is down when a video is opened; the
 // open is retried until the store is back, and the video is ingested
@@ -66,7 +43,7 @@ func TestOpenRidesOutStorageOutage(t *testing.T) {
 	quick := storage.RetryPolicy{For: time.Minute, First: 10 * time.Millisecond, Max: 200 * time.Millisecond}
 
 	srv.Stop()
-	log := slog.New(onLog{Handler: slog.DiscardHandler, msg: "storage unavailable; retrying", once: &sync.Once{}, fn: srv.Restart})
+	log := logtest.OnMessage("storage unavailable; retrying", srv.Restart)
 	in := New(js, Options{Open: open, Logger: log, StorageRetry: quick})
 	v := Video{Name: "clip", Source: "s3://videos/clip.mp4", Decode: &decode.Options{Size: 64}}
 	if err := in.Ingest(ctx, "job1", v); err != nil {

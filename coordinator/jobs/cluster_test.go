@@ -3,66 +3,17 @@ package jobs
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vidpipe/vidpipe/bus"
+	"github.com/vidpipe/vidpipe/internal/bustest"
 	"github.com/vidpipe/vidpipe/internal/poll"
 )
-
-// freePort is a loopback port nobody listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// startCluster runs a 3-node JetStream cluster in this process, routed on
-// loopback, and returns its client URLs.
-func startCluster(t *testing.T) []string {
-	t.Helper()
-	const n = 3
-	routes := make([]int, n)
-	for i := range routes {
-		routes[i] = freePort(t)
-	}
-	var urls []*url.URL
-	for _, p := range routes {
-		u, _ := url.Parse(fmt.Sprintf("nats://127.0.0.1:%d", p))
-		urls = append(urls, u)
-	}
-	var clients []string
-	for i := range n {
-		o := &server.Options{
-			ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: -1,
-			JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
-			Cluster: server.ClusterOpts{Name: "vidpipe-test", Host: "127.0.0.1", Port: routes[i]},
-			Routes:  urls,
-		}
-		srv, err := server.NewServer(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv.Start()
-		t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-		if !srv.ReadyForConnections(10 * time.Second) {
-			t.Fatalf("node %d not ready", i)
-		}
-		clients = append(clients, srv.ClientURL())
-	}
-	return clients
-}
 
 // TestReplicatedJobsRecordsRead submits jobs at once on a 3-node cluster
 // with every stream and bucket at three replicas, each coordinator
@@ -73,7 +24,10 @@ func startCluster(t *testing.T) []string {
 // process-level fault matrix runs the standalone cluster); the test keeps
 // the replicated path exercised end to end.
 func TestReplicatedJobsRecordsRead(t *testing.T) {
-	urls := startCluster(t)
+	var urls []string
+	for _, srv := range bustest.StartCluster(t) {
+		urls = append(urls, srv.ClientURL())
+	}
 	o := bus.DefaultStreamOptions()
 	o.Replicas = 3
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)

@@ -2,39 +2,16 @@ package jobs
 
 import (
 	"context"
-	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/internal/bustest"
+	"github.com/vidpipe/vidpipe/internal/logtest"
 	"github.com/vidpipe/vidpipe/internal/s3test"
 	"github.com/vidpipe/vidpipe/storage"
 )
-
-// onLog runs fn once, at the first record with message msg.
-type onLog struct {
-	slog.Handler
-	msg  string
-	once *sync.Once
-	fn   func()
-}
-
-func (h onLog) Enabled(context.Context, slog.Level) bool { return true }
-func (h onLog) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message == h.msg {
-		h.once.Do(h.fn)
-	}
-	return h.Handler.Handle(ctx, r)
-}
-func (h onLog) WithAttrs(a []slog.Attr) slog.Handler {
-	return onLog{h.Handler.WithAttrs(a), h.msg, h.once, h.fn}
-}
-func (h onLog) WithGroup(g string) slog.Handler {
-	return onLog{h.Handler.WithGroup(g), h.msg, h.once, h.fn}
-}
 
 // TestJobRetriedAfterStorageOutage: S3 is down when a job's outputs are
 // written, for longer than one output's retries: the job is not FAILED for
@@ -56,7 +33,7 @@ func TestJobRetriedAfterStorageOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(onLog{Handler: slog.DiscardHandler, msg: "job outputs not written, storage unavailable; running the job again", once: &sync.Once{}, fn: srv.Restart})
+	log := logtest.OnMessage("job outputs not written, storage unavailable; running the job again", srv.Restart)
 	svc := New(js, store, Options{
 		Out: "s3://results/out", Model: Model{Path: "/models/m.onnx", SHA256: "abc", Input: 64},
 		LocalInputs: true, FlushEvery: 50 * time.Millisecond, Open: open, Logger: log,

@@ -3,13 +3,10 @@ package half_test
 import (
 	"context"
 	"errors"
-	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/vidpipe/vidpipe/media/decode"
+	"github.com/vidpipe/vidpipe/internal/samples"
 	"github.com/vidpipe/vidpipe/model/builtin"
 	"github.com/vidpipe/vidpipe/model/detect"
 	"github.com/vidpipe/vidpipe/model/half"
@@ -140,33 +137,6 @@ func TestMixedRefusesSubgraphs(t *testing.T) {
 	}
 }
 
-// frames decodes up to n letterboxed frames of a sample video, every
-// every-th, as media/decode gives them to the pipeline.
-func frames(t testing.TB, video string, size, every, n int) [][]byte {
-	t.Helper()
-	path := filepath.Join(builtin.CacheDir(), "videos", video)
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("sample video %s: %v (scripts/setup.sh --test fetches it)", video, err)
-	}
-	d, err := decode.Open(context.Background(), path, nil, decode.Options{Size: size, Every: every, Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	var out [][]byte
-	for len(out) < n {
-		f, err := d.Next(context.Background())
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, append([]byte(nil), f.Letterbox...))
-	}
-	return out
-}
-
 // detector runs one model over frames and returns each frame's detections
 // at conf.
 type detector struct {
@@ -254,7 +224,7 @@ func TestFloat16Detections(t *testing.T) {
 	const size, batch = 320, 4
 	var imgs [][]byte
 	for _, v := range []string{"vtest.avi", "Megamind.avi"} {
-		imgs = append(imgs, frames(t, v, size, 25, 8)...)
+		imgs = append(imgs, samples.Frames(t, v, size, 25, 8)...)
 	}
 	b := builtinModel(t, size)
 	twin, mixed := decodeModel(t, b), decodeModel(t, b)

@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/vidpipe/vidpipe/media/decode"
+	"github.com/vidpipe/vidpipe/internal/samples"
 	"github.com/vidpipe/vidpipe/model/builtin"
 	"github.com/vidpipe/vidpipe/model/detect"
 	"github.com/vidpipe/vidpipe/model/half"
@@ -20,32 +17,6 @@ import (
 	"github.com/vidpipe/vidpipe/model/onnx"
 	"github.com/vidpipe/vidpipe/model/u8input"
 )
-
-// frames decodes n letterboxed frames of a sample video, every every-th.
-func frames(t testing.TB, video string, size, every, n int) [][]byte {
-	t.Helper()
-	path := filepath.Join(builtin.CacheDir(), "videos", video)
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("sample video %s: %v (scripts/setup.sh --test fetches it)", video, err)
-	}
-	d, err := decode.Open(context.Background(), path, nil, decode.Options{Size: size, Every: every, Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	var out [][]byte
-	for len(out) < n {
-		f, err := d.Next(context.Background())
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, append([]byte(nil), f.Letterbox...))
-	}
-	return out
-}
 
 func open(t testing.TB, model []byte, name string, batch int) (*infer.Session, *layout.Layout) {
 	t.Helper()
@@ -119,7 +90,7 @@ func run(t testing.TB, s *infer.Session, imgs [][]byte) [][]float32 {
 // fed detect.Planar's floats, for the float32 and both float16 forms.
 func TestSameOutputAsFloatInput(t *testing.T) {
 	const size, batch = 64, 3
-	imgs := append(frames(t, "vtest.avi", size, 50, 2), frames(t, "Megamind.avi", size, 50, 1)...)
+	imgs := append(samples.Frames(t, "vtest.avi", size, 50, 2), samples.Frames(t, "Megamind.avi", size, 50, 1)...)
 	m, err := builtin.Build(size)
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +170,7 @@ func BenchmarkInput(b *testing.B) {
 	const batch = 4
 	for _, size := range []int{320, 640} {
 		b.Run(fmt.Sprintf("%d/batch%d", size, batch), func(b *testing.B) {
-			imgs := frames(b, "vtest.avi", size, 10, batch)
+			imgs := samples.Frames(b, "vtest.avi", size, 10, batch)
 			m, err := builtin.Build(size)
 			if err != nil {
 				b.Fatal(err)
@@ -246,7 +217,7 @@ func BenchmarkInputPrep(b *testing.B) {
 	const batch = 4
 	for _, size := range []int{320, 640} {
 		b.Run(fmt.Sprintf("%d/batch%d", size, batch), func(b *testing.B) {
-			imgs := frames(b, "vtest.avi", size, 10, batch)
+			imgs := samples.Frames(b, "vtest.avi", size, 10, batch)
 			n, d := onnx.Dim{Param: "N"}, onnx.Dim{Value: int64(size)}
 			g := &onnx.Graph{
 				Name:         "sum",
