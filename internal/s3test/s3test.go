@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,16 @@ type Server struct {
 	SecretKey string
 	Region    string
 	Dir       string // the posix backend's root: one folder per bucket
+
+	proc *process // shared by copies of the Server
+}
+
+// process is the running versitygw, replaced by Restart.
+type process struct {
+	bin, addr, logPath string
+	mu                 sync.Mutex
+	cmd                *exec.Cmd
+	exited             chan error
 }
 
 // Binary returns the versitygw executable: $VERSITYGW, else
@@ -89,12 +100,47 @@ func Start(t testing.TB) *Server {
 			lastErr = err
 			continue
 		}
-		t.Cleanup(func() { stop(cmd, exited) })
+		s.proc = &process{bin: bin, addr: addr, logPath: logPath, cmd: cmd, exited: exited}
+		t.Cleanup(s.Stop)
 		return s
 	}
 	logTail, _ := os.ReadFile(logPath)
 	t.Fatalf("start versitygw: %v\nlog:\n%s", lastErr, tail(logTail, 2000))
 	return nil
+}
+
+// Stop kills the server, leaving its data; S3 is unreachable (connection
+// refused) until Restart. Stopping a stopped server does nothing.
+func (s *Server) Stop() {
+	p := s.proc
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		stop(p.cmd, p.exited)
+		p.cmd, p.exited = nil, nil
+	}
+}
+
+// Restart starts a stopped server again on the same address, credentials
+// and data, as a restarted S3 service comes back.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	p := s.proc
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		t.Fatalf("versitygw at %s is running", s.Endpoint)
+	}
+	cmd, exited, err := launch(p.bin, p.addr, s, p.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := waitReady(s.Endpoint, exited, 15*time.Second); err != nil {
+		stop(cmd, exited)
+		logTail, _ := os.ReadFile(p.logPath)
+		t.Fatalf("restart versitygw: %v\nlog:\n%s", err, tail(logTail, 2000))
+	}
+	p.cmd, p.exited = cmd, exited
 }
 
 func launch(bin, addr string, s *Server, logPath string) (*exec.Cmd, chan error, error) {
