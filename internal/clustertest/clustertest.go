@@ -147,6 +147,28 @@ func (p *Proc) Done() <-chan struct{} { return p.done }
 // Err is how the process exited; valid once Done is closed.
 func (p *Proc) Err() error { return p.err }
 
+// Logged reports whether the process's log holds s so far.
+func (p *Proc) Logged(s string) bool {
+	b, err := os.ReadFile(p.Log)
+	return err == nil && strings.Contains(string(b), s)
+}
+
+// WaitLogged waits until the process logs s, failing if it exits first.
+func (c *Cluster) WaitLogged(p *Proc, s string, timeout time.Duration) {
+	c.T.Helper()
+	poll.Until(c.T, timeout, fmt.Sprintf("%s logging %q", p.Name, s), func() (bool, error) {
+		if p.Logged(s) {
+			return true, nil
+		}
+		select {
+		case <-p.done:
+			c.T.Fatalf("%s exited (%v) before logging %q", p.Name, p.err, s)
+		default:
+		}
+		return false, nil
+	})
+}
+
 // FreePort asks the kernel for a free loopback port.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
@@ -467,6 +489,17 @@ func (c *Cluster) stopAll() {
 		case <-time.After(20 * time.Second):
 			_ = p.cmd.Process.Kill()
 			<-p.done
+		}
+	}
+	// VIDPIPE_CLUSTER_LOGS=dir keeps every process's log, passed or failed.
+	if dir := os.Getenv("VIDPIPE_CLUSTER_LOGS"); dir != "" {
+		keep := filepath.Join(dir, strings.ReplaceAll(c.T.Name(), "/", "_"))
+		if err := os.MkdirAll(keep, 0o755); err == nil {
+			for _, p := range c.procs {
+				if b, err := os.ReadFile(p.Log); err == nil {
+					_ = os.WriteFile(filepath.Join(keep, p.Name+".log"), b, 0o644)
+				}
+			}
 		}
 	}
 	if c.T.Failed() {
