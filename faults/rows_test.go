@@ -35,7 +35,7 @@ func matrix() []*row {
 		{name: "coordinator-sigkill-x2", fault: "coordinator SIGKILL ×2 in one job", body: coordinatorKills},
 		{name: "nats-sigterm", fault: "nats-server restart (SIGTERM), same store", body: natsRestart(syscall.SIGTERM)},
 		{name: "nats-sigkill", fault: "nats-server restart (SIGKILL), same store", body: natsRestart(syscall.SIGKILL)},
-		{name: "r3-node-kill", fault: "R3 cluster: a follower node SIGKILLed and back, then the VIDPIPE_RESULTS leader SIGKILLed", body: r3NodeKill},
+		{name: "r3-node-kill", fault: "R3 cluster: a follower node SIGKILLed and back, then the node leading VIDPIPE_RESULTS and holding the coordinator's connection SIGKILLed", body: r3NodeKill},
 		{name: "r3-ten-jobs", fault: "R3 cluster: 10 jobs submitted at once", body: r3TenJobs},
 		{name: "s3-outage", fault: "S3 unavailable for 15 s (versitygw stopped), then back", body: s3Outage},
 		{name: "slow-inference", fault: "inference longer than the ack wait (1 s ack wait, batches of 8 at 640)", body: slowInference},
@@ -233,11 +233,29 @@ func r3NodeKill(t *testing.T, r *row) {
 	reach(t, c, cl, r, id, total(counts), 0.4)
 	r.at("restart of follower " + follower.Name)
 	follower.Start(c)
+	// R3 survives one node down at a time: the follower must have caught
+	// up before the leader goes.
+	follower.WaitHealthy(c, 2*time.Minute)
 	reach(t, c, cl, r, id, total(counts), 0.6)
-	lead = leader(t, c, bus.ResultsStream)
+	// The hardest node to lose: the one leading the results stream and
+	// holding the coordinator's connection, whose follower must move.
+	r.at("moving the results leader to the coordinator's node")
+	var target *clustertest.Node
+	poll.Until(t, time.Minute, "the coordinator's node leads "+bus.ResultsStream, func() (bool, error) {
+		n, err := c.ConnectedNode("vidpipe-coordinator")
+		if err != nil {
+			return false, err
+		}
+		target = n
+		if leader(t, c, bus.ResultsStream) == n {
+			return true, nil
+		}
+		return false, c.MoveLeader(bus.ResultsStream, n)
+	})
+	lead = target
 	r.at("SIGKILL of the results leader " + lead.Name)
 	lead.Proc.Kill(t, syscall.SIGKILL)
-	r.note("results leader killed: %s", lead.Name)
+	r.note("killed %s, leading %s and holding the coordinator's connection", lead.Name, bus.ResultsStream)
 	rec := finish(t, c, cl, r, id, start, endTimeout, counts)
 	wantState(t, rec, bus.JobSucceeded)
 }

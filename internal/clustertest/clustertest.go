@@ -8,10 +8,14 @@
 package clustertest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,6 +134,8 @@ type Node struct {
 	URL  string
 	Conf string
 	Proc *Proc
+	// HTTPPort serves the server's monitoring endpoints (/healthz).
+	HTTPPort int
 }
 
 // Proc is one process of the cluster, with its log in a file.
@@ -232,7 +238,7 @@ func Start(tb testing.TB, opts Options) *Cluster {
 	}
 	for i := range opts.Nodes {
 		port := FreePort(tb)
-		c.Nodes = append(c.Nodes, &Node{Name: fmt.Sprintf("n%d", i+1), Port: port, URL: fmt.Sprintf("nats://127.0.0.1:%d", port)})
+		c.Nodes = append(c.Nodes, &Node{Name: fmt.Sprintf("n%d", i+1), Port: port, URL: fmt.Sprintf("nats://127.0.0.1:%d", port), HTTPPort: FreePort(tb)})
 	}
 	routes := make([]int, len(c.Nodes))
 	for i := range routes {
@@ -279,7 +285,7 @@ func (c *Cluster) natsConfig(n *Node, i int, routes []int) string {
 	conf := string(b)
 	for old, repl := range map[string]string{
 		"port: 4222":         fmt.Sprintf("port: %d", n.Port),
-		"http_port: 8222":    fmt.Sprintf("http_port: %d", FreePort(c.T)),
+		"http_port: 8222":    fmt.Sprintf("http_port: %d", n.HTTPPort),
 		`store_dir: "/data"`: fmt.Sprintf("store_dir: %q", filepath.Join(c.Dir, n.Name)),
 	} {
 		if !strings.Contains(conf, old) {
@@ -310,6 +316,24 @@ func (n *Node) Start(c *Cluster) {
 	c.T.Helper()
 	n.Proc = c.Start("nats-"+n.Name, "", c.natsBin, "-c", n.Conf, "-a", "127.0.0.1")
 	c.WaitTCP(fmt.Sprintf("127.0.0.1:%d", n.Port), n.Proc, 20*time.Second)
+}
+
+// WaitHealthy waits until the node's /healthz answers 200: JetStream is up
+// and every stream and consumer it replicates has caught up, as an
+// operator checks before taking the next node down.
+func (n *Node) WaitHealthy(c *Cluster, timeout time.Duration) {
+	c.T.Helper()
+	url := fmt.Sprintf("http://127.0.0.1:%d/healthz", n.HTTPPort)
+	client := &http.Client{Timeout: 2 * time.Second}
+	poll.Until(c.T, timeout, "nats-server "+n.Name+" healthy", func() (bool, error) {
+		resp, err := client.Get(url)
+		if err != nil {
+			return false, err
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(body))
+	})
 }
 
 // Restart stops the node with sig and starts it again on the same port,
@@ -541,4 +565,56 @@ func (c *Cluster) WaitWorkers(cl *api.Client, n int) {
 		err := cl.Workers(context.Background(), &live)
 		return err == nil && len(live) >= n, fmt.Errorf("%d beating (%v)", len(live), err)
 	})
+}
+
+// ConnectedNode is the node holding the client connection named name
+// (vidpipe-coordinator, vidpipe-ingest...), read from each node's /connz.
+func (c *Cluster) ConnectedNode(name string) (*Node, error) {
+	client := &http.Client{Timeout: 2 * time.Second}
+	for _, n := range c.Nodes {
+		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/connz?limit=1024", n.HTTPPort))
+		if err != nil {
+			continue // a node that is down holds no connection
+		}
+		var connz struct {
+			Connections []struct {
+				Name string `json:"name"`
+			} `json:"connections"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&connz)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("connz of %s: %w", n.Name, err)
+		}
+		for _, cn := range connz.Connections {
+			if cn.Name == name {
+				return n, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("no node holds a connection named %q", name)
+}
+
+// MoveLeader asks stream's leader to step down in favour of node, as
+// `nats stream cluster step-down --preferred` does.
+func (c *Cluster) MoveLeader(stream string, to *Node) error {
+	nc, _ := c.Admin()
+	req, _ := json.Marshal(map[string]any{"placement": map[string]string{"preferred": to.Name}})
+	msg, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, req, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("step down %s: %w", stream, err)
+	}
+	var resp struct {
+		Success bool `json:"success"`
+		Error   *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return fmt.Errorf("step down %s: %w", stream, err)
+	}
+	if !resp.Success {
+		return fmt.Errorf("step down %s to %s: %+v", stream, to.Name, resp.Error)
+	}
+	return nil
 }
