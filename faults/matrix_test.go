@@ -179,7 +179,11 @@ func submit(t *testing.T, cl *api.Client, name, prefix, key string) string {
 func describe(r *jobs.Record) string {
 	s := fmt.Sprintf("%s %d/%d", r.State, r.Progress.Done, r.Progress.Total)
 	if r.Error != "" {
-		s += ": " + r.Error
+		e := r.Error
+		if len(e) > 160 {
+			e = e[:160] + "…"
+		}
+		s += ": " + e
 	}
 	return s
 }
@@ -223,6 +227,7 @@ func finish(t *testing.T, c *clustertest.Cluster, cl *api.Client, r *row, id str
 	}
 	r.videos = append(r.videos, ts...)
 	r.tally = clustertest.Sum(r.videos)
+	r.at("checking the outcome")
 	return rec
 }
 

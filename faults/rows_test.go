@@ -42,7 +42,7 @@ func matrix() []*row {
 		{name: "poison-frame", fault: "a poison frame (undecodable bytes under a real frame id)", body: poisonFrame},
 		{name: "poison-video", fault: "a poison video (random bytes as .mp4) beside a good one", body: poisonVideo},
 		{name: "max-ack-pending", fault: "MaxAckPending full (2 in flight, 3 workers of batch 4)", body: maxAckPending},
-		{name: "no-workers", fault: "a job with no workers, one started once the frames stream is full", body: noWorkers},
+		{name: "no-workers", fault: "a job with no workers for 65 s (past the ingest ack wait), then one", body: noWorkers},
 		{name: "ten-jobs-cancel", fault: "10 jobs at once, 3 cancelled mid-way, 1 resubmitted with its idempotency key", body: tenJobsCancel},
 	}
 }
@@ -386,6 +386,9 @@ func poisonFrame(t *testing.T, r *row) {
 		t.Errorf("video %s: %s (%s), want partial naming the failed frame", v.Name, v.State, v.Error)
 	} else {
 		r.note("video partial: %q", v.Error)
+		if !strings.Contains(v.Error, fmt.Sprintf("frame %d:", seq)) {
+			r.note("the error does not name frame %d, the one poisoned", seq)
+		}
 	}
 }
 
@@ -459,18 +462,43 @@ func maxAckPending(t *testing.T, r *row) {
 func noWorkers(t *testing.T, r *row) {
 	c, cl := newCluster(t, r, 1)
 	counts := clips(c, "v", 1, 8)
-	c.Ingest("ingest-1")
+	in := c.Ingest("ingest-1")
 	start := time.Now()
 	id := submit(t, cl, "nw", "v", "")
 	limit := bus.DefaultStreamOptions().MaxFramesWaiting
 	waitStream(t, c, r, bus.FramesStream, "frames stream full", func(n uint64) bool { return n >= uint64(limit) })
-	rec, err := cl.Get(context.Background(), id)
-	if err != nil || rec.State.Final() {
-		t.Fatalf("job with no workers: %v, %v", describe(rec), err)
+	// Ingest holds the video, held back, for longer than its task's ack
+	// wait: only its progress notices keep the task from going elsewhere.
+	hold := bus.DefaultStreamOptions().IngestAckWait + 5*time.Second
+	r.at("no worker for longer than the ingest ack wait")
+	_, js := c.Admin()
+	poll.Until(t, hold+time.Minute, fmt.Sprintf("%v with no worker", hold), func() (bool, error) {
+		rec, err := cl.Get(context.Background(), id)
+		if err != nil {
+			return false, err
+		}
+		r.last = describe(rec)
+		if rec.State.Final() {
+			t.Fatalf("job with no workers ended: %s", describe(rec))
+		}
+		return time.Since(start) >= hold, nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cons, err := js.Consumer(ctx, bus.VideosStream, bus.IngestConsumer)
+	if err != nil {
+		t.Fatal(err)
 	}
-	r.note("waited %.0f s with no worker, %s", time.Since(start).Seconds(), describe(rec))
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumRedelivered != 0 || !in.Logged("msg=ingesting job=nw") {
+		t.Errorf("the video task was redelivered (%d) while ingest held it", info.NumRedelivered)
+	}
+	r.note("%.0f s with no worker", time.Since(start).Seconds())
 	c.Worker("worker-1")
-	rec = finish(t, c, cl, r, id, start, endTimeout, counts)
+	rec := finish(t, c, cl, r, id, start, endTimeout, counts)
 	wantState(t, rec, bus.JobSucceeded)
 }
 
