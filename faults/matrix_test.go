@@ -228,6 +228,11 @@ func finish(t *testing.T, c *clustertest.Cluster, cl *api.Client, r *row, id str
 	r.videos = append(r.videos, ts...)
 	r.tally = clustertest.Sum(r.videos)
 	r.at("checking the outcome")
+	for _, v := range rec.Videos {
+		if v.State == jobs.VideoQueued || v.State == jobs.VideoRunning {
+			t.Errorf("job %s is %s, its video %s still %s", id, rec.State, v.Name, v.State)
+		}
+	}
 	return rec
 }
 

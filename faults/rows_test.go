@@ -504,27 +504,40 @@ func noWorkers(t *testing.T, r *row) {
 
 func tenJobsCancel(t *testing.T, r *row) {
 	c, cl := newCluster(t, r, 1)
-	counts := clips(c, "v", 1, 3)
+	counts := clips(c, "v", 1, 6)
 	c.Ingest("ingest-1", "--concurrency", "2")
 	c.Worker("worker-1")
 	c.Worker("worker-2")
 	c.WaitWorkers(cl, 2)
 	start := time.Now()
 	ids := submitMany(t, cl, "tj", "v", 10)
-	// Mid-way through the batch: the first job has frames done.
-	waitJob(t, c, cl, r, ids[0], "first job under way", 3*time.Minute, func(rec *jobs.Record) bool {
-		return rec.Progress.Done > 0 || rec.State.Final()
-	})
+	// Each cancelled mid-way through its own video: picked while it has
+	// frames done and not all of them.
 	cancelled := map[string]bool{}
-	r.at("cancelling 3 jobs")
-	for _, i := range []int{3, 6, 9} {
-		rec, err := cl.Cancel(context.Background(), ids[i])
+	r.at("cancelling 3 jobs mid-way")
+	poll.Until(t, 3*time.Minute, "3 jobs cancelled mid-way", func() (bool, error) {
+		list, err := cl.List(context.Background())
 		if err != nil {
-			t.Fatalf("cancel %s: %v", ids[i], err)
+			return false, err
 		}
-		cancelled[ids[i]] = true
-		r.note("%s cancelled at %s", ids[i], describe(rec))
-	}
+		for _, j := range list {
+			if len(cancelled) == 3 || cancelled[j.ID] || j.ID == ids[0] || j.State.Final() || j.Progress.Done == 0 || j.Progress.Done >= j.Progress.Total {
+				continue
+			}
+			rec, err := cl.Cancel(context.Background(), j.ID)
+			var se *api.StatusError
+			if errors.As(err, &se) && se.Code == 409 {
+				continue // it finished meanwhile
+			}
+			if err != nil {
+				return false, err
+			}
+			cancelled[j.ID] = true
+			r.note("%s cancelled at %d/%d frames", j.ID, j.Progress.Done, j.Progress.Total)
+			_ = rec
+		}
+		return len(cancelled) == 3, fmt.Errorf("%d cancelled", len(cancelled))
+	})
 	r.at("resubmitting with an idempotency key")
 	again, created, err := cl.Submit(context.Background(), jobs.Spec{
 		Name: "tj01", Inputs: []string{"s3://videos/v/"}, Output: "s3://results/tj01", Annotate: new(false), IdempotencyKey: "tj-k01",
