@@ -44,11 +44,22 @@ type row struct {
 	stage, last string
 	skipped     string
 	failed      bool
+	reason      string // the first error, when the row fails on one
 	notes       []string
 }
 
 func (r *row) note(format string, args ...any) {
 	r.notes = append(r.notes, fmt.Sprintf(format, args...))
+}
+
+// errorf fails the row, keeping the first reason for the table.
+func (r *row) errorf(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if r.reason == "" {
+		r.reason = msg
+	}
+	t.Error(msg)
 }
 
 // at names the step the row is at.
@@ -88,6 +99,12 @@ func table(rows []*row) string {
 		switch {
 		case r.skipped != "":
 			result = "skipped: " + r.skipped
+		case r.failed && r.reason != "":
+			reason := r.reason
+			if len(reason) > 240 {
+				reason = reason[:240] + "…"
+			}
+			result = "**FAIL**: " + reason
 		case r.failed:
 			result = "**FAIL** at " + r.stage
 			if r.last != "" {
@@ -230,7 +247,7 @@ func finish(t *testing.T, c *clustertest.Cluster, cl *api.Client, r *row, id str
 	r.at("checking the outcome")
 	for _, v := range rec.Videos {
 		if v.State == jobs.VideoQueued || v.State == jobs.VideoRunning {
-			t.Errorf("job %s is %s, its video %s still %s", id, rec.State, v.Name, v.State)
+			r.errorf(t, "job %s is %s, its video %s still %s", id, rec.State, v.Name, v.State)
 		}
 	}
 	return rec
@@ -241,11 +258,11 @@ func finish(t *testing.T, c *clustertest.Cluster, cl *api.Client, r *row, id str
 func check(t *testing.T, r *row) {
 	t.Helper()
 	if r.known == "" && (r.tally.Lost != 0 || r.tally.Duplicated != 0) {
-		t.Errorf("%d frames lost, %d duplicated, want 0 and 0", r.tally.Lost, r.tally.Duplicated)
+		r.errorf(t, "%d frames lost, %d duplicated, want 0 and 0", r.tally.Lost, r.tally.Duplicated)
 	}
 	for _, v := range r.videos {
 		if v.Unordered != 0 {
-			t.Errorf("video %s", v)
+			r.errorf(t, "video %s", v)
 		}
 	}
 }

@@ -24,7 +24,7 @@ import (
 
 // endTimeout bounds a job's run after its fault: a job that does not end
 // within it is a finding (it hangs), not a slow machine.
-const endTimeout = 4 * time.Minute
+const endTimeout = 3 * time.Minute
 
 // matrix is every row, in the README's order.
 func matrix() []*row {
@@ -48,10 +48,10 @@ func matrix() []*row {
 }
 
 // wantState fails the row unless the job ended in want.
-func wantState(t *testing.T, rec *jobs.Record, want bus.JobState) {
+func wantState(t *testing.T, r *row, rec *jobs.Record, want bus.JobState) {
 	t.Helper()
 	if rec.State != want {
-		t.Errorf("job %s: %s (%s), want %s", rec.ID, rec.State, rec.Error, want)
+		r.errorf(t, "job %s: %s (%s), want %s", rec.ID, rec.State, rec.Error, want)
 	}
 }
 
@@ -70,7 +70,7 @@ func workerKills(t *testing.T, r *row) {
 		ws = append(ws, c.Worker(fmt.Sprintf("worker-%d", i+4)))
 	}
 	rec := finish(t, c, cl, r, id, start, endTimeout, counts)
-	wantState(t, rec, bus.JobSucceeded)
+	wantState(t, r, rec, bus.JobSucceeded)
 }
 
 func ingestKill(t *testing.T, r *row) {
@@ -87,7 +87,7 @@ func ingestKill(t *testing.T, r *row) {
 	in.Kill(t, syscall.SIGKILL)
 	c.Ingest("ingest-2")
 	rec := finish(t, c, cl, r, id, start, endTimeout, counts)
-	wantState(t, rec, bus.JobSucceeded)
+	wantState(t, r, rec, bus.JobSucceeded)
 }
 
 func ingestRollingRestart(t *testing.T, r *row) {
@@ -115,7 +115,7 @@ func ingestRollingRestart(t *testing.T, r *row) {
 		old = next
 	}
 	rec := finish(t, c, cl, r, id, start, endTimeout, counts)
-	wantState(t, rec, bus.JobSucceeded)
+	wantState(t, r, rec, bus.JobSucceeded)
 }
 
 func coordinatorKills(t *testing.T, r *row) {
@@ -135,12 +135,12 @@ func coordinatorKills(t *testing.T, r *row) {
 		procs = append(procs, c.Coordinator("coordinator"))
 	}
 	rec := finish(t, c, cl, r, id, start, endTimeout, counts)
-	wantState(t, rec, bus.JobSucceeded)
+	wantState(t, r, rec, bus.JobSucceeded)
 	// The rate must span the whole job, not the time since the last start.
 	measured := float64(r.tally.Lines) / r.seconds
 	r.note("fps recorded %.1f, %.1f from submit to end", rec.Progress.FPS, measured)
 	if rec.Progress.FPS > 3*measured {
-		t.Errorf("the record says %.1f frames/s; the job ran %d frames in %.1f s (%.1f/s) from submit to end", rec.Progress.FPS, r.tally.Lines, r.seconds, measured)
+		r.errorf(t, "the record says %.1f frames/s; the job ran %d frames in %.1f s (%.1f/s) from submit to end", rec.Progress.FPS, r.tally.Lines, r.seconds, measured)
 	}
 }
 
@@ -169,13 +169,13 @@ func natsRestart(sig syscall.Signal) func(*testing.T, *row) {
 		r.at(fmt.Sprintf("nats-server %v and restart", sig))
 		c.Nodes[0].Restart(c, sig)
 		rec := finish(t, c, cl, r, id, start, endTimeout, counts)
-		wantState(t, rec, bus.JobSucceeded)
+		wantState(t, r, rec, bus.JobSucceeded)
 		// The workers listing comes from a bucket the restart may lose.
 		r.at("GET /v1/workers after the restart")
 		var live []workers.Heartbeat
 		if err := cl.Workers(context.Background(), &live); err != nil {
 			r.note("GET /v1/workers after the restart: %v", err)
-			t.Errorf("workers after the nats-server restart: %v", err)
+			r.errorf(t, "workers after the nats-server restart: %v", err)
 		}
 	}
 }
@@ -257,7 +257,7 @@ func r3NodeKill(t *testing.T, r *row) {
 	lead.Proc.Kill(t, syscall.SIGKILL)
 	r.note("killed %s, leading %s and holding the coordinator's connection", lead.Name, bus.ResultsStream)
 	rec := finish(t, c, cl, r, id, start, endTimeout, counts)
-	wantState(t, rec, bus.JobSucceeded)
+	wantState(t, r, rec, bus.JobSucceeded)
 }
 
 // submitMany posts n jobs at once over prefix, named <name>01...; keys are
@@ -298,7 +298,7 @@ func r3TenJobs(t *testing.T, r *row) {
 	ids := submitMany(t, cl, "rt", "v", 10)
 	for _, id := range ids {
 		rec := finish(t, c, cl, r, id, start, endTimeout, counts)
-		wantState(t, rec, bus.JobSucceeded)
+		wantState(t, r, rec, bus.JobSucceeded)
 	}
 }
 
@@ -327,7 +327,7 @@ func s3Outage(t *testing.T, r *row) {
 	r.at("S3 back")
 	c.S3.Restart(t)
 	rec := finish(t, c, cl, r, id, start, endTimeout, counts)
-	wantState(t, rec, bus.JobSucceeded)
+	wantState(t, r, rec, bus.JobSucceeded)
 }
 
 func slowInference(t *testing.T, r *row) {
@@ -343,17 +343,17 @@ func slowInference(t *testing.T, r *row) {
 	start := time.Now()
 	id := submit(t, cl, "si", "v", "")
 	rec := finish(t, c, cl, r, id, start, endTimeout, counts)
-	wantState(t, rec, bus.JobSucceeded)
+	wantState(t, r, rec, bus.JobSucceeded)
 	if rec.Stats == nil {
 		t.Fatal("no job statistics")
 	}
 	batch := time.Duration(rec.Stats.StagesMS.Infer.Mean * rec.Stats.BatchMean * float64(time.Millisecond))
 	r.note("a batch took %.1f s on average, %d redelivered results dropped", batch.Seconds(), rec.Stats.DuplicatesDropped)
 	if batch <= ackWait {
-		t.Errorf("a batch took %v, not longer than the %v ack wait: the row does not test what it says", batch, ackWait)
+		r.errorf(t, "a batch took %v, not longer than the %v ack wait: the row does not test what it says", batch, ackWait)
 	}
 	if rec.Stats.DuplicatesDropped != 0 {
-		t.Errorf("%d results came twice: frames were redelivered while their worker still ran them", rec.Stats.DuplicatesDropped)
+		r.errorf(t, "%d results came twice: frames were redelivered while their worker still ran them", rec.Stats.DuplicatesDropped)
 	}
 }
 
@@ -378,12 +378,12 @@ func poisonFrame(t *testing.T, r *row) {
 	waitStream(t, c, r, bus.FramesStream, "every frame published", func(n uint64) bool { return n >= uint64(counts[video]) })
 	c.Worker("worker-1")
 	rec := finish(t, c, cl, r, id, start, endTimeout, counts)
-	wantState(t, rec, bus.JobFailed)
+	wantState(t, r, rec, bus.JobFailed)
 	if r.tally.Failed != 1 {
-		t.Errorf("%d frames recorded failed, want the poison one", r.tally.Failed)
+		r.errorf(t, "%d frames recorded failed, want the poison one", r.tally.Failed)
 	}
 	if v := rec.Videos[0]; v.State != "partial" || !strings.Contains(v.Error, "frame") {
-		t.Errorf("video %s: %s (%s), want partial naming the failed frame", v.Name, v.State, v.Error)
+		r.errorf(t, "video %s: %s (%s), want partial naming the failed frame", v.Name, v.State, v.Error)
 	} else {
 		r.note("video partial: %q", v.Error)
 		if !strings.Contains(v.Error, fmt.Sprintf("frame %d:", seq)) {
@@ -405,15 +405,15 @@ func poisonVideo(t *testing.T, r *row) {
 	start := time.Now()
 	id := submit(t, cl, "pv", "v", "")
 	rec := finish(t, c, cl, r, id, start, endTimeout, counts)
-	wantState(t, rec, bus.JobFailed)
+	wantState(t, r, rec, bus.JobFailed)
 	for _, v := range rec.Videos {
 		switch {
 		case v.Name == "junk" && (v.State != "failed" || v.Error == ""):
-			t.Errorf("poison video: %s (%q), want failed with the reason", v.State, v.Error)
+			r.errorf(t, "poison video: %s (%q), want failed with the reason", v.State, v.Error)
 		case v.Name == "junk":
 			r.note("junk: %q", v.Error)
 		case v.State != "succeeded":
-			t.Errorf("video %s beside the poison one: %s (%s)", v.Name, v.State, v.Error)
+			r.errorf(t, "video %s beside the poison one: %s (%s)", v.Name, v.State, v.Error)
 		}
 	}
 }
@@ -456,7 +456,7 @@ func maxAckPending(t *testing.T, r *row) {
 		return info.NumAckPending >= limit, fmt.Errorf("%d ack pending", info.NumAckPending)
 	})
 	rec := finish(t, c, cl, r, id, start, endTimeout, counts)
-	wantState(t, rec, bus.JobSucceeded)
+	wantState(t, r, rec, bus.JobSucceeded)
 }
 
 func noWorkers(t *testing.T, r *row) {
@@ -494,12 +494,12 @@ func noWorkers(t *testing.T, r *row) {
 		t.Fatal(err)
 	}
 	if info.NumRedelivered != 0 || !in.Logged("msg=ingesting job=nw") {
-		t.Errorf("the video task was redelivered (%d) while ingest held it", info.NumRedelivered)
+		r.errorf(t, "the video task was redelivered (%d) while ingest held it", info.NumRedelivered)
 	}
 	r.note("%.0f s with no worker", time.Since(start).Seconds())
 	c.Worker("worker-1")
 	rec := finish(t, c, cl, r, id, start, endTimeout, counts)
-	wantState(t, rec, bus.JobSucceeded)
+	wantState(t, r, rec, bus.JobSucceeded)
 }
 
 func tenJobsCancel(t *testing.T, r *row) {
@@ -543,20 +543,20 @@ func tenJobsCancel(t *testing.T, r *row) {
 		Name: "tj01", Inputs: []string{"s3://videos/v/"}, Output: "s3://results/tj01", Annotate: new(false), IdempotencyKey: "tj-k01",
 	})
 	if err != nil || created || again.ID != ids[0] {
-		t.Errorf("resubmit with key tj-k01: id %q created %v (%v), want %s again", again.ID, created, err, ids[0])
+		r.errorf(t, "resubmit with key tj-k01: id %q created %v (%v), want %s again", again.ID, created, err, ids[0])
 	}
 	for _, id := range ids {
 		if cancelled[id] {
 			rec := waitJob(t, c, cl, r, id, "cancelled "+id, endTimeout, func(rec *jobs.Record) bool { return rec.State.Final() })
 			r.states = append(r.states, string(rec.State))
-			wantState(t, rec, bus.JobCancelled)
+			wantState(t, r, rec, bus.JobCancelled)
 			continue
 		}
 		rec := finish(t, c, cl, r, id, start, endTimeout, counts)
-		wantState(t, rec, bus.JobSucceeded)
+		wantState(t, r, rec, bus.JobSucceeded)
 	}
 	list, err := cl.List(context.Background())
 	if err != nil || len(list) != 10 {
-		t.Errorf("jobs listed: %d (%v), want 10", len(list), err)
+		r.errorf(t, "jobs listed: %d (%v), want 10", len(list), err)
 	}
 }
