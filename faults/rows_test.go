@@ -325,7 +325,7 @@ func s3Outage(t *testing.T, r *row) {
 		return time.Since(down) >= 15*time.Second, nil
 	})
 	r.at("S3 back")
-	c.S3.Restart(t)
+	c.S3.Restart()
 	rec := finish(t, c, cl, r, id, start, endTimeout, counts)
 	wantState(t, r, rec, bus.JobSucceeded)
 }

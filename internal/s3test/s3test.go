@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,15 +30,11 @@ type Server struct {
 	Region    string
 	Dir       string // the posix backend's root: one folder per bucket
 
-	proc *process // shared by copies of the Server
-}
-
-// process is the running versitygw, replaced by Restart.
-type process struct {
-	bin, addr, logPath string
-	mu                 sync.Mutex
-	cmd                *exec.Cmd
-	exited             chan error
+	t       testing.TB
+	bin     string
+	logPath string
+	cmd     *exec.Cmd
+	exited  chan error
 }
 
 // Binary returns the versitygw executable: $VERSITYGW, else
@@ -100,7 +95,7 @@ func Start(t testing.TB) *Server {
 			lastErr = err
 			continue
 		}
-		s.proc = &process{bin: bin, addr: addr, logPath: logPath, cmd: cmd, exited: exited}
+		s.t, s.bin, s.logPath, s.cmd, s.exited = t, bin, logPath, cmd, exited
 		t.Cleanup(s.Stop)
 		return s
 	}
@@ -109,38 +104,32 @@ func Start(t testing.TB) *Server {
 	return nil
 }
 
-// Stop kills the server, leaving its data; S3 is unreachable (connection
-// refused) until Restart. Stopping a stopped server does nothing.
+// Stop kills the server, as an outage does: its data stay in Dir, and
+// Restart brings it back on the same port. Stopping twice is harmless.
 func (s *Server) Stop() {
-	p := s.proc
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd != nil {
-		stop(p.cmd, p.exited)
-		p.cmd, p.exited = nil, nil
+	if s.cmd != nil {
+		stop(s.cmd, s.exited)
+		s.cmd = nil
 	}
 }
 
-// Restart starts a stopped server again on the same address, credentials
-// and data, as a restarted S3 service comes back.
-func (s *Server) Restart(t testing.TB) {
-	t.Helper()
-	p := s.proc
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd != nil {
-		t.Fatalf("versitygw at %s is running", s.Endpoint)
+// Restart starts a stopped server again on the same port and data.
+func (s *Server) Restart() {
+	s.t.Helper()
+	if s.cmd != nil {
+		s.t.Fatal("s3test: Restart of a running server")
 	}
-	cmd, exited, err := launch(p.bin, p.addr, s, p.logPath)
+	addr := strings.TrimPrefix(s.Endpoint, "http://")
+	cmd, exited, err := launch(s.bin, addr, s, s.logPath)
 	if err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
 	if err := waitReady(s.Endpoint, exited, 15*time.Second); err != nil {
 		stop(cmd, exited)
-		logTail, _ := os.ReadFile(p.logPath)
-		t.Fatalf("restart versitygw: %v\nlog:\n%s", err, tail(logTail, 2000))
+		logTail, _ := os.ReadFile(s.logPath)
+		s.t.Fatalf("restart versitygw on %s: %v\nlog:\n%s", addr, err, tail(logTail, 2000))
 	}
-	p.cmd, p.exited = cmd, exited
+	s.cmd, s.exited = cmd, exited
 }
 
 func launch(bin, addr string, s *Server, logPath string) (*exec.Cmd, chan error, error) {

@@ -81,7 +81,7 @@ func TestStopRestart(t *testing.T) {
 	if _, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: new("bkt1")}); err == nil {
 		t.Fatal("head bucket of a stopped server succeeded")
 	}
-	srv.Restart(t)
+	srv.Restart()
 	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: new("bkt1"), Key: new("k")})
 	if err != nil {
 		t.Fatalf("get after restart: %v", err)
