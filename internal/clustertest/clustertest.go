@@ -124,6 +124,7 @@ type Cluster struct {
 	passwords map[string]string
 	mu        sync.Mutex
 	procs     []*Proc
+	stopped   bool
 	admin     *nats.Conn
 }
 
@@ -270,6 +271,9 @@ func Start(tb testing.TB, opts Options) *Cluster {
 	c.S3.SetEnv(tb)
 	c.S3.CreateBucket(tb, "videos")
 	c.S3.CreateBucket(tb, "results")
+	// Cleanups run last first: this one stops the processes while S3 still
+	// answers; the first, registered above, only covers a failed start.
+	tb.Cleanup(c.stopAll)
 	return c
 }
 
@@ -500,11 +504,15 @@ func (p *Proc) Kill(tb testing.TB, sig syscall.Signal) {
 }
 
 func (c *Cluster) stopAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return
+	}
+	c.stopped = true
 	if c.admin != nil {
 		c.admin.Close()
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		p := c.procs[i]
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
