@@ -39,7 +39,7 @@ func matrix() []*row {
 		{name: "r3-ten-jobs", fault: "R3 cluster: 10 jobs submitted at once", body: r3TenJobs},
 		{name: "s3-outage", fault: "S3 unavailable for 15 s (versitygw stopped), then back", body: s3Outage},
 		{name: "slow-inference", fault: "inference longer than the ack wait (1 s ack wait, batches of 8 at 640)", body: slowInference},
-		{name: "poison-frame", fault: "a poison frame (undecodable bytes under a real frame id)", body: poisonFrame},
+		{name: "poison-frame", fault: "a poison frame: undecodable bytes published under a frame's id before ingest publishes the real one", body: poisonFrame},
 		{name: "poison-video", fault: "a poison video (random bytes as .mp4) beside a good one", body: poisonVideo},
 		{name: "max-ack-pending", fault: "MaxAckPending full (2 in flight, 3 workers of batch 4)", body: maxAckPending},
 		{name: "no-workers", fault: "a job with no workers for 65 s (past the ingest ack wait), then one", body: noWorkers},
@@ -212,7 +212,7 @@ func leader(t *testing.T, c *clustertest.Cluster, stream string) *clustertest.No
 
 func r3NodeKill(t *testing.T, r *row) {
 	c, cl := newCluster(t, r, 3, "--replicas", "3")
-	counts := clips(c, "v", 3, 10)
+	counts := clips(c, "v", 3, 20)
 	c.Ingest("ingest-1")
 	c.Worker("worker-1")
 	c.Worker("worker-2")
