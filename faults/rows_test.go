@@ -212,14 +212,13 @@ func leader(t *testing.T, c *clustertest.Cluster, stream string) *clustertest.No
 
 func r3NodeKill(t *testing.T, r *row) {
 	c, cl := newCluster(t, r, 3, "--replicas", "3")
-	counts := clips(c, "v", 3, 20)
+	counts := clips(c, "v", 3, 30)
 	c.Ingest("ingest-1")
 	c.Worker("worker-1")
-	c.Worker("worker-2")
-	c.WaitWorkers(cl, 2)
+	c.WaitWorkers(cl, 1)
 	start := time.Now()
 	id := submit(t, cl, "r3k", "v", "")
-	reach(t, c, cl, r, id, total(counts), 0.2)
+	reach(t, c, cl, r, id, total(counts), 0.15)
 	lead := leader(t, c, bus.ResultsStream)
 	var follower *clustertest.Node
 	for _, n := range c.Nodes {
@@ -230,13 +229,12 @@ func r3NodeKill(t *testing.T, r *row) {
 	}
 	r.at("SIGKILL of follower " + follower.Name)
 	follower.Proc.Kill(t, syscall.SIGKILL)
-	reach(t, c, cl, r, id, total(counts), 0.4)
 	r.at("restart of follower " + follower.Name)
 	follower.Start(c)
 	// R3 survives one node down at a time: the follower must have caught
 	// up before the leader goes.
 	follower.WaitHealthy(c, 2*time.Minute)
-	reach(t, c, cl, r, id, total(counts), 0.6)
+	reach(t, c, cl, r, id, total(counts), 0.5)
 	// The hardest node to lose: the one leading the results stream and
 	// holding the coordinator's connection, whose follower must move.
 	r.at("moving the results leader to the coordinator's node")
