@@ -302,11 +302,10 @@ func r3TenJobs(t *testing.T, r *row) {
 
 func s3Outage(t *testing.T, r *row) {
 	c, cl := newCluster(t, r, 1)
-	counts := clips(c, "v", 2, 6)
+	counts := clips(c, "v", 2, 20)
 	c.Ingest("ingest-1")
 	c.Worker("worker-1")
-	c.Worker("worker-2")
-	c.WaitWorkers(cl, 2)
+	c.WaitWorkers(cl, 1)
 	start := time.Now()
 	id := submit(t, cl, "s3o", "v", "")
 	reach(t, c, cl, r, id, total(counts), 0.1)
