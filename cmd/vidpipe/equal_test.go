@@ -20,28 +20,28 @@ import (
 // computes each frame the same way.
 func TestRunEqualsCluster(t *testing.T) {
 	c := startCluster(t)
-	counts := c.uploadClips(1, "2")
+	counts := c.UploadClips(1, "2")
 	const imgsz, conf = "320", "0.02"
-	c.coordinator("coordinator", "--imgsz", imgsz)
-	c.vidpipe("ingest", "ingest", "ingest", "--concurrency", "1")
-	c.vidpipe("worker", "worker", "worker", "--name", "worker-1", "--imgsz", imgsz, "--batch", "2", "--threads", "1")
-	code, stdout, stderr := vidpipe(t, "submit", "--api", c.apiURL, "--output", "s3://results/eq", "--conf", conf, "--no-annotate", "s3://videos/clips/cam1.mp4")
+	c.Coordinator("coordinator", "--imgsz", imgsz)
+	c.Ingest("ingest")
+	c.Worker("worker-1", "--imgsz", imgsz, "--batch", "2", "--threads", "1")
+	code, stdout, stderr := vidpipe(t, "submit", "--api", c.APIURL, "--output", "s3://results/eq", "--conf", conf, "--no-annotate", "s3://videos/clips/cam1.mp4")
 	if code != 0 {
 		t.Fatalf("submit: exit %d: %s", code, stderr)
 	}
 	id := strings.TrimSpace(stdout)
-	rec := c.waitJob(c.client(), id, "the end", 5*time.Minute, func(r *jobs.Record) bool { return r.State.Final() })
-	c.checkExactlyOnce(rec, counts)
+	rec := c.WaitJob(c.Client(), id, "the end", 5*time.Minute, func(r *jobs.Record) bool { return r.State.Final() })
+	c.CheckExactlyOnce(rec, counts)
 	key := strings.TrimPrefix(rec.Videos[0].Results["detections_json"], "s3://results/")
-	distributed := getObject(t, c.s3.Client(), "results", key)
+	distributed := c.Get("results", key)
 	var distStats coordinator.Stats
-	if err := json.Unmarshal(getObject(t, c.s3.Client(), "results", strings.TrimPrefix(rec.Videos[0].Results["stats"], "s3://results/")), &distStats); err != nil {
+	if err := json.Unmarshal(c.Get("results", strings.TrimPrefix(rec.Videos[0].Results["stats"], "s3://results/")), &distStats); err != nil {
 		t.Fatal(err)
 	}
 
-	out := filepath.Join(c.dir, "run")
+	out := filepath.Join(c.Dir, "run")
 	code, stdout, stderr = vidpipe(t, "run", "--out", out, "--imgsz", imgsz, "--conf", conf, "--batch", "2", "--threads", "1",
-		"--no-annotate", filepath.Join(c.dir, "cam1.mp4"))
+		"--no-annotate", filepath.Join(c.Dir, "clips", "cam1.mp4"))
 	if code != 0 {
 		t.Fatalf("run: exit %d\n%s\n%s", code, stdout, stderr)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vidpipe/vidpipe/internal/clustertest"
 	"github.com/vidpipe/vidpipe/model/builtin"
 )
 
@@ -33,6 +34,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	clustertest.RemoveBuilds()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -3,6 +3,7 @@ package s3test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -63,5 +64,30 @@ func TestBinaryHonoursEnv(t *testing.T) {
 	t.Setenv("VERSITYGW", "/nonexistent/versitygw")
 	if _, err := Binary(); err == nil || !strings.Contains(err.Error(), "/nonexistent/versitygw") {
 		t.Fatalf("Binary with a missing $VERSITYGW: %v", err)
+	}
+}
+
+// TestStopRestart: a stopped server refuses connections, and the restarted
+// one answers on the same endpoint with the same objects.
+func TestStopRestart(t *testing.T) {
+	srv := Start(t)
+	srv.CreateBucket(t, "bkt1")
+	c := srv.Client()
+	ctx := context.Background()
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: new("bkt1"), Key: new("k"), Body: strings.NewReader("kept")}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	if _, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: new("bkt1")}); err == nil {
+		t.Fatal("head bucket of a stopped server succeeded")
+	}
+	srv.Restart()
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: new("bkt1"), Key: new("k")})
+	if err != nil {
+		t.Fatalf("get after restart: %v", err)
+	}
+	defer out.Body.Close()
+	if b, _ := io.ReadAll(out.Body); string(b) != "kept" {
+		t.Errorf("object after restart: %q, want %q", b, "kept")
 	}
 }
