@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vidpipe/vidpipe/coordinator"
+	"github.com/vidpipe/vidpipe/internal/samples"
 )
 
 // layoutFixture is a model made by model/layout/testdata/gen_fixtures.py.
@@ -25,7 +26,7 @@ func layoutFixture(t *testing.T, name string) string {
 // names the model and says what was found, before any frame is decoded:
 // the output directory is never created.
 func TestRunRefusesLayoutAtLoad(t *testing.T) {
-	src := sample(t, "vtest.avi")
+	src := samples.Path(t, "vtest.avi")
 	for _, tc := range []struct{ file, says string }{
 		{"refuse_v8_transposed.onnx", "output0 FLOAT [N,189,84]"},
 		{"refuse_two_outputs.onnx", "output1 FLOAT [N,32,16,16]"},
@@ -101,7 +102,7 @@ func TestServicesRefuseLayoutAtLoad(t *testing.T) {
 	for name, args := range map[string][]string{
 		"worker":      {"worker", "--nats", nats, "--model", model},
 		"coordinator": {"coordinator", "--nats", nats, "--out", t.TempDir(), "--model", model},
-		"bench":       {"bench", "--model", model, sample(t, "vtest.avi")},
+		"bench":       {"bench", "--model", model, samples.Path(t, "vtest.avi")},
 	} {
 		t.Run(name, func(t *testing.T) {
 			code, stdout, stderr := vidpipe(t, args...)

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/vidpipe/vidpipe/internal/clustertest"
-	"github.com/vidpipe/vidpipe/model/builtin"
 )
 
 // binary is the vidpipe command built once for these tests: they run it as
@@ -37,17 +36,6 @@ func TestMain(m *testing.M) {
 	clustertest.RemoveBuilds()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// sample returns the path of one of the opencv-doc sample videos that
-// scripts/setup.sh installs.
-func sample(t testing.TB, name string) string {
-	t.Helper()
-	p := filepath.Join(builtin.CacheDir(), "videos", name)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("sample video %s missing (run scripts/setup.sh): %v", name, err)
-	}
-	return p
 }
 
 // ffmpeg runs the ffmpeg CLI, failing the test on error.

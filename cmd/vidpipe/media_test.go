@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/vidpipe/vidpipe/internal/samples"
 )
 
 // TestRunConcatenatedTS runs two TS files concatenated byte for byte, whose
@@ -18,7 +20,7 @@ func TestRunConcatenatedTS(t *testing.T) {
 	var joined []byte
 	for _, start := range []string{"0", "5"} {
 		p := filepath.Join(dir, "part"+start+".ts")
-		ffmpeg(t, "-ss", start, "-t", "2", "-i", sample(t, "vtest.avi"), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", p)
+		ffmpeg(t, "-ss", start, "-t", "2", "-i", samples.Path(t, "vtest.avi"), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", p)
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)

@@ -14,13 +14,14 @@ import (
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/coordinator"
 	"github.com/vidpipe/vidpipe/internal/runbench"
+	"github.com/vidpipe/vidpipe/internal/samples"
 )
 
 // clip cuts seconds of vtest.avi (pedestrians, 768x576, 10 fps) to H.264.
 func clip(t testing.TB, dir string, seconds string) string {
 	t.Helper()
 	p := filepath.Join(dir, "clip.mp4")
-	ffmpeg(t, "-i", sample(t, "vtest.avi"), "-t", seconds, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", p)
+	ffmpeg(t, "-i", samples.Path(t, "vtest.avi"), "-t", seconds, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", p)
 	return p
 }
 
@@ -119,7 +120,7 @@ func TestRunEndToEnd(t *testing.T) {
 func corrupt(t testing.TB, dir string) string {
 	t.Helper()
 	p := filepath.Join(dir, "corrupt.avi")
-	ffmpeg(t, "-i", sample(t, "vtest.avi"), "-t", "3", "-c:v", "mpeg4", "-q:v", "5", p)
+	ffmpeg(t, "-i", samples.Path(t, "vtest.avi"), "-t", "3", "-c:v", "mpeg4", "-q:v", "5", p)
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +158,7 @@ func TestRunBadVideos(t *testing.T) {
 	if err := os.WriteFile(empty, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bugy := sample(t, "Megamind_bugy.avi")
+	bugy := samples.Path(t, "Megamind_bugy.avi")
 	damaged := corrupt(t, dir)
 	out := filepath.Join(dir, "out")
 	code, stdout, stderr := vidpipe(t, "run", "--out", out, "--imgsz", "256", "--batch", "8", "--every", "3", "--no-annotate", good, missing, text, empty, damaged, bugy)
@@ -215,7 +216,7 @@ func TestRunMemoryIsFlat(t *testing.T) {
 	peak := map[string]int64{}
 	for _, seconds := range []string{"10", "10", "60"} {
 		src := filepath.Join(dir, seconds+"s.mp4")
-		ffmpeg(t, "-i", sample(t, "vtest.avi"), "-t", seconds, "-c:v", "libx264", "-preset", "ultrafast", src)
+		ffmpeg(t, "-i", samples.Path(t, "vtest.avi"), "-t", seconds, "-c:v", "libx264", "-preset", "ultrafast", src)
 		peak[seconds] = max(peak[seconds], runPeak(t, "--out", filepath.Join(dir, "out"+seconds), "--imgsz", "128", "--batch", "8", src))
 	}
 	ratio := float64(peak["60"]) / float64(peak["10"])

@@ -14,19 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/vidpipe/vidpipe/model/builtin"
+	"github.com/vidpipe/vidpipe/internal/samples"
 )
-
-// Sample returns the path of one of the opencv-doc sample videos that
-// scripts/setup.sh installs.
-func Sample(tb testing.TB, name string) string {
-	tb.Helper()
-	p := filepath.Join(builtin.CacheDir(), "videos", name)
-	if _, err := os.Stat(p); err != nil {
-		tb.Fatalf("sample video %s missing (run scripts/setup.sh): %v", name, err)
-	}
-	return p
-}
 
 // FFmpeg runs the ffmpeg CLI, failing the test on error.
 func FFmpeg(tb testing.TB, args ...string) {
@@ -85,7 +74,7 @@ func (c *Cluster) UploadClip(prefix, name string, o ClipOptions) Clip {
 		c.T.Fatal(err)
 	}
 	path := filepath.Join(c.Dir, prefix, name+".mp4")
-	args := []string{"-ss", fmt.Sprint(o.Start), "-i", Sample(c.T, "vtest.avi"), "-t", fmt.Sprint(o.Seconds)}
+	args := []string{"-ss", fmt.Sprint(o.Start), "-i", samples.Path(c.T, "vtest.avi"), "-t", fmt.Sprint(o.Seconds)}
 	if o.Scale != "" {
 		args = append(args, "-vf", "scale="+o.Scale)
 	}
