@@ -223,3 +223,29 @@ func TestFarFutureResultsNotBuffered(t *testing.T) {
 	}
 	noForgery(t, det)
 }
+
+// TestTakenFrameIDSettles: a message ingest did not publish took frame 5's
+// id, so the stream dropped the real frame as a duplicate and the only
+// result for 5 (the worker's poison result) carries no token. Once ingest
+// has ended the video, frame 5 is a failed frame naming why, and the video
+// ends partial; before, it waited for frame 5 forever.
+func TestTakenFrameIDSettles(t *testing.T) {
+	_, js := bustest.Start(t, bus.DefaultStreamOptions())
+	const job, video, n = "taken", "v", 10
+	key := bus.NewKey()
+	publish(t, js, bus.EventSubject(job, video), start(job, video, key))
+	for seq := range n {
+		r := answer(job, video, seq, key, "person")
+		if seq == 5 {
+			r = bus.Result{Job: job, Video: video, Seq: 5, Worker: "w1", Error: "published frame #5: invalid message: not a vidpipe frame"}
+		}
+		publish(t, js, bus.ResultSubject(job, video), r)
+	}
+	publish(t, js, bus.EventSubject(job, video), end(job, video, n))
+
+	s, _, det := runOne(t, js, job, video)
+	if s.Status != Partial || s.Stats.Frames != n-1 || s.Stats.FailedFrames != 1 || !strings.Contains(s.Error, "published frame #5: its id was taken") {
+		t.Errorf("status %s, %d frames, %d failed: %s; want partial, %d, 1, naming frame #5", s.Status, s.Stats.Frames, s.Stats.FailedFrames, s.Error, n-1)
+	}
+	noForgery(t, det)
+}

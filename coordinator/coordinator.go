@@ -292,6 +292,9 @@ func (c *Coordinator) apply(msg jetstream.Msg, jobID string, videos map[string]*
 		}
 		if err := v.check(&r); err != nil {
 			v.stats.RefusedResults++
+			if settled, serr := v.settle(); settled {
+				return v, serr
+			}
 			return nil, err
 		}
 		return v, v.add(&r)
@@ -314,7 +317,9 @@ func (c *Coordinator) apply(msg jetstream.Msg, jobID string, videos map[string]*
 		case bus.VideoProgress:
 			v.progress(e.Frames)
 		case bus.VideoEnded:
-			err = v.end(&e)
+			if err = v.end(&e); err == nil {
+				_, err = v.settle()
+			}
 		}
 		return v, err
 	}

@@ -66,6 +66,11 @@ type video struct {
 	// event contradicts what was seen.
 	seenTo   int
 	conflict string
+	// untokened are seqs not yet taken whose only results carried no token
+	// of this video: their frame's id was taken by a message ingest did not
+	// publish, so the real frame was dropped as a duplicate and no honest
+	// result can come (see settle).
+	untokened map[int]bool
 
 	tally
 	errs []string
@@ -122,9 +127,50 @@ func (v *video) check(r *bus.Result) error {
 	case r.Seq >= v.limit():
 		return fmt.Errorf("%w: result %s/%s#%d is past the %d frames ingest has published", ErrRefused, r.Job, r.Video, r.Seq, v.limit())
 	case len(v.keys) > 0 && !bus.ValidToken(r.Token, v.keys, v.job, v.name, r.Seq):
+		if !v.seen(r.Seq) && len(v.untokened) < maxUntokened {
+			if v.untokened == nil {
+				v.untokened = map[int]bool{}
+			}
+			v.untokened[r.Seq] = true
+		}
 		return fmt.Errorf("%w: result %s/%s#%d does not carry its frame's token: it is not from a worker that received the frame", ErrRefused, r.Job, r.Video, r.Seq)
 	}
 	return nil
+}
+
+// maxUntokened bounds the seqs a video remembers as answered only without
+// a token.
+const maxUntokened = 1024
+
+// settle ends the wait for frames no honest result can answer: once ingest
+// has ended the video and every frame still missing had only untokened
+// results, those frames are recorded as failed, naming why, instead of
+// leaving the video running forever. A forged untokened result can thus at
+// worst mark a frame failed, visibly, while its real result is still on
+// its way; it never stands in for detections. It reports whether it did.
+func (v *video) settle() (bool, error) {
+	if !v.ended || v.next >= v.total || len(v.untokened) == 0 {
+		return false, nil
+	}
+	var lost []int
+	for s := v.next; s < v.total; s++ {
+		if _, ok := v.pending[s]; ok {
+			continue
+		}
+		if !v.untokened[s] {
+			return false, nil // a frame an honest result may still answer
+		}
+		lost = append(lost, s)
+	}
+	for _, s := range lost {
+		delete(v.untokened, s)
+		err := v.add(&bus.Result{Job: v.job, Video: v.name, Seq: s,
+			Error: fmt.Sprintf("published frame #%d: its id was taken by a message ingest did not publish (its only results carry no token), so the frame itself was dropped as a duplicate", s)})
+		if err != nil {
+			return true, err
+		}
+	}
+	return true, nil
 }
 
 // end records the end event, checked against what was seen: a count below
@@ -186,7 +232,13 @@ func (v *video) write(r *bus.Result) error {
 	if r.Error != "" {
 		v.stats.FailedFrames++
 		if len(v.errs) < 5 {
-			v.errs = append(v.errs, fmt.Sprintf("frame %d: %s", r.Index, r.Error))
+			if r.Index == 0 && r.Seq > 0 {
+				// Seqs and frame indexes rise together, so only an
+				// unreadable frame gives index 0 past seq 0: name its seq.
+				v.errs = append(v.errs, r.Error)
+			} else {
+				v.errs = append(v.errs, fmt.Sprintf("frame %d: %s", r.Index, r.Error))
+			}
 		}
 		return nil
 	}

@@ -455,6 +455,9 @@ func (w *Worker) poison(ctx context.Context, m jetstream.Msg, cause error) {
 		r := &bus.Result{Job: job, Video: video, Seq: seq, Error: cause.Error(), Worker: w.opts.Name, Token: m.Headers().Get(bus.HeaderFrameToken)}
 		if f := w.frameOf(m); f != nil {
 			r.Index, r.PTS = f.Index, f.PTS
+		} else {
+			// Its index is unreadable; its seq is what names it.
+			r.Error = fmt.Sprintf("published frame #%d: %v", seq, cause)
 		}
 		if err := w.publish(ctx, r); err != nil {
 			log.Warn("publish poison result", "err", err)
