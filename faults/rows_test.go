@@ -76,7 +76,7 @@ func workerKills(t *testing.T, r *row) {
 func ingestKill(t *testing.T, r *row) {
 	// A short frames queue keeps ingest mid-video while the worker works.
 	c, cl := newCluster(t, r, 1, "--frames-waiting", "16")
-	counts := clips(c, "v", 1, 8)
+	counts := clips(c, "v", 1, 30)
 	in := c.Ingest("ingest-1")
 	c.Worker("worker-1")
 	c.WaitWorkers(cl, 1)

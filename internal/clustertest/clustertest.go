@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -176,15 +177,24 @@ func (c *Cluster) WaitLogged(p *Proc, s string, timeout time.Duration) {
 	})
 }
 
-// FreePort asks the kernel for a free loopback port.
+// FreePort returns a loopback port nobody listens on now, chosen below
+// Linux's ephemeral range (32768-60999): a port the kernel hands out for
+// ":0" is also one it may give a moment later to an outgoing connection as
+// its source port (a route dialling, an HTTP client), and a server started
+// on it then fails with "address already in use".
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	tb.Fatal("no free loopback port between 20000 and 32000")
+	return 0
 }
 
 // RepoRoot is the module's root, where infra/ lives.
