@@ -38,26 +38,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// ffmpeg runs the ffmpeg CLI, failing the test on error.
-func ffmpeg(t testing.TB, args ...string) {
-	t.Helper()
-	cmd := exec.Command("ffmpeg", append([]string{"-y", "-v", "error"}, args...)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
-	}
-}
-
-// probe returns ffprobe's value of entries for the first video stream.
-func probe(t testing.TB, path string, entries string) []string {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
-		"-show_entries", "stream="+entries, "-of", "csv=p=0", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	return strings.Split(strings.TrimSpace(string(out)), ",")
-}
-
 func atoi(t testing.TB, s string) int {
 	t.Helper()
 	n, err := strconv.Atoi(s)

@@ -20,7 +20,7 @@ func TestRunConcatenatedTS(t *testing.T) {
 	var joined []byte
 	for _, start := range []string{"0", "5"} {
 		p := filepath.Join(dir, "part"+start+".ts")
-		ffmpeg(t, "-ss", start, "-t", "2", "-i", samples.Path(t, "vtest.avi"), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", p)
+		samples.FFmpeg(t, "-ss", start, "-t", "2", "-i", samples.Path(t, "vtest.avi"), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", p)
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -47,7 +47,7 @@ func TestRunConcatenatedTS(t *testing.T) {
 	}
 
 	dst := filepath.Join(out, "joined", "annotated.mp4")
-	if n := atoi(t, probe(t, dst, "nb_read_frames")[0]); n != 40 {
+	if n := atoi(t, samples.Probe(t, dst, "nb_read_frames")[0]); n != 40 {
 		t.Errorf("annotated.mp4 shows %d frames, want 40", n)
 	}
 	raw, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=best_effort_timestamp_time", "-of", "csv=p=0", dst).Output()

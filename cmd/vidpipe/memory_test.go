@@ -15,6 +15,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/coordinator"
 	"github.com/vidpipe/vidpipe/internal/peakrss"
+	"github.com/vidpipe/vidpipe/internal/samples"
 )
 
 // runArgsEnv carries the arguments of `vidpipe run` to TestRunChild.
@@ -92,7 +93,7 @@ func runPeak(t *testing.T, args ...string) int64 {
 func TestRunHugeFramesMemory(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "black8k.mp4")
-	ffmpeg(t, "-f", "lavfi", "-i", "color=black:s=8192x8192:r=30", "-frames:v", "30", "-c:v", "libx264", "-preset", "ultrafast", src)
+	samples.FFmpeg(t, "-f", "lavfi", "-i", "color=black:s=8192x8192:r=30", "-frames:v", "30", "-c:v", "libx264", "-preset", "ultrafast", src)
 	out := filepath.Join(dir, "out")
 	// Every fifth frame analysed keeps the test short; every frame is still
 	// decoded by ingest and annotated.
@@ -113,7 +114,7 @@ func TestRunHugeFramesMemory(t *testing.T) {
 		}
 		return
 	}
-	got := probe(t, filepath.Join(out, "black8k", coordinator.AnnotatedFile), "width,height,nb_read_frames")
+	got := samples.Probe(t, filepath.Join(out, "black8k", coordinator.AnnotatedFile), "width,height,nb_read_frames")
 	w, h, n := atoi(t, got[0]), atoi(t, got[1]), atoi(t, got[2])
 	if w != h || w*h > 3840*2160 || w < 640 || n != 30 {
 		t.Errorf("annotated.mp4 is %dx%d with %d frames, want square within 4K UHD's pixels with 30", w, h, n)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/coordinator"
 	"github.com/vidpipe/vidpipe/internal/s3test"
+	"github.com/vidpipe/vidpipe/internal/samples"
 )
 
 // tiny makes a 1x1 H.264 video of 28 frames: small enough for the model,
@@ -17,7 +18,7 @@ import (
 func tiny(t *testing.T, dir string) string {
 	t.Helper()
 	p := filepath.Join(dir, "tiny.mp4")
-	ffmpeg(t, "-f", "lavfi", "-i", "color=c=red:size=16x16:rate=25", "-frames:v", "28", "-vf", "scale=1:1",
+	samples.FFmpeg(t, "-f", "lavfi", "-i", "color=c=red:size=16x16:rate=25", "-frames:v", "28", "-vf", "scale=1:1",
 		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv444p", p)
 	return p
 }

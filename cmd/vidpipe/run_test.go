@@ -21,7 +21,7 @@ import (
 func clip(t testing.TB, dir string, seconds string) string {
 	t.Helper()
 	p := filepath.Join(dir, "clip.mp4")
-	ffmpeg(t, "-i", samples.Path(t, "vtest.avi"), "-t", seconds, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", p)
+	samples.FFmpeg(t, "-i", samples.Path(t, "vtest.avi"), "-t", seconds, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", p)
 	return p
 }
 
@@ -61,7 +61,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	want := atoi(t, probe(t, src, "nb_read_frames")[0])
+	want := atoi(t, samples.Probe(t, src, "nb_read_frames")[0])
 
 	lines := readLines(t, filepath.Join(out, "clip", "detections.jsonl"))
 	if len(lines) != want {
@@ -87,7 +87,7 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 	t.Logf("%d frames, %d detections", len(lines), boxes)
 
-	got := probe(t, filepath.Join(out, "clip", "annotated.mp4"), "codec_name,width,height,nb_read_frames")
+	got := samples.Probe(t, filepath.Join(out, "clip", "annotated.mp4"), "codec_name,width,height,nb_read_frames")
 	if got[0] != "h264" || got[1] != "768" || got[2] != "576" || atoi(t, got[3]) != want {
 		t.Errorf("annotated.mp4 probes to %v, want h264 768x576 with %d frames", got, want)
 	}
@@ -120,7 +120,7 @@ func TestRunEndToEnd(t *testing.T) {
 func corrupt(t testing.TB, dir string) string {
 	t.Helper()
 	p := filepath.Join(dir, "corrupt.avi")
-	ffmpeg(t, "-i", samples.Path(t, "vtest.avi"), "-t", "3", "-c:v", "mpeg4", "-q:v", "5", p)
+	samples.FFmpeg(t, "-i", samples.Path(t, "vtest.avi"), "-t", "3", "-c:v", "mpeg4", "-q:v", "5", p)
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +216,7 @@ func TestRunMemoryIsFlat(t *testing.T) {
 	peak := map[string]int64{}
 	for _, seconds := range []string{"10", "10", "60"} {
 		src := filepath.Join(dir, seconds+"s.mp4")
-		ffmpeg(t, "-i", samples.Path(t, "vtest.avi"), "-t", seconds, "-c:v", "libx264", "-preset", "ultrafast", src)
+		samples.FFmpeg(t, "-i", samples.Path(t, "vtest.avi"), "-t", seconds, "-c:v", "libx264", "-preset", "ultrafast", src)
 		peak[seconds] = max(peak[seconds], runPeak(t, "--out", filepath.Join(dir, "out"+seconds), "--imgsz", "128", "--batch", "8", src))
 	}
 	ratio := float64(peak["60"]) / float64(peak["10"])

@@ -57,8 +57,8 @@ func TestRunS3EndToEnd(t *testing.T) {
 	// and one with faststart, plus a file the prefix listing must skip.
 	late := filepath.Join(dir, "late.mp4")
 	fast := filepath.Join(dir, "fast.mp4")
-	ffmpeg(t, "-i", samples.Path(t, "vtest.avi"), "-t", "2", "-c:v", "libx264", "-preset", "ultrafast", late)
-	ffmpeg(t, "-ss", "20", "-i", samples.Path(t, "vtest.avi"), "-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-movflags", "+faststart", fast)
+	samples.FFmpeg(t, "-i", samples.Path(t, "vtest.avi"), "-t", "2", "-c:v", "libx264", "-preset", "ultrafast", late)
+	samples.FFmpeg(t, "-ss", "20", "-i", samples.Path(t, "vtest.avi"), "-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-movflags", "+faststart", fast)
 	for name, p := range map[string]string{"videos/cam1/late.mp4": late, "videos/cam2/fast.mp4": fast} {
 		b, err := os.ReadFile(p)
 		if err != nil {

@@ -6,48 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/vidpipe/vidpipe/internal/samples"
 )
-
-// FFmpeg runs the ffmpeg CLI, failing the test on error.
-func FFmpeg(tb testing.TB, args ...string) {
-	tb.Helper()
-	cmd := exec.Command("ffmpeg", append([]string{"-y", "-v", "error"}, args...)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
-	}
-}
-
-// Probe returns ffprobe's values of entries for the first video stream,
-// counting frames (nb_read_frames is the decoded count).
-func Probe(tb testing.TB, path string, entries string) []string {
-	tb.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
-		"-show_entries", "stream="+entries, "-of", "csv=p=0", path).Output()
-	if err != nil {
-		tb.Fatalf("ffprobe %s: %v", path, err)
-	}
-	return strings.Split(strings.TrimSpace(string(out)), ",")
-}
-
-// FrameCount is the number of frames ffprobe decodes from path.
-func FrameCount(tb testing.TB, path string) int {
-	tb.Helper()
-	s := Probe(tb, path, "nb_read_frames")[0]
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		tb.Fatalf("ffprobe %s: frame count %q: %v", path, s, err)
-	}
-	return n
-}
 
 // Clip is one uploaded video: its object, and its frames by ffprobe.
 type Clip struct {
@@ -78,14 +44,14 @@ func (c *Cluster) UploadClip(prefix, name string, o ClipOptions) Clip {
 	if o.Scale != "" {
 		args = append(args, "-vf", "scale="+o.Scale)
 	}
-	FFmpeg(c.T, append(args, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", path)...)
+	samples.FFmpeg(c.T, append(args, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", path)...)
 	body, err := os.ReadFile(path)
 	if err != nil {
 		c.T.Fatal(err)
 	}
 	key := prefix + "/" + name + ".mp4"
 	c.Put("videos", key, body)
-	return Clip{Name: name, URI: "s3://videos/" + key, Path: path, Frames: FrameCount(c.T, path)}
+	return Clip{Name: name, URI: "s3://videos/" + key, Path: path, Frames: samples.FrameCount(c.T, path)}
 }
 
 // UploadClips cuts n clips of vtest.avi, 15 s apart, as

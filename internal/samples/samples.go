@@ -1,6 +1,7 @@
-// Package samples gives tests the real videos scripts/setup.sh installs
-// (Debian's opencv-doc clips): their paths, and their frames letterboxed as
-// media/decode hands them to the pipeline.
+// Package samples gives tests real media: the videos scripts/setup.sh
+// installs (Debian's opencv-doc clips), their frames letterboxed as
+// media/decode hands them to the pipeline, and the ffmpeg CLI to cut and
+// count clips.
 package samples
 
 import (
@@ -8,7 +9,10 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/vidpipe/vidpipe/media/decode"
@@ -47,4 +51,36 @@ func Frames(tb testing.TB, name string, size, every, n int) [][]byte {
 		out = append(out, append([]byte(nil), f.Letterbox...))
 	}
 	return out
+}
+
+// FFmpeg runs the ffmpeg CLI, failing the test on error.
+func FFmpeg(tb testing.TB, args ...string) {
+	tb.Helper()
+	cmd := exec.Command("ffmpeg", append([]string{"-y", "-v", "error"}, args...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
+	}
+}
+
+// Probe returns ffprobe's values of entries for the first video stream,
+// counting frames (nb_read_frames is the decoded count).
+func Probe(tb testing.TB, path string, entries string) []string {
+	tb.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
+		"-show_entries", "stream="+entries, "-of", "csv=p=0", path).Output()
+	if err != nil {
+		tb.Fatalf("ffprobe %s: %v", path, err)
+	}
+	return strings.Split(strings.TrimSpace(string(out)), ",")
+}
+
+// FrameCount is the number of frames ffprobe decodes from path.
+func FrameCount(tb testing.TB, path string) int {
+	tb.Helper()
+	s := Probe(tb, path, "nb_read_frames")[0]
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		tb.Fatalf("ffprobe %s: frame count %q: %v", path, s, err)
+	}
+	return n
 }
