@@ -230,22 +230,34 @@ func TestFarFutureResultsNotBuffered(t *testing.T) {
 // has ended the video, frame 5 is a failed frame naming why, and the video
 // ends partial; before, it waited for frame 5 forever.
 func TestTakenFrameIDSettles(t *testing.T) {
-	_, js := bustest.Start(t, bus.DefaultStreamOptions())
 	const job, video, n = "taken", "v", 10
 	key := bus.NewKey()
-	publish(t, js, bus.EventSubject(job, video), start(job, video, key))
-	for seq := range n {
-		r := answer(job, video, seq, key, "person")
-		if seq == 5 {
-			r = bus.Result{Job: job, Video: video, Seq: 5, Worker: "w1", Error: "published frame #5: invalid message: not a vidpipe frame"}
-		}
-		publish(t, js, bus.ResultSubject(job, video), r)
+	poison := bus.Result{Job: job, Video: video, Seq: 5, Worker: "w1", Error: "published frame #5: invalid message: not a vidpipe frame"}
+	// In both orders: the untokened result among the others, and (as the
+	// fault matrix saw it) first, after ingest's end, before the rest.
+	for _, order := range []string{"inline", "first"} {
+		t.Run(order, func(t *testing.T) {
+			_, js := bustest.Start(t, bus.DefaultStreamOptions())
+			publish(t, js, bus.EventSubject(job, video), start(job, video, key))
+			if order == "first" {
+				publish(t, js, bus.EventSubject(job, video), end(job, video, n))
+				publish(t, js, bus.ResultSubject(job, video), poison)
+			}
+			for seq := range n {
+				if seq != 5 {
+					publish(t, js, bus.ResultSubject(job, video), answer(job, video, seq, key, "person"))
+				} else if order == "inline" {
+					publish(t, js, bus.ResultSubject(job, video), poison)
+				}
+			}
+			if order == "inline" {
+				publish(t, js, bus.EventSubject(job, video), end(job, video, n))
+			}
+			s, _, det := runOne(t, js, job, video)
+			if s.Status != Partial || s.Stats.Frames != n-1 || s.Stats.FailedFrames != 1 || !strings.Contains(s.Error, "published frame #5: its id was taken") {
+				t.Errorf("status %s, %d frames, %d failed: %s; want partial, %d, 1, naming frame #5", s.Status, s.Stats.Frames, s.Stats.FailedFrames, s.Error, n-1)
+			}
+			noForgery(t, det)
+		})
 	}
-	publish(t, js, bus.EventSubject(job, video), end(job, video, n))
-
-	s, _, det := runOne(t, js, job, video)
-	if s.Status != Partial || s.Stats.Frames != n-1 || s.Stats.FailedFrames != 1 || !strings.Contains(s.Error, "published frame #5: its id was taken") {
-		t.Errorf("status %s, %d frames, %d failed: %s; want partial, %d, 1, naming frame #5", s.Status, s.Stats.Frames, s.Stats.FailedFrames, s.Error, n-1)
-	}
-	noForgery(t, det)
 }

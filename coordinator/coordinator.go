@@ -297,7 +297,12 @@ func (c *Coordinator) apply(msg jetstream.Msg, jobID string, videos map[string]*
 			}
 			return nil, err
 		}
-		return v, v.add(&r)
+		if err := v.add(&r); err != nil {
+			return v, err
+		}
+		// The honest results may come after the untokened one.
+		_, err := v.settle()
+		return v, err
 	case strings.HasPrefix(msg.Subject(), bus.EventsSubject+"."):
 		var e bus.Event
 		if err := bus.DecodeEvent(msg.Data(), &e); err != nil {
