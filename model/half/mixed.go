@@ -144,27 +144,12 @@ func Mixed(m *onnx.Model) (*Report, error) {
 		return nil, fmt.Errorf("convert to float16: %w", err)
 	}
 	rep := &Report{Float32: p.tailNames()}
-	for _, t := range slices.Clone(g.Initializers) {
-		if t.DataType != onnx.Float || p.keep[t.Name] {
-			continue
-		}
-		half, full := p.halfReaders(t.Name)
-		if len(half) == 0 {
-			continue
-		}
-		if len(full) > 0 {
-			// Read by both parts: the float16 part gets its own copy.
-			c := *t
-			c.Name = t.Name + suffix
-			rename(half, t.Name, c.Name)
-			t = &c
-			g.Initializers = append(g.Initializers, t)
-		}
+	if err := p.eachHalfInitializer(g, func(t *onnx.Tensor) error {
 		n, err := toHalf(t)
-		if err != nil {
-			return nil, fmt.Errorf("convert to float16: %w", err)
-		}
 		rep.Rounded += n
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("convert to float16: %w", err)
 	}
 	var nodes []*onnx.Node
 	for _, vi := range g.Inputs {
@@ -251,6 +236,28 @@ func Twin(m *onnx.Model) (*Report, error) {
 		rep.Rounded += int64(len(v))
 		return nil
 	}
+	if err := p.eachHalfInitializer(g, round); err != nil {
+		return nil, fmt.Errorf("round weights to float16: %w", err)
+	}
+	for _, n := range g.Nodes {
+		if p.tail[n] || n.OpType != "Constant" || p.keep[n.Outputs[0]] {
+			continue
+		}
+		for _, a := range n.Attrs {
+			if a.T != nil && a.T.DataType == onnx.Float {
+				if err := round(a.T); err != nil {
+					return nil, fmt.Errorf("round weights to float16: node %s: %w", n.Name, err)
+				}
+			}
+		}
+	}
+	return rep, nil
+}
+
+// eachHalfInitializer calls fn on every float initializer the float16 part
+// reads. One that the float32 part reads too is split first: the float16
+// part gets its own copy, which fn receives, and the original stays.
+func (p *plan) eachHalfInitializer(g *onnx.Graph, fn func(*onnx.Tensor) error) error {
 	for _, t := range slices.Clone(g.Initializers) {
 		if t.DataType != onnx.Float || p.keep[t.Name] {
 			continue
@@ -266,23 +273,11 @@ func Twin(m *onnx.Model) (*Report, error) {
 			t = &c
 			g.Initializers = append(g.Initializers, t)
 		}
-		if err := round(t); err != nil {
-			return nil, fmt.Errorf("round weights to float16: %w", err)
+		if err := fn(t); err != nil {
+			return err
 		}
 	}
-	for _, n := range g.Nodes {
-		if p.tail[n] || n.OpType != "Constant" || p.keep[n.Outputs[0]] {
-			continue
-		}
-		for _, a := range n.Attrs {
-			if a.T != nil && a.T.DataType == onnx.Float {
-				if err := round(a.T); err != nil {
-					return nil, fmt.Errorf("round weights to float16: node %s: %w", n.Name, err)
-				}
-			}
-		}
-	}
-	return rep, nil
+	return nil
 }
 
 func cast(from, to string, typ onnx.DataType) *onnx.Node {
