@@ -149,20 +149,7 @@ func FuzzDecodeResult(f *testing.F) {
 // idempotent, a full frames stream refuses publishes (IsStreamFull), and a
 // worker's ack frees room again.
 func TestStreamsBackpressure(t *testing.T) {
-	srv, err := StartEmbedded(EmbeddedOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := ConnectEmbedded(srv, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := startJS(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	o := DefaultStreamOptions()
@@ -184,7 +171,7 @@ func TestStreamsBackpressure(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	err = publish(3)
+	err := publish(3)
 	if !IsStreamFull(err) {
 		t.Fatalf("4th publish into a 3-frame stream: err = %v, want stream full", err)
 	}
@@ -304,20 +291,7 @@ func TestNonFiniteRefused(t *testing.T) {
 // TestFramesInMemory: the frames stream alone moves to memory storage; the
 // results stream, which a job is rebuilt from, stays on file storage.
 func TestFramesInMemory(t *testing.T) {
-	srv, err := StartEmbedded(EmbeddedOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := ConnectEmbedded(srv, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := startJS(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	o := DefaultStreamOptions()
@@ -334,4 +308,25 @@ func TestFramesInMemory(t *testing.T) {
 			t.Errorf("%s storage %v, want %v", name, got, want)
 		}
 	}
+}
+
+// startJS runs an embedded server with no streams for the test's lifetime;
+// internal/bustest, which sets them up, imports this package.
+func startJS(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	srv, err := StartEmbedded(EmbeddedOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := ConnectEmbedded(srv, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
