@@ -51,6 +51,7 @@ func main() {
 	cmds.add(app, "cancel", "Cancel a job.", &cancelConfig{})
 	cmds.add(app, "workers", "List live workers with their throughput.", &workersConfig{})
 	cmds.add(app, "query", "Filter or count detections in results, reading only what can match.", &queryConfig{})
+	cmds.add(app, "eval", "Score detections against COCO ground truth: pycocotools' AP/AR numbers and per-class AP.", &evalConfig{})
 	cmds.add(app, "bench", "Measure the pipeline against its limits: model alone, and the ffmpeg CLI.", &benchConfig{})
 	model := app.Command("model", "Build, fuse and benchmark detector models.")
 	cmds.add(model, "build", "Build YOLOv5s or RepYOLOv5s as an ONNX graph.", &modelBuildConfig{})
