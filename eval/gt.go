@@ -227,19 +227,18 @@ func (gt *GroundTruth) addAnnotations(anns []rawAnn) error {
 
 // imageIDs are the evaluated images in pycocotools' order: ascending ids.
 func (gt *GroundTruth) imageIDs() []int64 {
-	ids := make([]int64, len(gt.Images))
-	for i, im := range gt.Images {
-		ids[i] = im.ID
-	}
-	slices.Sort(ids)
-	return ids
+	return sortedIDs(gt.Images, func(im Image) int64 { return im.ID })
 }
 
 // categoryIDs are the evaluated categories in ascending id order.
 func (gt *GroundTruth) categoryIDs() []int64 {
-	ids := make([]int64, len(gt.Categories))
-	for i, c := range gt.Categories {
-		ids[i] = c.ID
+	return sortedIDs(gt.Categories, func(c Category) int64 { return c.ID })
+}
+
+func sortedIDs[T any](items []T, id func(T) int64) []int64 {
+	ids := make([]int64, len(items))
+	for i, it := range items {
+		ids[i] = id(it)
 	}
 	slices.Sort(ids)
 	return ids

@@ -152,7 +152,7 @@ func TestOpen(t *testing.T) {
 	good, err := Encode(map[string]Tensor{
 		"x":     {Shape: []int{2, 3}, Data: []float32{1, 2, 3, 4, 5, 6}},
 		"empty": {Shape: []int{0}, Data: nil},
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,13 +204,49 @@ func TestOpen(t *testing.T) {
 	})
 }
 
+// TestEncodeHalfAndMetadata: F16 tensors read back as the float32 values
+// they round to, beside F32 ones, with the metadata kept.
+func TestEncodeHalfAndMetadata(t *testing.T) {
+	in := []float32{1, -2.5, 0.1, 65504, 1e-8}
+	b, err := Encode(map[string]Tensor{
+		"h": {Shape: []int{5}, Data: in, Half: true},
+		"f": {Shape: []int{1}, Data: []float32{0.1}},
+	}, map[string]string{"names": "{0: 'person'}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Decode(b, "mem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Metadata()["names"]; got != "{0: 'person'}" {
+		t.Errorf("metadata names = %q", got)
+	}
+	h, err := f.Tensor("h", []int{5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []float32{1, -2.5, 0.099975586, 65504, 0}
+	for i := range want {
+		if h[i] != want[i] {
+			t.Errorf("h[%d] = %v, want %v (F16 of %v)", i, h[i], want[i], in[i])
+		}
+	}
+	if v, err := f.Tensor("f", []int{1}); err != nil || v[0] != 0.1 {
+		t.Errorf("f = %v, %v; want [0.1] as F32", v, err)
+	}
+	if len(b) != 8+int(binary.LittleEndian.Uint64(b))+5*2+4 {
+		t.Errorf("file is %d bytes: F16 data should take 2 bytes a value", len(b))
+	}
+}
+
 func TestEncodeErrors(t *testing.T) {
 	for name, tt := range map[string]Tensor{
 		"count":        {Shape: []int{3}, Data: []float32{1}},
 		"negative dim": {Shape: []int{-1, -1}, Data: []float32{1}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := Encode(map[string]Tensor{"t": tt}); !errors.Is(err, ErrShape) {
+			if _, err := Encode(map[string]Tensor{"t": tt}, nil); !errors.Is(err, ErrShape) {
 				t.Errorf("Encode error = %v, want %v", err, ErrShape)
 			}
 		})
@@ -218,7 +254,7 @@ func TestEncodeErrors(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	good, err := Encode(map[string]Tensor{"a": {Shape: []int{2}, Data: []float32{1, 2}}, "b": {Shape: []int{1, 1}, Data: []float32{3}}})
+	good, err := Encode(map[string]Tensor{"a": {Shape: []int{2}, Data: []float32{1, 2}}, "b": {Shape: []int{1, 1}, Data: []float32{3}}}, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -138,9 +138,14 @@ func (b *builder) conv2d(scope, x, w, bias string, k, s, p, g int) string {
 }
 
 // convBN is Conv2d (no bias) + BatchNorm2d, named scope.conv.* and scope.bn.*
-// as in ultralytics' Conv and YOLOv5-Lite's conv_bn.
+// as in ultralytics' Conv and YOLOv5-Lite's conv_bn. Weights that hold the
+// conv with a bias and no BN (a fused model's state_dict, as ultralytics'
+// Model.fuse() leaves each Conv) give the conv with its bias alone.
 func (b *builder) convBN(scope, x string, c1, c2, k, s, p, g int) string {
 	w := b.param(scope+".conv.weight", c2, c1/g, k, k)
+	if b.has(scope+".conv.bias") && !b.has(scope+".bn.weight") {
+		return b.conv2d(scope+".conv", x, w, b.param(scope+".conv.bias", c2), k, s, p, g)
+	}
 	return b.batchNorm(scope+".bn", b.conv2d(scope+".conv", x, w, "", k, s, p, g), c2)
 }
 

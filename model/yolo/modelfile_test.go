@@ -154,7 +154,7 @@ func rewrite(t *testing.T, f *safetensors.File, edit func(map[string]safetensors
 		ts[n] = safetensors.Tensor{Shape: shape, Data: v}
 	}
 	edit(ts)
-	b, err := safetensors.Encode(ts)
+	b, err := safetensors.Encode(ts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
