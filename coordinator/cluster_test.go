@@ -24,11 +24,8 @@ import (
 // real processes); TestFollowerReplacesStalledConsumer pins the watch that
 // covers the tries where it does not.
 func TestFollowerSurvivesResultsLeaderKill(t *testing.T) {
-	nodes := bustest.StartCluster(t)
-	var urls []string
-	for _, n := range nodes {
-		urls = append(urls, n.ClientURL())
-	}
+	cluster := bustest.StartCluster(t)
+	nodes, urls := cluster.Nodes, cluster.URLs()
 	o := bus.DefaultStreamOptions()
 	o.Replicas = 3
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)

@@ -24,10 +24,7 @@ import (
 // process-level fault matrix runs the standalone cluster); the test keeps
 // the replicated path exercised end to end.
 func TestReplicatedJobsRecordsRead(t *testing.T) {
-	var urls []string
-	for _, srv := range bustest.StartCluster(t) {
-		urls = append(urls, srv.ClientURL())
-	}
+	urls := bustest.StartCluster(t).URLs()
 	o := bus.DefaultStreamOptions()
 	o.Replicas = 3
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
