@@ -176,10 +176,7 @@ func (c *Coordinator) RunJob(ctx context.Context, job Job) (*Summary, error) {
 	for _, v := range videos {
 		v.dir = filepath.Join(scratch, v.name)
 	}
-	follower, err := newResultsFollower(ctx, c.js, job.ID, c.opts.FollowIdle, log)
-	if err != nil {
-		return nil, err
-	}
+	follower := newResultsFollower(c.js, job.ID, c.opts.FollowIdle, log)
 	defer follower.stop()
 
 	started := job.Started
