@@ -160,11 +160,12 @@ func newCluster(t *testing.T, r *row, nodes int, coordArgs ...string) (*clustert
 	return c, c.Client()
 }
 
-// clips uploads n clips of seconds each, 320x240, under s3://videos/<prefix>/.
+// clips uploads n clips of seconds each, 320x240, under s3://videos/<prefix>/:
+// cuts of vtest.avi (79 s) starting 0, 15 or 30 s in, in turn.
 func clips(c *clustertest.Cluster, prefix string, n int, seconds float64) map[string]int {
 	counts := map[string]int{}
 	for i := range n {
-		cl := c.UploadClip(prefix, fmt.Sprintf("cam%d", i+1), clustertest.ClipOptions{Start: float64(i * 15), Seconds: seconds, Scale: "320:-2"})
+		cl := c.UploadClip(prefix, fmt.Sprintf("cam%d", i+1), clustertest.ClipOptions{Start: float64(i % 3 * 15), Seconds: seconds, Scale: "320:-2"})
 		counts[cl.Name] = cl.Frames
 	}
 	return counts
