@@ -31,9 +31,7 @@ type row struct {
 	// known, when set, is why the row cannot reach 0 lost and 0 duplicated;
 	// the test then records the figures without failing on them.
 	known string
-	// slow rows run only with VIDPIPE_CHAOS=all.
-	slow bool
-	body func(*testing.T, *row)
+	body  func(*testing.T, *row)
 
 	videos  []clustertest.Tally
 	states  []string // final job states, one per job
@@ -42,7 +40,6 @@ type row struct {
 	// stage is what the row was doing, and last what the job looked like,
 	// so a row that fails says where.
 	stage, last string
-	skipped     string
 	failed      bool
 	reason      string // the first error, when the row fails on one
 	notes       []string
@@ -68,15 +65,10 @@ func (r *row) at(stage string) { r.stage = stage }
 // TestFaults runs every row, one at a time, each on its own cluster. With
 // VIDPIPE_FAULTS_TABLE=path it writes the matrix there as a markdown table.
 func TestFaults(t *testing.T) {
-	all := os.Getenv("VIDPIPE_CHAOS") == "all"
 	var done []*row
 	for _, r := range matrix() {
 		t.Run(r.name, func(t *testing.T) {
 			done = append(done, r)
-			if r.slow && !all {
-				r.skipped = "set VIDPIPE_CHAOS=all"
-				t.Skip("slow row: set VIDPIPE_CHAOS=all")
-			}
 			t.Cleanup(func() { r.failed = t.Failed() })
 			r.body(t, r)
 			check(t, r)
@@ -97,8 +89,6 @@ func table(rows []*row) string {
 	for _, r := range rows {
 		result := "ok"
 		switch {
-		case r.skipped != "":
-			result = "skipped: " + r.skipped
 		case r.failed && r.reason != "":
 			reason := r.reason
 			if len(reason) > 240 {

@@ -42,7 +42,7 @@ func LoadModel(ctx context.Context, path string, imgsz int, read ReadFunc, logge
 		if path, err = builtin.Path(imgsz); err != nil {
 			return nil, err
 		}
-		logger.Info("using the built-in model (untrained weights: detections are not meaningful)", "path", path)
+		logger.Info("using the built-in model (distilled on the sample videos: people and cars in street scenes; bring your own with --model for real work)", "path", path)
 	}
 	var (
 		b   []byte

@@ -134,7 +134,7 @@ type modelFlags struct {
 }
 
 func (f *modelFlags) register(cmd *kingpin.CmdClause) {
-	cmd.Flag("model", "ONNX detection model (YOLOv5 output0 [N,A,5+nc] or raw heads, YOLOv8/YOLO11 [N,4+nc,A]; FLOAT or FLOAT16); default: the built-in fused RepYOLOv5s (untrained).").PlaceHolder("PATH").StringVar(&f.path)
+	cmd.Flag("model", "ONNX detection model (YOLOv5 output0 [N,A,5+nc] or raw heads, YOLOv8/YOLO11 [N,4+nc,A]; FLOAT or FLOAT16); default: the built-in fused RepYOLOv5s (distilled on the sample videos: people and cars in street scenes).").PlaceHolder("PATH").StringVar(&f.path)
 	cmd.Flag("imgsz", "Input size of the built-in model and of a --model exported with a dynamic input size; a model with a fixed size runs at its own.").Default("640").IntVar(&f.imgsz)
 }
 

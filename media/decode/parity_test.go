@@ -53,9 +53,8 @@ var parityClips = []struct {
 // pipeline (cv2.VideoCapture, then its letterbox with cv2.resize) gives it,
 // and so the same detections. PreprocessFast's distance to the same
 // reference is measured too, for contrast. The model is the built-in one
-// at conf 0.01 with no max_det cap to speak of (30000), so that its
-// untrained weights find boxes (800 to over 1000 a frame) and no cut-off at
-// the cap decides which.
+// at conf 0.01 with no max_det cap to speak of (30000), so that it finds
+// many boxes a frame and no cut-off at the cap decides which.
 func TestPixelParity(t *testing.T) {
 	if _, err := exec.Command(cv2Python, "-c", "import cv2").CombinedOutput(); err != nil {
 		t.Fatalf("%s cannot import cv2 (apt install python3-opencv): %v", cv2Python, err)
