@@ -75,7 +75,7 @@ func TestBuiltinFindsPeople(t *testing.T) {
 	}
 	person := r.PerClass["person"]
 	t.Logf("%d held-out frames, %d people: person AP50 %.3f, mAP50 %.3f", len(images), person.GT, person.AP50, r.AP50)
-	const minPersonAP50 = 0.85 // measured 0.95 on these frames when the model shipped
+	const minPersonAP50 = 0.85 // 0.971 on these 40 frames when the model shipped
 	if person.GT == 0 || person.AP50 < minPersonAP50 {
 		t.Errorf("person AP50 %.3f on %d labelled people: want at least %.2f", person.AP50, person.GT, minPersonAP50)
 	}

@@ -9,7 +9,8 @@
 #   3. train.py       RepYOLOv5s, training form, YOLOv5 loss, on the CPU
 #   4. ship           vidpipe builds the training form from the weights,
 #                     fuses it, and writes model/builtin/repyolov5s.safetensors
-#   5. evaluate.sh    student vs teacher on the held-out frames
+#   5. train.py       the baseline: plain yolov5s, same recipe
+#   6. evaluate.sh    students vs teacher on the held-out frames
 #
 # Run it from anywhere with /usr/bin/python3 and Go; setup.sh --test first
 # (python3-torch, opencv, the sample videos). It takes about an hour and a
@@ -24,4 +25,6 @@ work="${VIDPIPE_CACHE:-$HOME/.cache/vidpipe}/distil"
 /usr/bin/python3 "$here/label.py" --stride 1 --nms 0.5 --ceiling 640
 /usr/bin/python3 "$here/train.py" --iters 2000 --batch 8 --crop 256 --lr 1.5e-3 --seed 20261207 --out "$work/train"
 (cd "$repo" && go run ./tools/distil/ship --weights "$work/train/repyolov5s-train.safetensors")
+# the article's baseline beside it: plain yolov5s, same recipe
+/usr/bin/python3 "$here/train.py" --rep '' --iters 2000 --batch 8 --crop 256 --lr 1.5e-3 --seed 20261207 --out "$work/train-yolov5s"
 "$here/evaluate.sh"

@@ -9,6 +9,8 @@
 #   built-in at S    the shipped model (fused, float16 weights)
 #   train form / fused at 320, float32: the same weights before and after
 #                    vidpipe's fuser (TRAIN=path of train.py's safetensors)
+#   yolov5s          the same recipe without RepVGG blocks, if trained
+#                    (YOLOV5S=path of train.py --rep '' safetensors)
 # Prints a Markdown table; results land in $VIDPIPE_CACHE/distil/eval.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -46,4 +48,16 @@ if [[ -f "$train" ]]; then
   "$vidpipe" model build --weights "$train" --imgsz 320 --form deploy -o "$work/fused320.onnx" 2>/dev/null
   detect train320 "train form at 320 (float32)" 320 --model "$work/train320.onnx"
   detect fused320 "fused at 320 (float32)" 320 --model "$work/fused320.onnx"
+fi
+# The article's baseline: plain yolov5s trained with the same recipe
+# (train.py --rep ''), fused, beside RepYOLOv5s.
+yolo="${YOLOV5S:-$cache/distil/train-yolov5s/yolov5s-train.safetensors}"
+if [[ -f "$yolo" ]]; then
+  "$vidpipe" model build --arch yolov5s --weights "$yolo" --imgsz 320 -o "$work/yolov5s320.onnx" 2>/dev/null
+  detect yolov5s320 "yolov5s, same recipe, fused, float32" 320 --model "$work/yolov5s320.onnx"
+fi
+# Issue 12's float16 check on trained weights: the shipped float16 weights
+# against the same model in float32, every frame of the three videos.
+if [[ -d "$work/fused320" ]]; then
+  python3 "$here/fp16match.py" "$work/fused320" "$work/builtin320"
 fi
