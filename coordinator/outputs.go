@@ -1,6 +1,10 @@
 package coordinator
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/vidpipe/vidpipe/results"
+)
 
 // Sentinel errors.
 var (
@@ -12,12 +16,13 @@ var (
 	ErrRefused = errors.New("refused")
 )
 
-// The files of a job's output folder, named here only: a video's folder
-// holds the first five, the job's folder summary.json, job.json and
+// The files of a job's output folder, named here only (the detections
+// files by package results, which readers share): a video's folder holds
+// the first five, the job's folder summary.json, job.json and
 // ThroughputFile.
 const (
-	DetectionsFile = "detections.jsonl"
-	ParquetFile    = "detections.parquet"
+	DetectionsFile = results.JSONLFile
+	ParquetFile    = results.ParquetFile
 	AnnotatedFile  = "annotated.mp4"
 	PreviewFile    = "preview.png"
 	StatsFile      = "stats.json"

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vidpipe/vidpipe/results"
 	"github.com/vidpipe/vidpipe/storage"
 )
 
@@ -136,7 +137,7 @@ func TestLoadBadInput(t *testing.T) {
 	if _, err := LoadDetections(ctx, localOpener{}, t.TempDir(), gt); !errors.Is(err, storage.ErrNotFound) || !strings.Contains(err.Error(), "no detections.jsonl or detections.parquet") {
 		t.Errorf("empty folder: %v", err)
 	}
-	notParquet := filepath.Join(dir, "clip", parquetFile)
+	notParquet := filepath.Join(dir, "clip", results.ParquetFile)
 	if err := os.MkdirAll(filepath.Dir(notParquet), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/vidpipe/vidpipe/results"
 	"github.com/vidpipe/vidpipe/storage"
 )
 
@@ -15,12 +16,6 @@ import (
 type Opener interface {
 	Open(ctx context.Context, uri string) (storage.Bucket, string, error)
 }
-
-// Names of vidpipe's per-video results files.
-const (
-	jsonlFile   = "detections.jsonl"
-	parquetFile = "detections.parquet"
-)
 
 // LoadGroundTruth reads the COCO annotations file at uri.
 func LoadGroundTruth(ctx context.Context, o Opener, uri string) (*GroundTruth, error) {
@@ -103,13 +98,13 @@ func listResults(ctx context.Context, b storage.Bucket, prefix string) ([]string
 	var dirs []string
 	err := b.List(ctx, list, func(key string) error {
 		base, dir := path.Base(key), path.Dir(key)
-		if base != jsonlFile && base != parquetFile {
+		if base != results.JSONLFile && base != results.ParquetFile {
 			return nil
 		}
 		if _, seen := byDir[dir]; !seen {
 			dirs = append(dirs, dir)
 		}
-		if base == parquetFile || byDir[dir] == "" {
+		if base == results.ParquetFile || byDir[dir] == "" {
 			byDir[dir] = key
 		}
 		return nil
@@ -120,9 +115,9 @@ func listResults(ctx context.Context, b storage.Bucket, prefix string) ([]string
 	where := storage.URI(b, prefix)
 	if len(dirs) == 0 {
 		if _, err := b.Head(ctx, prefix); prefix != "" && err == nil {
-			return nil, fmt.Errorf("%s: %w: want a COCO results .json, a %s or %s, or a folder of them", where, ErrInvalid, jsonlFile, parquetFile)
+			return nil, fmt.Errorf("%s: %w: want a COCO results .json, a %s or %s, or a folder of them", where, ErrInvalid, results.JSONLFile, results.ParquetFile)
 		}
-		return nil, fmt.Errorf("detections: no %s or %s under %s: %w", jsonlFile, parquetFile, where, storage.ErrNotFound)
+		return nil, fmt.Errorf("detections: no %s or %s under %s: %w", results.JSONLFile, results.ParquetFile, where, storage.ErrNotFound)
 	}
 	video := map[string]string{}
 	keys := make([]string, 0, len(dirs))

@@ -46,11 +46,11 @@ func writeClip(t *testing.T, dir, video string, dets []vdet) string {
 	if err := os.MkdirAll(vdir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	jf, err := os.Create(filepath.Join(vdir, jsonlFile))
+	jf, err := os.Create(filepath.Join(vdir, results.JSONLFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pf, err := os.Create(filepath.Join(vdir, parquetFile))
+	pf, err := os.Create(filepath.Join(vdir, results.ParquetFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,8 +149,8 @@ func TestEvalVidpipeResults(t *testing.T) {
 	for _, tc := range []struct {
 		name, gtVideo, dets string
 	}{
-		{"jsonl", "", filepath.Join(vdir, jsonlFile)},
-		{"parquet", "", filepath.Join(vdir, parquetFile)},
+		{"jsonl", "", filepath.Join(vdir, results.JSONLFile)},
+		{"parquet", "", filepath.Join(vdir, results.ParquetFile)},
 		{"folder", "", dir},
 		{"video field", "clip", dir},
 	} {

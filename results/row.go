@@ -1,5 +1,13 @@
 package results
 
+// The names a video's detections files have in a job's outputs: this
+// package's Parquet table, and the JSON lines the coordinator writes beside
+// it (one line a frame: frame, pts, detections).
+const (
+	ParquetFile = "detections.parquet"
+	JSONLFile   = "detections.jsonl"
+)
+
 // Row is one detection. Its struct tags are the file schema (see the package
 // documentation); dictionary encoding keeps the repeated strings to a few
 // bytes per row.

@@ -95,7 +95,7 @@ func (c *queryConfig) run(ctx context.Context, logger *slog.Logger) error {
 	var keys []string
 	err = b.List(ctx, prefix, func(key string) error {
 		// The folder is the video's name: skip other videos' files unread.
-		if path.Base(key) == "detections.parquet" && (len(c.videos) == 0 || slices.Contains(c.videos, path.Base(path.Dir(key)))) {
+		if path.Base(key) == results.ParquetFile && (len(c.videos) == 0 || slices.Contains(c.videos, path.Base(path.Dir(key)))) {
 			keys = append(keys, key)
 		}
 		return nil

@@ -1,5 +1,5 @@
 """Shared pieces of the distillation tools: the data list, frame loading the
-way vidpipe (and YOLOv5) reads pixels, the letterbox, and COCO names."""
+way vidpipe (and YOLOv5) reads pixels, and COCO names."""
 import glob
 import os
 
@@ -36,7 +36,7 @@ def categories():
     return [{"id": cid, "name": n} for cid, n in zip(COCO91, COCO80)]
 
 
-def video_frames(name, stride=1):
+def video_frames(name):
     """Yields (index, BGR frame) of a sample video as cv2.VideoCapture decodes
     it (vidpipe's --preprocess exact gives the same pixels)."""
     cap = cv2.VideoCapture(os.path.join(CACHE, "videos", name))
@@ -47,14 +47,9 @@ def video_frames(name, stride=1):
         ok, frame = cap.read()
         if not ok:
             break
-        if i % stride == 0:
-            yield i, frame
+        yield i, frame
         i += 1
     cap.release()
-
-
-def frame_count(name):
-    return sum(1 for _ in video_frames(name))
 
 
 def still_images():
@@ -64,37 +59,9 @@ def still_images():
     return [f for f in files if os.path.getsize(f) > 8192]
 
 
-def letterbox(img, size, color=114):
-    """YOLOv5's letterbox: scale to fit, cv2.resize INTER_LINEAR, pad evenly
-    (odd pixel bottom/right). Returns the picture, the gain and the pads."""
-    h, w = img.shape[:2]
-    r = min(size / h, size / w)
-    nw, nh = int(round(w * r)), int(round(h * r))
-    if (nw, nh) != (w, h):
-        img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    dw, dh = (size - nw) / 2, (size - nh) / 2
-    top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
-    left, right = int(round(dw - 0.1)), int(round(dw + 0.1))
-    img = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(color, color, color))
-    return img, r, (dw, dh)
-
-
 def image_name(source, index):
     stem = os.path.splitext(os.path.basename(source))[0]
     return f"{stem}_{index:06d}.png" if index is not None else os.path.basename(source)
-
-
-def load_image(img):
-    """The BGR picture a COCO image record names: a video frame or a still."""
-    if img.get("video"):
-        cap = cv2.VideoCapture(os.path.join(CACHE, "videos", img["video"] + os.path.splitext(img["source"])[1]))
-        cap.set(cv2.CAP_PROP_POS_FRAMES, img["frame"])
-        ok, frame = cap.read()
-        cap.release()
-        if not ok:
-            raise SystemExit(f"{img['file_name']}: cannot read frame {img['frame']}")
-        return frame
-    return cv2.imread(os.path.join(WORK, "opencv-data", img["file_name"]), cv2.IMREAD_COLOR)
 
 
 def np_boxes(anns):

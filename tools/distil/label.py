@@ -83,10 +83,10 @@ def collect(stride):
     """The data list: (image record, BGR picture, split) in a fixed order."""
     items = []
     for v in common.VIDEOS:
-        n = common.frame_count(v)
-        first_held = n - int(round(n * common.HOLDOUT))
+        frames = list(common.video_frames(v))  # the whole video: its length sets the held-out part
+        first_held = len(frames) - int(round(len(frames) * common.HOLDOUT))
         stem = os.path.splitext(v)[0]
-        for i, frame in common.video_frames(v, stride):
+        for i, frame in frames[::stride]:
             rec = {"file_name": common.image_name(v, i), "width": frame.shape[1], "height": frame.shape[0],
                    "video": stem, "frame": i, "source": v}
             items.append((rec, frame, "holdout" if i >= first_held else "train"))
