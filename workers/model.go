@@ -11,8 +11,11 @@ import (
 	"runtime"
 
 	"github.com/vidpipe/vidpipe/model/builtin"
+	"github.com/vidpipe/vidpipe/model/half"
 	"github.com/vidpipe/vidpipe/model/infer"
 	"github.com/vidpipe/vidpipe/model/layout"
+	"github.com/vidpipe/vidpipe/model/onnx"
+	"github.com/vidpipe/vidpipe/model/u8input"
 	"github.com/vidpipe/vidpipe/model/yolo"
 )
 
@@ -86,7 +89,22 @@ type SessionOptions struct {
 	// those of highest objectness: -1 picks DefaultCandidates on CUDA and
 	// every row on the CPU; 0 is every row.
 	Candidates int
+	// Half runs the model in float16 (half.Mixed: float32 I/O and Detect
+	// decode), for GPUs; a model that is float16 already is left alone.
+	Half bool
+	// Input is the input form the sessions feed: InputFloat, InputU8, or
+	// InputAuto (""): uint8 on CUDA, where the copy to the device is the
+	// cost, and the model's own form on the CPU. A model that takes uint8
+	// already keeps it.
+	Input string
 }
+
+// Input forms of SessionOptions.Input.
+const (
+	InputAuto  = ""
+	InputFloat = "float"
+	InputU8    = "u8"
+)
 
 // Sessions are the model sessions of one process, one per worker.
 type Sessions struct {
@@ -117,7 +135,10 @@ func OpenSessions(ctx context.Context, m *Model, o SessionOptions, logger *slog.
 			s.Candidates = DefaultCandidates
 		}
 	}
-	b := m.bytes
+	b, err := convert(m, o)
+	if err != nil {
+		return nil, err
+	}
 	if s.Candidates > 0 && m.Layout.Kind != layout.YOLOv5 {
 		// Selecting rows by objectness means nothing in another layout.
 		logger.Info("the model returns all its rows", "model", m.Path, "reason", "candidates need YOLOv5 output0, the model has "+m.Layout.Kind.String())
@@ -151,6 +172,46 @@ func OpenSessions(ctx context.Context, m *Model, o SessionOptions, logger *slog.
 	}
 	m.bytes = nil
 	return s, nil
+}
+
+// convert applies o's precision and input form to m's bytes, as `vidpipe
+// model half` and `vidpipe model u8` would on disk.
+func convert(m *Model, o SessionOptions) ([]byte, error) {
+	d, err := infer.ParseDevice(o.Device)
+	if err != nil {
+		return nil, err
+	}
+	u8 := o.Input == InputU8 || (o.Input == InputAuto && d.Kind == infer.CUDA)
+	switch o.Input {
+	case InputAuto, InputFloat, InputU8:
+	default:
+		return nil, fmt.Errorf("open sessions of %s: input %q, want %s or %s", m.Path, o.Input, InputFloat, InputU8)
+	}
+	if u8 && m.Layout.Bytes {
+		u8 = false
+	}
+	if o.Input == InputFloat && m.Layout.Bytes {
+		return nil, fmt.Errorf("open sessions of %s: the model takes uint8 input; float input needs a float model", m.Path)
+	}
+	toHalf := o.Half && !m.Layout.Float16
+	if !u8 && !toHalf {
+		return m.bytes, nil
+	}
+	g, err := onnx.Decode(m.bytes)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", m.Path, err)
+	}
+	if toHalf {
+		if _, err := half.Mixed(g); err != nil {
+			return nil, fmt.Errorf("model %s: %w", m.Path, err)
+		}
+	}
+	if u8 {
+		if err := u8input.Convert(g); err != nil {
+			return nil, fmt.Errorf("model %s: %w", m.Path, err)
+		}
+	}
+	return onnx.Encode(g), nil
 }
 
 // Options fills the model's part of a worker's options: batch, class

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image/png"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -226,12 +228,14 @@ func TestRunMemoryIsFlat(t *testing.T) {
 	}
 }
 
-// TestBench runs `vidpipe bench` small: every figure is measured and the
-// pipeline analysed exactly the frames the decoder found. The speed targets
-// themselves are read from a full-size run, not asserted here.
+// TestBench runs `vidpipe bench` small, with two sessions, JPEG frames and
+// the model-alone matrix: every figure is measured, the breakdown adds up
+// and the pipeline analysed exactly the frames the decoder found. The speed
+// targets themselves are read from a full-size run, not asserted here.
 func TestBench(t *testing.T) {
 	src := clip(t, t.TempDir(), "2")
-	code, stdout, stderr := vidpipe(t, "bench", "--imgsz", "128", "--rounds", "2", "--json", src)
+	code, stdout, stderr := vidpipe(t, "bench", "--imgsz", "128", "--rounds", "3", "--workers", "2", "--threads", "1",
+		"--frame-codec", "jpeg", "--matrix", "1,2", "--json", src)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
@@ -239,18 +243,33 @@ func TestBench(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 		t.Fatalf("%v\n%s", err, stdout)
 	}
-	if len(r.Rounds) != 2 || r.RatioMin > r.PipelineOverORT || r.PipelineOverORT > r.RatioMax || r.Breakdown.InferMS <= 0 || r.Breakdown.DecodeMS <= 0 {
-		t.Errorf("bench rounds and breakdown: %+v %+v", r.Rounds, r.Breakdown)
+	b := r.Breakdown
+	if len(r.Rounds) != 3 || r.RatioMin > r.PipelineOverORT || r.PipelineOverORT > r.RatioMax || b.InferMS <= 0 || b.DecodeMS <= 0 ||
+		math.Abs(b.SessionAloneMS-2*b.ModelAloneMS) > 0.01 || math.Abs(b.InferMS-b.SessionAloneMS-b.SlowdownMS) > 0.01 ||
+		math.Abs(b.InferMS+b.PostMS+b.IdleMS-2*b.PipelineMS) > 0.01 {
+		t.Errorf("bench rounds and breakdown: %+v %+v", r.Rounds, b)
 	}
-	if r.Frames != 20 || r.PipelineFPS <= 0 || r.ModelFPS <= 0 || r.DecodeFPS <= 0 || r.FFmpegCLIFPS <= 0 || r.JPEGFrameBytes <= 0 || r.RawFrameBytes != 128*128*3 {
+	if r.Frames != 20 || r.Workers != 2 || r.Threads != 1 || r.Codec != "jpeg" || r.Device != "cpu" || r.Precision != "fp32" || r.InputForm != "float" ||
+		r.PipelineFPS <= 0 || r.ModelFPS <= 0 || r.DecodeFPS <= 0 || r.FFmpegCLIFPS <= 0 || r.DecodeCPUMS <= 0 ||
+		r.JPEGFrameBytes <= 0 || r.JPEGFrameBytes >= r.RawFrameBytes || r.RawFrameBytes != 128*128*3 || r.JPEGReadMS <= 0 || r.JPEGMeanAbsDiff <= 0 || r.GPU != nil {
 		t.Errorf("bench result: %+v", r)
+	}
+	var rows []string
+	for _, m := range r.Matrix {
+		if m.Error != "" || m.FPS <= 0 || m.Precision != "fp32" {
+			t.Errorf("matrix row %+v", m)
+		}
+		rows = append(rows, fmt.Sprintf("%s/%d", m.Input, m.Batch))
+	}
+	if got := strings.Join(rows, " "); got != "float/1 float/2 u8/1 u8/2" {
+		t.Errorf("matrix rows %s, want float and u8 at batches 1 and 2", got)
 	}
 	p := r.Preprocessing
 	if r.Preprocess != "exact" || p.ExactFPS <= 0 || p.FastFPS <= 0 || p.PixelMeanDiff <= 0 || p.PixelMaxDiff <= 0 ||
 		p.DetFrames != 20 || p.DetExact == 0 || p.DetMatched+p.DetOnlyExact != p.DetExact {
 		t.Errorf("bench preprocessing: %+v", p)
 	}
-	t.Logf("pipeline/model %.3f, decode/ffmpeg %.3f, preprocessing %+v", r.PipelineOverORT, r.DecodeOverFFmpeg, p)
+	t.Logf("pipeline/model %.3f, decode/ffmpeg %.3f, breakdown %+v, preprocessing %+v", r.PipelineOverORT, r.DecodeOverFFmpeg, b, p)
 }
 
 // TestRunCandidates runs the same clip with all of output0 and with the

@@ -7,11 +7,10 @@ package runbench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"image"
-	"image/jpeg"
 	"io"
 	"log/slog"
 	"math"
@@ -21,7 +20,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"text/tabwriter"
+	"syscall"
 	"time"
 
 	"github.com/vidpipe/vidpipe/bus"
@@ -40,12 +39,24 @@ import (
 // Options are what one measurement runs: the video, the model and how it
 // runs, and the exact-vs-fast comparison.
 type Options struct {
-	Video      string
-	Model      string // ONNX path; empty: the built-in model
-	ImgSize    int
-	Batch      int
-	Threads    int // 0: every core
+	Video   string
+	Model   string // ONNX path; empty: the built-in model
+	ImgSize int
+	Batch   int
+	// Workers are the model sessions, each a worker in the pipeline and a
+	// concurrent runner alone; Threads is per session (0: the cores
+	// divided among them).
+	Workers int
+	Threads int
+	// Device, FP32, Half, Input and Candidates choose how the sessions run,
+	// as for `vidpipe run` (workers.SessionOptions).
+	Device     string
+	FP32, Half bool
+	Input      string
+	Candidates int
 	Preprocess decode.Preprocess
+	// Codec is how frames travel in the pipeline.
+	Codec bus.Codec
 	// CompareFrames, evenly spaced, get the model on both preprocessings'
 	// input; CompareConf is that comparison's confidence threshold.
 	CompareFrames int
@@ -53,6 +64,9 @@ type Options struct {
 	// Rounds of the model alone and the pipeline, interleaved so that drift
 	// in the machine's load hits both alike; medians are reported.
 	Rounds int
+	// Matrix, when set, are the batch sizes at which the model alone runs
+	// in every precision the device has and with float and uint8 input.
+	Matrix []int
 	Logger *slog.Logger
 }
 
@@ -64,18 +78,27 @@ type Round struct {
 }
 
 // Breakdown says where a pipeline frame's time goes, in milliseconds per
-// frame, from the median round: the model alone against the pipeline's
-// wall time, and the pipeline's own stage means (decode + letterbox runs
-// on the same cores as inference, so its cost shows as the gap).
+// frame, from the round of the median pipeline. ModelAloneMS and PipelineMS are wall time
+// per frame of the whole process; the rest is per frame of one session
+// (worker): the model alone would take SessionAloneMS of a session's time;
+// in the pipeline Run took InferMS (SlowdownMS more: cores shared with
+// decode and the bus), post-processing PostMS, and the rest of the
+// session's time, IdleMS, went to fetching and reading frames, publishing
+// results and waiting for frames.
 type Breakdown struct {
-	ModelAloneMS float64 `json:"model_alone_ms"`
-	PipelineMS   float64 `json:"pipeline_ms"`
-	GapMS        float64 `json:"gap_ms"`
-	DecodeMS     float64 `json:"decode_ms"`
-	QueueMS      float64 `json:"queue_ms"`
-	InferMS      float64 `json:"infer_ms"`
-	PostMS       float64 `json:"post_ms"`
-	BatchMean    float64 `json:"batch_mean"`
+	ModelAloneMS   float64 `json:"model_alone_ms"`
+	PipelineMS     float64 `json:"pipeline_ms"`
+	GapMS          float64 `json:"gap_ms"`
+	SessionAloneMS float64 `json:"session_alone_ms"`
+	InferMS        float64 `json:"infer_ms"`
+	SlowdownMS     float64 `json:"slowdown_ms"`
+	PostMS         float64 `json:"post_ms"`
+	IdleMS         float64 `json:"idle_ms"`
+	// DecodeMS is decode + letterbox on the ingest side, overlapping the
+	// workers; QueueMS is a frame's mean time from publish to a worker.
+	DecodeMS  float64 `json:"decode_ms"`
+	QueueMS   float64 `json:"queue_ms"`
+	BatchMean float64 `json:"batch_mean"`
 }
 
 // Result is what `vidpipe bench` reports.
@@ -85,14 +108,22 @@ type Result struct {
 	Model   string `json:"model"`
 	Input   int    `json:"input"`
 	Batch   int    `json:"batch"`
+	Workers int    `json:"workers"`
 	Threads int    `json:"threads"`
 	CPUs    int    `json:"cpus"`
+	Device  string `json:"device"`
+	// Precision and InputForm are what the sessions ran: fp32, tf32 or
+	// fp16; float or u8.
+	Precision string `json:"precision"`
+	InputForm string `json:"input_form"`
+	Codec     string `json:"codec"`
 
-	// Model: ONNX Runtime alone on pre-letterboxed frames, same threads and
-	// batch; Pipeline: `vidpipe run` end to end (embedded NATS, decode,
-	// workers, coordinator), first frame published to last result.
-	// Each is the median of the rounds; RatioMin and RatioMax are the
-	// spread of the per-round ratios.
+	// Model: ONNX Runtime alone on pre-letterboxed frames, the same
+	// sessions, threads and batch, the sessions running at once; Pipeline:
+	// `vidpipe run` end to end (embedded NATS, decode, workers,
+	// coordinator), first frame published to last result. Each is the
+	// median of the rounds; RatioMin and RatioMax are the spread of the
+	// per-round ratios.
 	ModelFPS        float64   `json:"model_fps"`
 	PipelineFPS     float64   `json:"pipeline_fps"`
 	PipelineOverORT float64   `json:"pipeline_over_model"`
@@ -100,17 +131,39 @@ type Result struct {
 	RatioMax        float64   `json:"ratio_max"`
 	Rounds          []Round   `json:"rounds"`
 	Breakdown       Breakdown `json:"breakdown"`
+	// GPU is the device's utilisation during the pipeline rounds, from
+	// nvidia-smi; nil without it.
+	GPU *GPUUse `json:"gpu,omitempty"`
+
+	// Matrix is the model alone across precisions, input forms and batch
+	// sizes (Options.Matrix).
+	Matrix []MatrixRow `json:"matrix,omitempty"`
 
 	// Decode: ingest's decode + letterbox alone; FFmpegCLI: `ffmpeg -i X
 	// -vf scale=W:H:flags=bilinear -f null -` on the same file.
 	DecodeFPS        float64 `json:"decode_fps"`
 	FFmpegCLIFPS     float64 `json:"ffmpeg_cli_fps"`
 	DecodeOverFFmpeg float64 `json:"decode_over_ffmpeg"`
-	RawFrameBytes    int     `json:"raw_frame_bytes"`
-	JPEGFrameBytes   int     `json:"jpeg_frame_bytes"`
-	JPEGEncodeMS     float64 `json:"jpeg_encode_ms"`
-	JPEGDecodeMS     float64 `json:"jpeg_decode_ms"`
-	RawCopyMS        float64 `json:"raw_copy_ms"`
+	// Frame codecs: what a frame costs on the bus, raw and as JPEG.
+	RawFrameBytes  int     `json:"raw_frame_bytes"`
+	JPEGFrameBytes int     `json:"jpeg_frame_bytes"`
+	JPEGEncodeMS   float64 `json:"jpeg_encode_ms"`
+	// ReadMS is what a worker spends per frame turning the message into
+	// model input (the float conversion, or a copy for u8 input), raw and
+	// JPEG (its decode included); CoresAt3000 are the worker cores that
+	// takes at 3,000 frames/s.
+	RawReadMS       float64 `json:"raw_read_ms"`
+	JPEGReadMS      float64 `json:"jpeg_read_ms"`
+	RawCoresAt3000  float64 `json:"raw_cores_at_3000"`
+	JPEGCoresAt3000 float64 `json:"jpeg_cores_at_3000"`
+	// JPEGMeanAbsDiff is the JPEG round trip's mean distance from the raw
+	// frame, in levels over every byte.
+	JPEGMeanAbsDiff float64 `json:"jpeg_mean_abs_diff"`
+	// DecodeCPUMS is the CPU time decode + letterbox takes per frame (all
+	// threads), and IngestCoresAt3000 the ingest cores that makes at 3,000
+	// frames/s, raw frames (JPEG adds JPEGEncodeMS per frame).
+	DecodeCPUMS       float64 `json:"decode_cpu_ms"`
+	IngestCoresAt3000 float64 `json:"ingest_cores_at_3000"`
 
 	// Preprocess is what the pipeline and the model ran on (DecodeFPS is
 	// its decode rate); Preprocessing compares it with the other one.
@@ -141,39 +194,48 @@ type Preprocessing struct {
 // Run measures o.Video; it decodes the video several times, so a short clip
 // suits it.
 func Run(ctx context.Context, o Options) (*Result, error) {
-	logger := o.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	c := &o
-	modelPath := c.Model
-	if modelPath == "" {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	logger := c.Logger
+	c.Workers = max(c.Workers, 1)
+	if c.Model == "" {
 		var err error
-		if modelPath, err = builtin.Path(c.ImgSize); err != nil {
+		if c.Model, err = builtin.Path(c.ImgSize); err != nil {
 			return nil, err
 		}
 	}
-	threads := c.Threads
-	if threads == 0 {
-		threads = runtime.NumCPU()
-	}
-	sess, lay, err := layout.OpenFile(ctx, modelPath, infer.Options{Threads: threads, MaxBatch: c.Batch, ImgSize: c.ImgSize})
+	dev, err := infer.ParseDevice(c.Device)
 	if err != nil {
 		return nil, err
 	}
-	defer sess.Close()
-	logger.Info("bench: model", "model", modelPath, "layout", lay.String())
+	// The sessions of the model alone, opened once: the same options as
+	// the pipeline's workers.
+	set, err := c.sessions(ctx, c.sessionOptions(c.Workers, c.Batch, c.Input, c.Half, c.FP32))
+	if err != nil {
+		return nil, err
+	}
+	defer set.Close()
+	sess, lay := set.List[0], set.Layout
 	size, _ := sess.InputSize()
-	res := &Result{Video: c.Video, Model: modelPath, Input: size, Batch: c.Batch, Threads: threads, CPUs: runtime.NumCPU()}
+	res := &Result{
+		Video: c.Video, Model: c.Model, Input: size, Batch: set.Batch, Workers: c.Workers, Threads: set.Threads,
+		CPUs: runtime.NumCPU(), Device: dev.String(), Precision: precision(dev, c.FP32, c.Half || lay.Float16),
+		InputForm: inputForm(lay), Codec: c.Codec.String(),
+	}
+	c.Batch = set.Batch
+	logger.Info("bench: model", "model", c.Model, "layout", lay.String(), "device", res.Device, "precision", res.Precision, "input", res.InputForm)
 
 	pre := c.Preprocess
 	res.Preprocess = pre.String()
 	logger.Info("bench: decode + letterbox", "preprocess", pre)
-	frames, decodeFPS, err := decodeAll(ctx, c.Video, size, pre)
+	frames, decodeFPS, cpuMS, err := decodeAll(ctx, c.Video, size, pre)
 	if err != nil {
 		return nil, err
 	}
-	res.Frames, res.DecodeFPS = len(frames), decodeFPS
+	res.Frames, res.DecodeFPS, res.DecodeCPUMS = len(frames), decodeFPS, cpuMS
+	res.IngestCoresAt3000 = round3(3 * cpuMS)
 	if res.Frames == 0 {
 		return nil, fmt.Errorf("bench %s: no frames decoded", c.Video)
 	}
@@ -186,20 +248,40 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if res.FFmpegCLIFPS, err = ffmpegFPS(ctx, c.Video, size, res.Frames); err != nil {
 		return nil, err
 	}
+	res.DecodeOverFFmpeg = round3(res.DecodeFPS / res.FFmpegCLIFPS)
+	if err := codecCost(res, frames, size, lay.Bytes); err != nil {
+		return nil, err
+	}
 
+	if len(c.Matrix) > 0 {
+		if res.Matrix, err = c.matrix(ctx, dev, frames); err != nil {
+			return nil, err
+		}
+	}
+
+	gpu := startGPUSampler(ctx, dev)
+	if err := c.rounds(ctx, set.List, frames, res); err != nil {
+		gpu.stop()
+		return nil, err
+	}
+	res.GPU = gpu.stop()
+	return res, nil
+}
+
+// rounds measures the model alone and the pipeline, interleaved.
+func (c *Options) rounds(ctx context.Context, sessions []*infer.Session, frames [][]byte, res *Result) error {
 	rounds := max(c.Rounds, 1)
-	var median *coordinator.Stats
 	stats := make([]*coordinator.Stats, rounds)
 	for i := range rounds {
 		var r Round
 		// Alternate which goes first, so neither always runs warmer.
 		steps := []func() error{
 			func() (err error) {
-				r.ModelFPS, err = modelFPS(ctx, sess, frames, c.Batch)
+				r.ModelFPS, err = modelAlone(ctx, sessions, frames, c.Batch, len(frames))
 				return err
 			},
 			func() (err error) {
-				stats[i], err = c.pipeline(ctx, modelPath, threads, pre, res.Frames, logger)
+				stats[i], err = c.pipeline(ctx, res.Frames)
 				if err == nil {
 					r.PipelineFPS = stats[i].FPS
 				}
@@ -211,44 +293,65 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		for _, step := range steps {
 			if err := step(); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		r.Ratio = round3(r.PipelineFPS / r.ModelFPS)
 		res.Rounds = append(res.Rounds, r)
-		logger.Info("bench: round", "round", i+1, "of", rounds, "model_fps", r.ModelFPS, "pipeline_fps", r.PipelineFPS, "ratio", r.Ratio)
+		c.Logger.Info("bench: round", "round", i+1, "of", rounds, "model_fps", r.ModelFPS, "pipeline_fps", r.PipelineFPS, "ratio", r.Ratio)
 	}
 	res.ModelFPS = medianOf(res.Rounds, func(r Round) float64 { return r.ModelFPS })
 	res.PipelineFPS = medianOf(res.Rounds, func(r Round) float64 { return r.PipelineFPS })
 	res.PipelineOverORT = medianOf(res.Rounds, func(r Round) float64 { return r.Ratio })
 	res.RatioMin, res.RatioMax = res.Rounds[0].Ratio, res.Rounds[0].Ratio
-	for i, r := range res.Rounds {
+	for _, r := range res.Rounds {
 		res.RatioMin, res.RatioMax = min(res.RatioMin, r.Ratio), max(res.RatioMax, r.Ratio)
-		if median == nil && r.PipelineFPS == res.PipelineFPS {
-			median = stats[i]
-		}
 	}
-	if median == nil { // an even count's median lies between two rounds
-		median = stats[len(stats)/2]
+	// The breakdown is one round's, the pipeline's median (the lower of
+	// the middle two for an even count), so its parts add up.
+	order := make([]int, rounds)
+	for i := range order {
+		order[i] = i
 	}
-	st := median.StagesMS
-	res.Breakdown = Breakdown{
-		ModelAloneMS: round3(1000 / res.ModelFPS), PipelineMS: round3(1000 / res.PipelineFPS),
-		DecodeMS: st.Decode.Mean, QueueMS: st.Queue.Mean, InferMS: st.Infer.Mean, PostMS: st.Post.Mean, BatchMean: median.BatchMean,
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(res.Rounds[a].PipelineFPS, res.Rounds[b].PipelineFPS) })
+	m := order[(rounds-1)/2]
+	st, r := stats[m].StagesMS, res.Rounds[m]
+	w := float64(c.Workers)
+	b := Breakdown{
+		ModelAloneMS: round3(1000 / r.ModelFPS), PipelineMS: round3(1000 / r.PipelineFPS),
+		DecodeMS: st.Decode.Mean, QueueMS: st.Queue.Mean, InferMS: st.Infer.Mean, PostMS: st.Post.Mean, BatchMean: stats[m].BatchMean,
 	}
-	res.Breakdown.GapMS = round3(res.Breakdown.PipelineMS - res.Breakdown.ModelAloneMS)
-	res.DecodeOverFFmpeg = round3(res.DecodeFPS / res.FFmpegCLIFPS)
+	b.GapMS = round3(b.PipelineMS - b.ModelAloneMS)
+	b.SessionAloneMS = round3(w * b.ModelAloneMS)
+	b.SlowdownMS = round3(b.InferMS - b.SessionAloneMS)
+	b.IdleMS = round3(w*b.PipelineMS - b.InferMS - b.PostMS)
+	res.Breakdown = b
+	return nil
+}
 
-	codecCost(res, frames[0], size)
+// sessionOptions are the pipeline's session options with n sessions of
+// batch batch, input form in and the precision asked.
+func (c *Options) sessionOptions(n, batch int, in string, half, fp32 bool) workers.SessionOptions {
+	return workers.SessionOptions{
+		Sessions: n, Threads: c.Threads, Batch: batch, Device: c.Device,
+		FP32: fp32, Half: half, Input: in, Candidates: c.Candidates,
+	}
+}
 
-	return res, nil
+// sessions loads the model and opens sessions of it with so.
+func (c *Options) sessions(ctx context.Context, so workers.SessionOptions) (*workers.Sessions, error) {
+	mdl, err := workers.LoadModel(ctx, c.Model, c.ImgSize, nil, c.Logger)
+	if err != nil {
+		return nil, err
+	}
+	return workers.OpenSessions(ctx, mdl, so, c.Logger)
 }
 
 // pipeline runs the video once through the embedded job service, as
 // `vidpipe run` would, and returns its statistics.
-func (c *Options) pipeline(ctx context.Context, modelPath string, threads int, pre decode.Preprocess, frames int, logger *slog.Logger) (*coordinator.Stats, error) {
+func (c *Options) pipeline(ctx context.Context, frames int) (*coordinator.Stats, error) {
 	// Loaded afresh each round, as a run does: sessions release the bytes.
-	mdl, err := workers.LoadModel(ctx, modelPath, c.ImgSize, nil, logger)
+	mdl, err := workers.LoadModel(ctx, c.Model, c.ImgSize, nil, c.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -258,13 +361,14 @@ func (c *Options) pipeline(ctx context.Context, modelPath string, threads int, p
 	}
 	defer os.RemoveAll(out)
 	annotate := false
+	pre := c.Preprocess
 	rec, err := embedded.Run(ctx, embedded.Config{
 		Model:       mdl,
-		Sessions:    workers.SessionOptions{Sessions: 1, Threads: threads, Batch: c.Batch, Device: "cpu"},
-		Worker:      workers.Options{NMS: detect.DefaultNMSOptions(), Logger: logger},
+		Sessions:    c.sessionOptions(c.Workers, c.Batch, c.Input, c.Half, c.FP32),
+		Worker:      workers.Options{NMS: detect.DefaultNMSOptions(), Logger: c.Logger},
 		Service:     jobs.Options{Out: out, OutIsJobFolder: true},
-		Ingest:      ingest.Options{Decode: decode.Options{Every: 1, Preprocess: pre}, Codec: bus.Raw, Logger: logger},
-		Concurrency: 1, Logger: logger,
+		Ingest:      ingest.Options{Decode: decode.Options{Every: 1, Preprocess: pre}, Codec: c.Codec, Logger: c.Logger},
+		Concurrency: 1, Logger: c.Logger,
 	}, jobs.Spec{Name: "bench", Inputs: []string{c.Video}, Every: 1, Preprocess: pre.String(), Annotate: &annotate})
 	if err != nil {
 		return nil, err
@@ -273,6 +377,24 @@ func (c *Options) pipeline(ctx context.Context, modelPath string, threads int, p
 		return nil, fmt.Errorf("bench %s: pipeline analysed %d of the %d frames decode found (%s)", c.Video, rec.Progress.Done, frames, rec.State)
 	}
 	return rec.Videos[0].Stats, nil
+}
+
+// precision names what a session computes in.
+func precision(d infer.Device, fp32, half bool) string {
+	switch {
+	case half:
+		return "fp16"
+	case d.Kind == infer.CUDA && !fp32:
+		return "tf32"
+	}
+	return "fp32"
+}
+
+func inputForm(l *layout.Layout) string {
+	if l.Bytes {
+		return workers.InputU8
+	}
+	return workers.InputFloat
 }
 
 // medianOf is the median of f over rounds (the mean of the middle two for
@@ -291,28 +413,40 @@ func medianOf(rounds []Round, f func(Round) float64) float64 {
 }
 
 // decodeAll decodes and letterboxes every frame, keeping copies, and
-// returns the decode rate (copies excluded).
-func decodeAll(ctx context.Context, video string, size int, pre decode.Preprocess) ([][]byte, float64, error) {
+// returns the decode rate and the CPU time per frame it took (copies
+// excluded from both).
+func decodeAll(ctx context.Context, video string, size int, pre decode.Preprocess) ([][]byte, float64, float64, error) {
 	dec, err := decode.Open(ctx, video, nil, decode.Options{Size: size, Preprocess: pre})
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	defer dec.Close()
 	var frames [][]byte
-	var spent time.Duration
+	var spent, cpu time.Duration
 	for {
-		t0 := time.Now()
+		t0, c0 := time.Now(), cpuTime()
 		f, err := dec.Next(ctx)
 		spent += time.Since(t0)
+		cpu += cpuTime() - c0
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, 0, err
 		}
 		frames = append(frames, bytes.Clone(f.Letterbox))
 	}
-	return frames, round3(float64(len(frames)) / spent.Seconds()), nil
+	n := float64(len(frames))
+	return frames, round3(n / spent.Seconds()), round3(cpu.Seconds() * 1000 / n), nil
+}
+
+// cpuTime is the CPU time the process has used, every thread's.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // ffmpegFPS runs `ffmpeg -i X -vf scale=W:H:flags=bilinear -f null -` on
@@ -356,25 +490,6 @@ func probeSize(ctx context.Context, video string) (int, int, error) {
 	return w, h, nil
 }
 
-// modelFPS runs the model alone over the frames, batch by batch, timing
-// Session.Run only: the input is filled outside the clock, so this is the
-// limit the pipeline is compared against.
-func modelFPS(ctx context.Context, sess *infer.Session, frames [][]byte, batch int) (float64, error) {
-	var spent time.Duration
-	for i := 0; i < len(frames); i += batch {
-		n := min(batch, len(frames)-i)
-		if err := load(sess, frames[i:i+n]); err != nil {
-			return 0, err
-		}
-		t0 := time.Now()
-		if _, err := sess.Run(ctx, n); err != nil {
-			return 0, err
-		}
-		spent += time.Since(t0)
-	}
-	return round3(float64(len(frames)) / spent.Seconds()), nil
-}
-
 // load puts a batch of packed RGB letterboxes into the session's input as
 // its model takes them: the bytes themselves, or planar floats.
 func load(sess *infer.Session, frames [][]byte) error {
@@ -399,62 +514,7 @@ func load(sess *infer.Session, frames [][]byte) error {
 	return nil
 }
 
-// codecCost measures what each frame encoding costs: the numbers behind
-// choosing raw frames by default.
-func codecCost(res *Result, frame []byte, size int) {
-	const reps = 20
-	img := image.NewRGBA(image.Rect(0, 0, size, size))
-	for i, j := 0, 0; i+2 < len(frame); i, j = i+3, j+4 {
-		img.Pix[j], img.Pix[j+1], img.Pix[j+2], img.Pix[j+3] = frame[i], frame[i+1], frame[i+2], 255
-	}
-	var buf bytes.Buffer
-	t0 := time.Now()
-	for range reps {
-		buf.Reset()
-		_ = jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90})
-	}
-	res.JPEGEncodeMS = round3(time.Since(t0).Seconds() * 1000 / reps)
-	res.JPEGFrameBytes = buf.Len()
-	t0 = time.Now()
-	for range reps {
-		_, _ = jpeg.Decode(bytes.NewReader(buf.Bytes()))
-	}
-	res.JPEGDecodeMS = round3(time.Since(t0).Seconds() * 1000 / reps)
-	dst := make([]byte, len(frame))
-	t0 = time.Now()
-	for range reps {
-		copy(dst, frame)
-	}
-	res.RawCopyMS = round3(time.Since(t0).Seconds() * 1000 / reps)
-	res.RawFrameBytes = len(frame)
-}
-
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
-
-// Write prints the result for a terminal.
-func (r *Result) Write(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "video\t%s (%d frames)\n", r.Video, r.Frames)
-	fmt.Fprintf(tw, "model\t%s (input %d, batch %d, %d threads on %d CPUs)\n", r.Model, r.Input, r.Batch, r.Threads, r.CPUs)
-	fmt.Fprintf(tw, "pipeline end to end\t%.2f frames/s (median of %d rounds)\n", r.PipelineFPS, len(r.Rounds))
-	fmt.Fprintf(tw, "ONNX Runtime alone\t%.2f frames/s (median)\n", r.ModelFPS)
-	fmt.Fprintf(tw, "  pipeline ÷ model\t%.3f median, %.3f to %.3f over the rounds (target >= 0.95)\n", r.PipelineOverORT, r.RatioMin, r.RatioMax)
-	b := r.Breakdown
-	fmt.Fprintf(tw, "  ms per frame\tmodel alone %.2f, pipeline %.2f (gap %.2f); pipeline stage means: decode %.2f, queued %.2f, infer %.2f, post %.2f; mean batch %.2f\n",
-		b.ModelAloneMS, b.PipelineMS, b.GapMS, b.DecodeMS, b.QueueMS, b.InferMS, b.PostMS, b.BatchMean)
-	fmt.Fprintf(tw, "decode + letterbox\t%.1f frames/s (preprocess %s)\n", r.DecodeFPS, r.Preprocess)
-	fmt.Fprintf(tw, "ffmpeg CLI decode + scale\t%.1f frames/s\n", r.FFmpegCLIFPS)
-	fmt.Fprintf(tw, "  decode ÷ ffmpeg\t%.3f (target >= 0.8)\n", r.DecodeOverFFmpeg)
-	p := r.Preprocessing
-	fmt.Fprintf(tw, "preprocess exact\t%.1f frames/s decode + letterbox (%.2f ms a frame)\n", p.ExactFPS, p.ExactMS)
-	fmt.Fprintf(tw, "preprocess fast\t%.1f frames/s decode + letterbox (%.2f ms a frame)\n", p.FastFPS, p.FastMS)
-	fmt.Fprintf(tw, "  fast vs exact pixels\tmax %d, mean %.3f levels over %d frames\n", p.PixelMaxDiff, p.PixelMeanDiff, r.Frames)
-	fmt.Fprintf(tw, "  fast vs exact detections\t%d of %d matched (same class, IoU > 0.9), %d only on exact, %d only on fast, max box diff %.2f px (%d frames, conf %g)\n",
-		p.DetMatched, p.DetExact, p.DetOnlyExact, p.DetOnlyFast, p.DetMaxBoxDiff, p.DetFrames, p.DetConf)
-	fmt.Fprintf(tw, "raw frame\t%d bytes, %.3f ms to copy\n", r.RawFrameBytes, r.RawCopyMS)
-	fmt.Fprintf(tw, "jpeg frame (q90)\t%d bytes, %.2f ms to encode + %.2f ms to decode\n", r.JPEGFrameBytes, r.JPEGEncodeMS, r.JPEGDecodeMS)
-	return tw.Flush()
-}
 
 // comparePreprocessing decodes the video again with the other preprocessing,
 // timing it, measuring its pixels against frames (decoded with pre), and
