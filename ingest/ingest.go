@@ -4,12 +4,9 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"image"
-	"image/jpeg"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,6 +18,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/media/decode"
+	"github.com/vidpipe/vidpipe/media/jpeg"
 	"github.com/vidpipe/vidpipe/storage"
 )
 
@@ -45,7 +43,10 @@ type Video struct {
 type Options struct {
 	Decode decode.Options
 	// Codec is how pixels travel: raw RGB (default) or JPEG.
-	Codec       bus.Codec
+	Codec bus.Codec
+	// JPEGQuality is the quality of JPEG frames on libjpeg's scale, 1 to
+	// 100 (0: 90), as media/jpeg.NewEncoder maps it to FFmpeg's mjpeg
+	// encoder.
 	JPEGQuality int
 	// FullBackoff is how long to wait before retrying when the frames stream
 	// is full.
@@ -132,6 +133,17 @@ func (in *Ingester) Ingest(ctx context.Context, job string, v Video) error {
 		return in.publishEvent(ctx, &end)
 	}
 	defer closeDec()
+	var enc *jpeg.Encoder
+	if in.opts.Codec == bus.JPEG {
+		// One encoder for the video's frames; a bad quality fails the
+		// video as an unreadable one does, before its start event.
+		if enc, err = jpeg.NewEncoder(in.opts.JPEGQuality); err != nil {
+			end.Error = err.Error()
+			log.Warn("cannot encode frames", "err", err)
+			return in.publishEvent(ctx, &end)
+		}
+		defer enc.Close()
+	}
 
 	info := dec.Info()
 	// The key signs this attempt's frame tokens; the start event hands it
@@ -146,7 +158,7 @@ func (in *Ingester) Ingest(ctx context.Context, job string, v Video) error {
 	}
 	log.Info("ingesting", "source", v.Source, "width", info.Width, "height", info.Height, "fps", info.FPS, "frames_estimate", info.Frames)
 
-	p := publisher{in: in, job: job, video: v.Name, key: key, header: nats.Header(http.Header(v.Header).Clone())}
+	p := publisher{in: in, job: job, video: v.Name, key: key, header: nats.Header(http.Header(v.Header).Clone()), jpeg: enc}
 	if p.header == nil {
 		p.header = nats.Header{}
 	}
@@ -221,11 +233,11 @@ type publisher struct {
 	job, video string
 	key        string
 	// header is the video's frame header; publishing sets its message id.
-	header  nats.Header
-	seq     int
-	buf     []byte
-	jpegBuf bytes.Buffer
-	rgba    *image.RGBA
+	header nats.Header
+	seq    int
+	buf    []byte
+	jpeg   *jpeg.Encoder // with Codec JPEG
+	jpg    []byte
 }
 
 func (p *publisher) publish(ctx context.Context, fr *decode.Frame, decodeTime time.Duration) error {
@@ -237,11 +249,11 @@ func (p *publisher) publish(ctx context.Context, fr *decode.Frame, decodeTime ti
 		Pixels: fr.Letterbox,
 	}
 	if f.Codec == bus.JPEG {
-		px, err := p.encodeJPEG(fr.Letterbox, fr.Size)
-		if err != nil {
+		var err error
+		if p.jpg, err = p.jpeg.Encode(p.jpg[:0], fr.Letterbox, fr.Size, fr.Size); err != nil {
 			return fmt.Errorf("encode frame %d of %s: %w", fr.Index, p.video, err)
 		}
-		f.Pixels = px
+		f.Pixels = p.jpg
 	}
 	if p.seq > 0 && p.seq%bus.ProgressStep == 0 {
 		// Before the frame: the coordinator must know the range a result
@@ -262,22 +274,6 @@ func (p *publisher) publish(ctx context.Context, fr *decode.Frame, decodeTime ti
 		p.in.opts.Progress(p.job, p.video, p.seq)
 	}
 	return nil
-}
-
-// encodeJPEG compresses a packed RGB24 square picture into p.jpegBuf.
-func (p *publisher) encodeJPEG(rgb []byte, size int) ([]byte, error) {
-	if p.rgba == nil || p.rgba.Rect.Dx() != size {
-		p.rgba = image.NewRGBA(image.Rect(0, 0, size, size))
-	}
-	px := p.rgba.Pix
-	for i, j := 0, 0; i+2 < len(rgb); i, j = i+3, j+4 {
-		px[j], px[j+1], px[j+2], px[j+3] = rgb[i], rgb[i+1], rgb[i+2], 255
-	}
-	p.jpegBuf.Reset()
-	if err := jpeg.Encode(&p.jpegBuf, p.rgba, &jpeg.Options{Quality: p.in.opts.JPEGQuality}); err != nil {
-		return nil, err
-	}
-	return p.jpegBuf.Bytes(), nil
 }
 
 // publishRetry publishes msg, waiting while the frames stream is full: that

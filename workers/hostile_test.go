@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
-	"image/jpeg"
+	stdjpeg "image/jpeg"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -21,20 +21,26 @@ import (
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/internal/bustest"
 	"github.com/vidpipe/vidpipe/internal/peakrss"
+	"github.com/vidpipe/vidpipe/media/jpeg"
 	"github.com/vidpipe/vidpipe/model/detect"
 )
 
-// encodeJPEG JPEG-encodes a random side x side picture.
+// encodeJPEG JPEG-encodes a random side x side picture as ingest does.
 func encodeJPEG(t testing.TB, side int, rng *rand.Rand) []byte {
-	img := image.NewRGBA(image.Rect(0, 0, side, side))
-	for i := range img.Pix {
-		img.Pix[i] = byte(rng.IntN(256))
+	px := make([]byte, 3*side*side)
+	for i := range px {
+		px[i] = byte(rng.IntN(256))
 	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+	enc, err := jpeg.NewEncoder(90)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes()
+	defer enc.Close()
+	b, err := enc.Encode(nil, px, side, side)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // jpegBomb is a baseline grayscale JPEG whose SOF0 header claims
@@ -45,7 +51,7 @@ func encodeJPEG(t testing.TB, side int, rng *rand.Rand) []byte {
 func jpegBomb(t testing.TB, data int) []byte {
 	img := image.NewGray(image.Rect(0, 0, 16, 16))
 	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+	if err := stdjpeg.Encode(&buf, img, &stdjpeg.Options{Quality: 90}); err != nil {
 		t.Fatal(err)
 	}
 	b := buf.Bytes()
@@ -79,8 +85,10 @@ func TestJPEGBombHelper(t *testing.T) {
 		t.Skip("child of TestJPEGBombBounded")
 	}
 	w := &Worker{size: 640}
+	var dec jpeg.Decoder
+	defer dec.Close()
 	var scratch []byte
-	_, err := w.decodeJPEG(jpegBomb(t, bombData), &scratch)
+	_, err := w.decodeJPEG(&dec, jpegBomb(t, bombData), &scratch)
 	rss, rerr := peakrss.Self()
 	if rerr != nil {
 		t.Fatal(rerr)
@@ -156,6 +164,14 @@ func TestWorkerPoisonsHostileFrames(t *testing.T) {
 	stop := runWorker(t, ctx, w)
 	results := collectResults(t, ctx, js, 4)
 	stop()
+	if len(w.decoders) == 0 {
+		t.Error("no reader made a JPEG decoder")
+	}
+	for i, d := range w.decoders {
+		if d != nil {
+			t.Errorf("reader %d's JPEG decoder is still open after Run", i)
+		}
+	}
 
 	for seq, want := range map[int]string{1: "jpeg: header declares 65500x65500, the frame is 64x64", 2: "pts is +Inf, want a finite number"} {
 		r := results[seq]

@@ -5,13 +5,9 @@
 package workers
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"image"
-	"image/color"
-	"image/jpeg"
 	"log/slog"
 	"runtime"
 	"strconv"
@@ -24,6 +20,7 @@ import (
 
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/internal/metrics"
+	"github.com/vidpipe/vidpipe/media/jpeg"
 	"github.com/vidpipe/vidpipe/model/detect"
 	"github.com/vidpipe/vidpipe/model/layout"
 )
@@ -82,6 +79,9 @@ type Worker struct {
 	msgs      []jetstream.Msg
 	scratch   [][]byte // per frame of the batch: JPEG pixels
 	readers   int      // frames decoded at once
+	// decoders holds a JPEG decoder per reader goroutine of readBatch,
+	// each made on its first JPEG frame and closed when Run returns.
+	decoders []*jpeg.Decoder
 
 	// Counts for the heartbeat, written by Run and read by the beater.
 	published, failed atomic.Int64
@@ -152,6 +152,7 @@ func New(ctx context.Context, js jetstream.JetStream, sess Session, opts Options
 // and deletes its entry once drained.
 func (w *Worker) Run(ctx context.Context) error {
 	log := w.opts.Logger.With("worker", w.opts.Name)
+	defer w.closeDecoders()
 	if w.opts.Heartbeat != nil {
 		hb := w.startBeat(ctx, log)
 		defer hb.stopBeat(ctx)
@@ -315,11 +316,14 @@ func (in frameInput) move(n, i int) {
 func (w *Worker) readBatch(msgs []jetstream.Msg, input frameInput) []error {
 	errs := make([]error, len(msgs))
 	par := min(len(msgs), w.readers)
+	if len(w.decoders) < par {
+		w.decoders = append(w.decoders, make([]*jpeg.Decoder, par-len(w.decoders))...)
+	}
 	var wg sync.WaitGroup
 	for p := range par {
 		wg.Go(func() {
 			for i := p; i < len(msgs); i += par {
-				errs[i] = w.readFrame(msgs[i], &w.frames[i], input, i, &w.scratch[i])
+				errs[i] = w.readFrame(msgs[i], &w.frames[i], input, i, &w.scratch[i], p)
 			}
 		})
 	}
@@ -328,8 +332,8 @@ func (w *Worker) readBatch(msgs []jetstream.Msg, input frameInput) []error {
 }
 
 // readFrame decodes one frame into slot i of dst; scratch holds its JPEG
-// pixels.
-func (w *Worker) readFrame(m jetstream.Msg, f *bus.Frame, dst frameInput, i int, scratch *[]byte) error {
+// pixels, decoded with reader's decoder.
+func (w *Worker) readFrame(m jetstream.Msg, f *bus.Frame, dst frameInput, i int, scratch *[]byte, reader int) error {
 	if err := bus.DecodeFrame(m.Data(), f); err != nil {
 		return err
 	}
@@ -338,8 +342,11 @@ func (w *Worker) readFrame(m jetstream.Msg, f *bus.Frame, dst frameInput, i int,
 	}
 	rgb := f.Pixels
 	if f.Codec == bus.JPEG {
+		if w.decoders[reader] == nil {
+			w.decoders[reader] = &jpeg.Decoder{}
+		}
 		var err error
-		if rgb, err = w.decodeJPEG(f.Pixels, scratch); err != nil {
+		if rgb, err = w.decodeJPEG(w.decoders[reader], f.Pixels, scratch); err != nil {
 			return fmt.Errorf("frame %s/%s#%d: jpeg: %w", f.Job, f.Video, f.Seq, err)
 		}
 	}
@@ -347,59 +354,25 @@ func (w *Worker) readFrame(m jetstream.Msg, f *bus.Frame, dst frameInput, i int,
 	return nil
 }
 
-// decodeJPEG decodes a frame's JPEG pixels. The picture's size is checked
-// against the frame's from the JPEG header first: jpeg.Decode allocates
-// the planes its SOF declares before it reads a pixel, so a 600-byte JPEG
-// claiming 65500x65500 would cost gigabytes and most of a minute.
-func (w *Worker) decodeJPEG(b []byte, scratch *[]byte) ([]byte, error) {
-	cfg, err := jpeg.DecodeConfig(bytes.NewReader(b))
+// decodeJPEG decodes a frame's JPEG pixels into scratch as a picture of
+// the model's size; dec refuses any other size before FFmpeg allocates it
+// (a 600-byte JPEG may claim 65500x65500).
+func (w *Worker) decodeJPEG(dec *jpeg.Decoder, b []byte, scratch *[]byte) ([]byte, error) {
+	rgb, err := dec.Decode(*scratch, b, w.size, w.size)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Width != w.size || cfg.Height != w.size {
-		return nil, fmt.Errorf("header declares %dx%d, the frame is %dx%d", cfg.Width, cfg.Height, w.size, w.size)
-	}
-	img, err := jpeg.Decode(bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	bounds := img.Bounds()
-	if bounds.Dx() != w.size || bounds.Dy() != w.size {
-		return nil, fmt.Errorf("picture is %dx%d, want %dx%d", bounds.Dx(), bounds.Dy(), w.size, w.size)
-	}
-	if cap(*scratch) < 3*w.size*w.size {
-		*scratch = make([]byte, 3*w.size*w.size)
-	}
-	rgb := (*scratch)[:3*w.size*w.size]
-	toRGB(rgb, img)
+	*scratch = rgb
 	return rgb, nil
 }
 
-// toRGB writes img as packed RGB24. JPEG pictures are YCbCr: reading their
-// planes directly costs a third of what img.At does per pixel (an interface
-// value each), with the same bytes.
-func toRGB(rgb []byte, img image.Image) {
-	i := 0
-	if m, ok := img.(*image.YCbCr); ok {
-		r := m.Rect
-		for y := r.Min.Y; y < r.Max.Y; y++ {
-			yi := m.YOffset(r.Min.X, y)
-			for x := r.Min.X; x < r.Max.X; x++ {
-				ci := m.COffset(x, y)
-				cr, cg, cb, _ := color.YCbCr{Y: m.Y[yi], Cb: m.Cb[ci], Cr: m.Cr[ci]}.RGBA()
-				rgb[i], rgb[i+1], rgb[i+2] = byte(cr>>8), byte(cg>>8), byte(cb>>8)
-				i += 3
-				yi++
-			}
-		}
-		return
-	}
-	b := img.Bounds()
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			cr, cg, cb, _ := img.At(x, y).RGBA()
-			rgb[i], rgb[i+1], rgb[i+2] = byte(cr>>8), byte(cg>>8), byte(cb>>8)
-			i += 3
+// closeDecoders frees the readers' JPEG decoders; a later batch makes new
+// ones.
+func (w *Worker) closeDecoders() {
+	for i, d := range w.decoders {
+		if d != nil {
+			d.Close()
+			w.decoders[i] = nil
 		}
 	}
 }
