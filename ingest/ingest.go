@@ -39,6 +39,9 @@ type Video struct {
 	Header nats.Header
 }
 
+// DefaultJPEGQuality is the quality of JPEG frames unless Options say.
+const DefaultJPEGQuality = 90
+
 // Options configure an Ingester.
 type Options struct {
 	Decode decode.Options
@@ -73,7 +76,7 @@ type Ingester struct {
 // New returns an Ingester publishing through js.
 func New(js jetstream.JetStream, opts Options) *Ingester {
 	if opts.JPEGQuality == 0 {
-		opts.JPEGQuality = 90
+		opts.JPEGQuality = DefaultJPEGQuality
 	}
 	if opts.FullBackoff == 0 {
 		opts.FullBackoff = 20 * time.Millisecond
