@@ -36,6 +36,7 @@ type Result struct {
 	DoneUnixNano      int64   `json:"done_unix_nano"`
 	DecodeMS          float32 `json:"decode_ms"`
 	QueueMS           float32 `json:"queue_ms"`
+	ReadMS            float32 `json:"read_ms"`
 	InferMS           float32 `json:"infer_ms"`
 	PostMS            float32 `json:"post_ms"`
 }
@@ -54,7 +55,7 @@ func (r *Result) checkFinite() error {
 	for _, x := range [...]struct {
 		name string
 		v    float64
-	}{{"pts", r.PTS}, {"decode_ms", float64(r.DecodeMS)}, {"queue_ms", float64(r.QueueMS)}, {"infer_ms", float64(r.InferMS)}, {"post_ms", float64(r.PostMS)}} {
+	}{{"pts", r.PTS}, {"decode_ms", float64(r.DecodeMS)}, {"queue_ms", float64(r.QueueMS)}, {"read_ms", float64(r.ReadMS)}, {"infer_ms", float64(r.InferMS)}, {"post_ms", float64(r.PostMS)}} {
 		if !finite(x.v) {
 			return fmt.Errorf("%w: result %s/%s#%d: %s is %v, want a finite number", ErrBadMessage, r.Job, r.Video, r.Seq, x.name, x.v)
 		}

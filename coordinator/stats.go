@@ -34,12 +34,13 @@ func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
 // stages collects per-frame latencies of the four pipeline stages.
 type stages struct {
-	decode, queue, infer, post []float32
+	decode, queue, read, infer, post []float32
 }
 
-func (s *stages) add(decode, queue, infer, post float32) {
+func (s *stages) add(decode, queue, read, infer, post float32) {
 	s.decode = append(s.decode, decode)
 	s.queue = append(s.queue, queue)
+	s.read = append(s.read, read)
 	s.infer = append(s.infer, infer)
 	s.post = append(s.post, post)
 }
@@ -48,6 +49,7 @@ func (s *stages) add(decode, queue, infer, post float32) {
 type StageStats struct {
 	Decode Percentiles `json:"decode"`
 	Queue  Percentiles `json:"queue"`
+	Read   Percentiles `json:"read"`
 	Infer  Percentiles `json:"infer"`
 	Post   Percentiles `json:"post"`
 }
@@ -56,13 +58,14 @@ type StageStats struct {
 func (s *stages) merge(o *stages) {
 	s.decode = append(s.decode, o.decode...)
 	s.queue = append(s.queue, o.queue...)
+	s.read = append(s.read, o.read...)
 	s.infer = append(s.infer, o.infer...)
 	s.post = append(s.post, o.post...)
 }
 
 func (s *stages) summary() StageStats {
 	return StageStats{
-		Decode: summarise(s.decode), Queue: summarise(s.queue),
+		Decode: summarise(s.decode), Queue: summarise(s.queue), Read: summarise(s.read),
 		Infer: summarise(s.infer), Post: summarise(s.post),
 	}
 }
@@ -89,8 +92,9 @@ type Stats struct {
 	// WallSeconds runs from the first frame's publication to the last result.
 	WallSeconds float64 `json:"wall_seconds"`
 	FPS         float64 `json:"fps"`
-	// StagesMS are per-frame latencies: decode+letterbox, time queued, model
-	// inference (batch time divided by batch size) and post-processing.
+	// StagesMS are per-frame latencies: decode+letterbox, time queued, the
+	// worker's read into model input (batch time divided by batch size, as
+	// for inference), model inference and post-processing.
 	StagesMS  StageStats `json:"stages_ms"`
 	BatchMean float64    `json:"batch_mean"`
 	// Workers counts the frames each worker analysed; WorkerShare is the

@@ -290,7 +290,7 @@ func (v *video) write(r *bus.Result) error {
 		v.resultTimes = map[string][]int64{}
 	}
 	v.resultTimes[r.Worker] = append(v.resultTimes[r.Worker], r.DoneUnixNano)
-	v.stages.add(r.DecodeMS, r.QueueMS, r.InferMS, r.PostMS)
+	v.stages.add(r.DecodeMS, r.QueueMS, r.ReadMS, r.InferMS, r.PostMS)
 	v.batchSum += r.Batch
 	if v.firstPublish == 0 || r.PublishedUnixNano < v.firstPublish {
 		v.firstPublish = r.PublishedUnixNano

@@ -22,6 +22,7 @@ import (
 	"github.com/vidpipe/vidpipe/internal/metrics"
 	"github.com/vidpipe/vidpipe/media/jpeg"
 	"github.com/vidpipe/vidpipe/model/detect"
+	"github.com/vidpipe/vidpipe/model/infer"
 	"github.com/vidpipe/vidpipe/model/layout"
 )
 
@@ -61,10 +62,13 @@ type Options struct {
 
 // Worker pulls frames and publishes detections. It owns one model session.
 type Worker struct {
-	js         jetstream.JetStream
-	cons       jetstream.Consumer
-	sess       Session
-	det        *detector
+	js   jetstream.JetStream
+	cons jetstream.Consumer
+	sess Session
+	// dets are finishBatch's detectors, one per goroutine; base is their
+	// thresholds, the worker's own.
+	dets       []*detector
+	base       thresholds
 	opts       Options
 	size       int
 	maxDeliver int
@@ -73,7 +77,7 @@ type Worker struct {
 	// bytes is a session whose model takes the letterboxed bytes
 	// themselves (layout.Layout.Bytes); nil for a float model.
 	bytes     BytesSession
-	saturated int // frames whose candidate rows all passed
+	saturated atomic.Int64 // frames whose candidate rows all passed
 	frames    []bus.Frame
 	thr       []thresholds // per frame of the batch
 	msgs      []jetstream.Msg
@@ -139,7 +143,7 @@ func New(ctx context.Context, js jetstream.JetStream, sess Session, opts Options
 		return nil, fmt.Errorf("worker %s: consumer info: %w", opts.Name, err)
 	}
 	return &Worker{
-		js: js, cons: cons, sess: sess, bytes: bs, det: det, opts: opts, size: w,
+		js: js, cons: cons, sess: sess, bytes: bs, dets: []*detector{det}, base: det.base, opts: opts, size: w,
 		maxDeliver: info.Config.MaxDeliver, ackWait: info.Config.AckWait,
 		frames: make([]bus.Frame, opts.Batch), thr: make([]thresholds, opts.Batch), scratch: make([][]byte, opts.Batch),
 		readers: runtime.GOMAXPROCS(0),
@@ -158,15 +162,23 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer hb.stopBeat(ctx)
 	}
 	log.Info("worker ready", "batch", w.opts.Batch, "input", w.size)
-	for ctx.Err() == nil {
-		batch, err := w.cons.Fetch(w.opts.Batch, jetstream.FetchMaxWait(w.opts.MaxWait))
-		if err != nil {
-			if ctx.Err() != nil {
-				break
+	// next is the batch fetched while the model ran on the one before: its
+	// frames arrive during the run instead of after it. It is processed
+	// even if ctx ends meanwhile, as the batch in hand is.
+	var next jetstream.MessageBatch
+	for ctx.Err() == nil || next != nil {
+		batch := next
+		next = nil
+		if batch == nil {
+			var err error
+			if batch, err = w.cons.Fetch(w.opts.Batch, jetstream.FetchMaxWait(w.opts.MaxWait)); err != nil {
+				if ctx.Err() != nil {
+					break
+				}
+				log.Warn("fetch frames", "err", err)
+				bus.Sleep(ctx, w.opts.NakDelay)
+				continue
 			}
-			log.Warn("fetch frames", "err", err)
-			bus.Sleep(ctx, w.opts.NakDelay)
-			continue
 		}
 		w.msgs = w.msgs[:0]
 		for m := range batch.Messages() {
@@ -175,8 +187,15 @@ func (w *Worker) Run(ctx context.Context) error {
 		if len(w.msgs) == 0 {
 			continue
 		}
+		prefetch := func() {
+			if ctx.Err() != nil {
+				return
+			}
+			// A failed fetch is retried, and logged, by the loop's own.
+			next, _ = w.cons.Fetch(w.opts.Batch, jetstream.FetchMaxWait(w.opts.MaxWait))
+		}
 		// The batch in hand is finished even if ctx is cancelled meanwhile.
-		if err := w.process(context.WithoutCancel(ctx), w.msgs); err != nil {
+		if err := w.process(context.WithoutCancel(ctx), w.msgs, prefetch); err != nil {
 			log.Error("batch", "err", err, "frames", len(w.msgs))
 		}
 	}
@@ -184,10 +203,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// process runs one batch. Frames that cannot be read are poison: they get an
-// error result and are terminated. A failing model run is transient until
-// the frame's last delivery, when it becomes an error result too.
-func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) error {
+// process runs one batch; prefetch is called as the model starts. Frames
+// that cannot be read are poison: they get an error result and are
+// terminated. A failing model run is transient until the frame's last
+// delivery, when it becomes an error result too.
+func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg, prefetch func()) error {
 	stop := bus.KeepAlive(w.ackWait, msgs...)
 	defer stop()
 	w.inFlight.Store(int32(len(msgs)))
@@ -199,6 +219,7 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) error {
 		return err
 	}
 	readErrs := w.readBatch(msgs, input)
+	readMS := float32(time.Since(received).Seconds() * 1000 / float64(len(msgs)))
 	good := msgs[:0:0]
 	for i, m := range msgs {
 		if err := readErrs[i]; err != nil {
@@ -211,7 +232,7 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) error {
 			w.frames[n] = w.frames[i]
 		}
 		f := &w.frames[len(good)]
-		t, err := frameThresholds(m.Headers(), w.det.base)
+		t, err := frameThresholds(m.Headers(), w.base)
 		if err != nil {
 			w.poison(ctx, m, fmt.Errorf("frame %s/%s#%d: %w", f.Job, f.Video, f.Seq, err))
 			continue
@@ -222,10 +243,10 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) error {
 	if len(good) == 0 {
 		return nil
 	}
+	prefetch()
 	t0 := time.Now()
 	outs, err := w.sess.Run(ctx, len(good))
 	took := time.Since(t0)
-	inferMS := float32(took.Seconds() * 1000 / float64(len(good)))
 	if err != nil {
 		for _, m := range good {
 			w.retryOrFail(ctx, m, err)
@@ -233,44 +254,80 @@ func (w *Worker) process(ctx context.Context, msgs []jetstream.Msg) error {
 		return err
 	}
 	w.opts.Metrics.Batch(len(good), took)
-	var errs []error
-	for i, m := range good {
-		f := &w.frames[i]
-		t1 := time.Now()
-		dets, err := w.det.image(outs, i, w.thr[i])
+	b := batchTimes{received: received, read: readMS, infer: float32(took.Seconds() * 1000 / float64(len(good)))}
+	return w.finishBatch(ctx, good, outs, b)
+}
+
+// batchTimes are a batch's timings that go into each frame's result.
+type batchTimes struct {
+	received    time.Time
+	read, infer float32 // ms per frame
+}
+
+// finishBatch turns the model's outputs into each frame's result,
+// publishes it and only then acks the frame, several frames at a time:
+// on a GPU the NMS and the publish round trips of a 32-frame batch would
+// otherwise take as long as the model.
+func (w *Worker) finishBatch(ctx context.Context, good []jetstream.Msg, outs []infer.Output, b batchTimes) error {
+	par := min(len(good), w.readers, maxPosters)
+	for len(w.dets) < par {
+		det, err := newDetector(w.opts.NMS, w.opts.Layout)
 		if err != nil {
-			w.poison(ctx, m, err)
-			continue
+			return err
 		}
-		if w.opts.Candidates > 0 && w.det.saturated(outs, i, w.opts.Candidates, w.thr[i]) {
-			w.opts.Metrics.Saturated()
-			w.saturated++
-			if w.saturated&(w.saturated-1) == 0 { // 1st, 2nd, 4th...: not a log line per frame
-				w.opts.Logger.Warn("every candidate row passed the threshold: detections may be missing; raise --candidates",
-					"worker", w.opts.Name, "frame", fmt.Sprintf("%s/%s#%d", f.Job, f.Video, f.Seq), "candidates", w.opts.Candidates, "frames_so_far", w.saturated)
+		w.dets = append(w.dets, det)
+	}
+	errs := make([]error, len(good))
+	var wg sync.WaitGroup
+	for p := range par {
+		wg.Go(func() {
+			for i := p; i < len(good); i += par {
+				errs[i] = w.finishFrame(ctx, w.dets[p], good[i], &w.frames[i], outs, i, len(good), b)
 			}
-		}
-		r := w.result(f, dets, len(good))
-		r.Token = m.Headers().Get(bus.HeaderFrameToken)
-		r.QueueMS = float32(float64(received.UnixNano()-f.PublishedUnixNano) / 1e6)
-		r.InferMS = inferMS
-		r.PostMS = float32(time.Since(t1).Seconds() * 1000)
-		if err := w.publish(ctx, r); err != nil {
-			if errors.Is(err, bus.ErrBadMessage) {
-				// A result that cannot be encoded never will be.
-				w.poison(ctx, m, err)
-				continue
-			}
-			// Not acked: the frame comes back after the delay.
-			_ = m.NakWithDelay(w.opts.NakDelay)
-			errs = append(errs, err)
-			continue
-		}
-		if err := m.Ack(); err != nil {
-			errs = append(errs, fmt.Errorf("ack frame %s/%s#%d: %w", f.Job, f.Video, f.Seq, err))
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// maxPosters bounds finishBatch's goroutines, each with its detector's
+// scratch buffers.
+const maxPosters = 8
+
+// finishFrame finishes frame i of a batch of n with det.
+func (w *Worker) finishFrame(ctx context.Context, det *detector, m jetstream.Msg, f *bus.Frame, outs []infer.Output, i, n int, b batchTimes) error {
+	t1 := time.Now()
+	dets, err := det.image(outs, i, w.thr[i])
+	if err != nil {
+		w.poison(ctx, m, err)
+		return nil
+	}
+	if w.opts.Candidates > 0 && det.saturated(outs, i, w.opts.Candidates, w.thr[i]) {
+		w.opts.Metrics.Saturated()
+		if k := w.saturated.Add(1); k&(k-1) == 0 { // 1st, 2nd, 4th...: not a log line per frame
+			w.opts.Logger.Warn("every candidate row passed the threshold: detections may be missing; raise --candidates",
+				"worker", w.opts.Name, "frame", fmt.Sprintf("%s/%s#%d", f.Job, f.Video, f.Seq), "candidates", w.opts.Candidates, "frames_so_far", k)
 		}
 	}
-	return errors.Join(errs...)
+	r := w.result(f, dets, n)
+	r.Token = m.Headers().Get(bus.HeaderFrameToken)
+	r.QueueMS = float32(float64(b.received.UnixNano()-f.PublishedUnixNano) / 1e6)
+	r.ReadMS, r.InferMS = b.read, b.infer
+	r.PostMS = float32(time.Since(t1).Seconds() * 1000)
+	if err := w.publish(ctx, r); err != nil {
+		if errors.Is(err, bus.ErrBadMessage) {
+			// A result that cannot be encoded never will be.
+			w.poison(ctx, m, err)
+			return nil
+		}
+		// Not acked: the frame comes back after the delay.
+		_ = m.NakWithDelay(w.opts.NakDelay)
+		return err
+	}
+	if err := m.Ack(); err != nil {
+		return fmt.Errorf("ack frame %s/%s#%d: %w", f.Job, f.Video, f.Seq, err)
+	}
+	return nil
 }
 
 // frameInput is a batch's input buffer: CHW floats in [0, 1] for a float
