@@ -17,8 +17,8 @@ func (r *Result) Write(w io.Writer) error {
 	fmt.Fprintf(tw, "  pipeline ÷ model\t%.3f median, %.3f to %.3f over the rounds\n", r.PipelineOverORT, r.RatioMin, r.RatioMax)
 	b := r.Breakdown
 	fmt.Fprintf(tw, "  ms per frame\tmodel alone %.2f, pipeline %.2f (gap %.2f)\n", b.ModelAloneMS, b.PipelineMS, b.GapMS)
-	fmt.Fprintf(tw, "  ms per frame of a session\tRun alone %.2f; in the pipeline Run %.2f (%+.2f), post %.2f, fetch/read/publish/wait %.2f; mean batch %.2f\n",
-		b.SessionAloneMS, b.InferMS, b.SlowdownMS, b.PostMS, b.IdleMS, b.BatchMean)
+	fmt.Fprintf(tw, "  ms per frame of a session\tRun alone %.2f; in the pipeline read %.2f, Run %.2f (%+.2f), post %.2f, fetch/publish/wait %.2f; mean batch %.2f\n",
+		b.SessionAloneMS, b.ReadMS, b.InferMS, b.SlowdownMS, b.PostMS, b.IdleMS, b.BatchMean)
 	fmt.Fprintf(tw, "  beside the workers\tdecode + letterbox %.2f ms, queued %.2f ms\n", b.DecodeMS, b.QueueMS)
 	if g := r.GPU; g != nil {
 		fmt.Fprintf(tw, "GPU utilisation\t%s: %.0f%% mean, %.0f%% max over %d samples, %.0f MiB max\n", g.Name, g.MeanPercent, g.MaxPercent, g.Samples, g.MaxMemMiB)

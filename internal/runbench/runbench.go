@@ -81,15 +81,16 @@ type Round struct {
 // frame, from the round of the median pipeline. ModelAloneMS and PipelineMS are wall time
 // per frame of the whole process; the rest is per frame of one session
 // (worker): the model alone would take SessionAloneMS of a session's time;
-// in the pipeline Run took InferMS (SlowdownMS more: cores shared with
-// decode and the bus), post-processing PostMS, and the rest of the
-// session's time, IdleMS, went to fetching and reading frames, publishing
-// results and waiting for frames.
+// in the pipeline reading frames into the model's input took ReadMS, Run
+// InferMS (SlowdownMS more: cores shared with decode and the bus),
+// post-processing PostMS, and the rest of the session's time, IdleMS, went
+// to fetching frames, publishing results and waiting.
 type Breakdown struct {
 	ModelAloneMS   float64 `json:"model_alone_ms"`
 	PipelineMS     float64 `json:"pipeline_ms"`
 	GapMS          float64 `json:"gap_ms"`
 	SessionAloneMS float64 `json:"session_alone_ms"`
+	ReadMS         float64 `json:"read_ms"`
 	InferMS        float64 `json:"infer_ms"`
 	SlowdownMS     float64 `json:"slowdown_ms"`
 	PostMS         float64 `json:"post_ms"`
@@ -319,12 +320,12 @@ func (c *Options) rounds(ctx context.Context, sessions []*infer.Session, frames 
 	w := float64(c.Workers)
 	b := Breakdown{
 		ModelAloneMS: round3(1000 / r.ModelFPS), PipelineMS: round3(1000 / r.PipelineFPS),
-		DecodeMS: st.Decode.Mean, QueueMS: st.Queue.Mean, InferMS: st.Infer.Mean, PostMS: st.Post.Mean, BatchMean: stats[m].BatchMean,
+		DecodeMS: st.Decode.Mean, QueueMS: st.Queue.Mean, ReadMS: st.Read.Mean, InferMS: st.Infer.Mean, PostMS: st.Post.Mean, BatchMean: stats[m].BatchMean,
 	}
 	b.GapMS = round3(b.PipelineMS - b.ModelAloneMS)
 	b.SessionAloneMS = round3(w * b.ModelAloneMS)
 	b.SlowdownMS = round3(b.InferMS - b.SessionAloneMS)
-	b.IdleMS = round3(w*b.PipelineMS - b.InferMS - b.PostMS)
+	b.IdleMS = round3(w*b.PipelineMS - b.ReadMS - b.InferMS - b.PostMS)
 	res.Breakdown = b
 	return nil
 }
