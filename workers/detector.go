@@ -20,15 +20,9 @@ type Session interface {
 // BytesSession is a session whose model takes letterboxed uint8 RGB
 // [N,H,W,3] (layout.Layout.Bytes): the worker copies each frame's bytes
 // into InputBytes instead of converting them to floats. *infer.Session
-// has it.
-//
-// The worker follows the model it is given, decided at load by its input
-// type; it does not convert a float model to bytes itself: on the CPU,
-// ONNX Runtime's cast, /255 and transpose measured slower than
-// detect.Planar (u8input's BenchmarkInputPrep: 1.3x to 6x the time, a few
-// ms a frame at 640), and the whole model no faster within the noise
-// (BenchmarkInput). On a GPU, where the bytes save three quarters of the
-// copy to the device, convert the model with vidpipe model input.
+// has it. The worker follows the model it is given; OpenSessions converts
+// the model to take bytes where SessionOptions.Input asks (by default on
+// CUDA, where the bytes save three quarters of the copy to the device).
 type BytesSession interface {
 	Session
 	InputBytes(batch int) ([]byte, error)
