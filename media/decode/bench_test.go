@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -89,4 +91,99 @@ func ffmpegFPS(b *testing.B, path string, threads, frames int, vf string) float6
 		b.Fatalf("ffmpeg rtime %q: %v", m[1], err)
 	}
 	return float64(frames) / rtime
+}
+
+// BenchmarkLetterboxers decodes a 1080p H.264 clip (vtest.avi scaled up,
+// made with the ffmpeg CLI on first use) to 640x640 letterboxes with one
+// letterboxer, the serial path, and with the automatic count, for both
+// preprocessings, and times decoding alone (NextPicture), the ceiling fanning
+// out approaches. threads=0 leaves FFmpeg's frame threads on auto, whose
+// decoding already overlaps the serial letterboxing; threads=1 decodes on the
+// calling goroutine alone. The three alternate within each iteration, so a
+// busy machine slows them alike; ratio is automatic over serial.
+func BenchmarkLetterboxers(b *testing.B) {
+	path := hd1080Long(b)
+	for _, pre := range []Preprocess{PreprocessExact, PreprocessFast} {
+		for _, threads := range []int{0, 1} {
+			b.Run(fmt.Sprintf("preprocess=%s/threads=%d", pre, threads), func(b *testing.B) {
+				runs := []struct {
+					opts     Options
+					pictures bool // decoding alone
+				}{
+					{Options{Size: 640, Preprocess: pre, Threads: threads, Letterboxers: 1}, false},
+					{Options{Size: 640, Preprocess: pre, Threads: threads}, false},
+					{Options{Threads: threads}, true},
+				}
+				var frames [3]int
+				var spent [3]time.Duration
+				for b.Loop() {
+					for i, r := range runs {
+						n, d := decodeTimed(b, path, r.opts, r.pictures)
+						frames[i] += n
+						spent[i] += d
+					}
+				}
+				var fps [3]float64
+				for i := range fps {
+					fps[i] = float64(frames[i]) / spent[i].Seconds()
+				}
+				b.ReportMetric(fps[0], "serial-frames/s")
+				b.ReportMetric(1000/fps[0], "serial-ms/frame")
+				b.ReportMetric(fps[1], "frames/s")
+				b.ReportMetric(1000/fps[1], "ms/frame")
+				b.ReportMetric(fps[1]/fps[0], "ratio")
+				b.ReportMetric(fps[2], "decode-frames/s")
+				b.ReportMetric(float64(Letterboxers(0, 1920, 1080, 640)), "letterboxers")
+			})
+		}
+	}
+}
+
+// decodeTimed decodes path to the end, returning the frame count and the
+// time taken, opening and closing included: letterboxed frames from Next,
+// or with pictures set, FFmpeg's pictures from NextPicture.
+func decodeTimed(b *testing.B, path string, opts Options, pictures bool) (int, time.Duration) {
+	b.Helper()
+	ctx := context.Background()
+	start := time.Now()
+	d, err := Open(ctx, path, nil, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	frames := 0
+	for {
+		if pictures {
+			_, err = d.NextPicture(ctx)
+		} else {
+			_, err = d.Next(ctx)
+		}
+		if errors.Is(err, io.EOF) {
+			return frames, time.Since(start)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		frames++
+	}
+}
+
+var hd1080 struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// hd1080Long is 10 s of vtest.avi (100 frames) at 1920x1080 in H.264.
+func hd1080Long(b *testing.B) string {
+	b.Helper()
+	hd1080.once.Do(func() {
+		p := filepath.Join(filepath.Dir(clips["h264.mp4"]), "hd1080-10s.mp4")
+		hd1080.path, hd1080.err = p, ffmpeg("-i", clips["vtest.avi"], "-t", "10", "-s", "1920x1080",
+			"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", p)
+	})
+	if hd1080.err != nil {
+		b.Fatal(hd1080.err)
+	}
+	return hd1080.path
 }

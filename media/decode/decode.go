@@ -92,6 +92,11 @@ func (s Stats) Damaged() bool { return s.Corrupt+s.Missing > 0 || s.Truncated }
 
 // Decoder reads one video. It is not safe for concurrent use. A canceled
 // context ends it for good: FFmpeg cannot resume an interrupted read.
+//
+// Next letterboxes on Options.Letterboxers goroutines: it decodes ahead on
+// the calling goroutine while earlier frames are letterboxed, and hands them
+// out in order. Close, a canceled context or the end of the video stops
+// those goroutines.
 type Decoder struct {
 	name string
 	opts Options
@@ -106,9 +111,26 @@ type Decoder struct {
 	cc     *astiav.CodecContext
 	pkt    *astiav.Packet
 	frame  *astiav.Frame
-	lb     boxer // made on the first Next, so NextPicture alone never allocates it
 	sel    selector
 	pic    Picture
+
+	// newBoxer makes Options.Preprocess's boxer, for Next's serial path
+	// (lb, drawing on canvas, made on its first frame) or a letterboxer.
+	newBoxer func() boxer
+	lb       boxer
+	canvas   canvas
+
+	// boxers is how many goroutines letterbox (Options.Letterboxers
+	// resolved); fan runs them once Next fans out, and is nil before and
+	// after. mixed is set by NextPicture: the decoder stays serial.
+	boxers int
+	fan    *fanout
+	mixed  bool
+	// shown are the counters as of the frame last handed out when decoding
+	// runs ahead of it (fan-out), so Stats reads as the serial path does;
+	// showing is false when d.stats is that already.
+	shown   Stats
+	showing bool
 
 	info     Info
 	tb       float64 // stream time base in seconds
@@ -132,16 +154,23 @@ type Decoder struct {
 // Info describes the selected video stream.
 func (d *Decoder) Info() Info { return d.info }
 
-// Stats reports counters for the frames decoded so far.
+// Stats reports counters for the frames decoded so far. Pictures Next
+// decoded ahead count once it has returned the frames before them, or once
+// decoding has stopped, so Stats reads as the serial path would.
 func (d *Decoder) Stats() Stats {
 	s := d.stats
+	if d.showing {
+		s = d.shown
+		s.Kept = d.stats.Kept
+	}
 	s.Corrupt = s.CorruptPackets + s.DecodeErrors + s.ReadErrors + s.CorruptFrames
 	return s
 }
 
 // Next returns the next kept frame, or io.EOF after the last one. Damaged
 // packets are skipped and counted in Stats; a video that yields no picture at
-// all ends with ErrCorrupt instead of io.EOF.
+// all ends with ErrCorrupt instead of io.EOF. Errors come at the frame they
+// concern, after the frames before it, whatever was decoded ahead.
 func (d *Decoder) Next(ctx context.Context) (*Frame, error) {
 	err := d.run(ctx, false)
 	if err != nil {
@@ -157,11 +186,12 @@ func (d *Decoder) run(ctx context.Context, raw bool) error {
 		return fmt.Errorf("decode %s: %w", d.name, ErrClosed)
 	}
 	if d.err != nil {
+		d.stopFan()
 		return d.err
 	}
 	d.src.ctx = ctx
 	stop := context.AfterFunc(ctx, d.intr.Interrupt)
-	err := d.next(ctx, raw)
+	err := d.step(ctx, raw)
 	interrupted := !stop()
 	d.src.ctx = context.Background()
 	if err == nil && interrupted {
@@ -173,30 +203,71 @@ func (d *Decoder) run(ctx context.Context, raw bool) error {
 			err = fmt.Errorf("decode %s: %w", d.name, err)
 		}
 		d.err = err
+		d.stopFan()
 		return err
 	}
 	return nil
 }
 
-// next decodes until a picture is handed out: into d.out as a letterbox
-// (raw false) or into d.pic as FFmpeg's own frame (raw true), which then
-// stays referenced until the next call.
-func (d *Decoder) next(ctx context.Context, raw bool) error {
+// step hands out the next picture: a letterbox in d.out (raw false) or
+// FFmpeg's own frame in d.pic (raw true), from the frames letterboxed
+// ahead while there are any, else decoded here.
+func (d *Decoder) step(ctx context.Context, raw bool) error {
+	if raw {
+		d.mixed = true
+	} else if d.fan == nil && !d.mixed && d.boxers > 1 {
+		d.startFan()
+	}
+	if d.fan != nil {
+		done, err := d.fanNext(ctx, raw)
+		if done || err != nil {
+			return err
+		}
+		// NextPicture drained the frames read ahead: serial from here.
+		d.stopFan()
+	}
+	d.showing = false
+	if raw {
+		return d.next(ctx, takePicture)
+	}
+	return d.next(ctx, takeLetterbox)
+}
+
+// take is what next does with a decoded picture.
+type take uint8
+
+const (
+	takePicture   take = iota // hand it out as it is (NextPicture)
+	takeLetterbox             // letterbox it here (serial Next)
+	takeQueued                // queue it for the letterboxers (fanned-out Next)
+)
+
+// next decodes until a picture is taken: handed out into d.pic, where it
+// stays referenced until the next call; letterboxed into d.out; or queued
+// for the letterboxers.
+func (d *Decoder) next(ctx context.Context, t take) error {
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if t == takeQueued && d.enough() {
+			return nil
 		}
 		err := d.cc.ReceiveFrame(d.frame)
 		switch {
 		case err == nil:
 			d.errRun = 0
-			if raw {
+			var took bool
+			switch t {
+			case takePicture:
 				return d.onPicture()
+			case takeLetterbox:
+				took, err = d.onFrame()
+			case takeQueued:
+				took, err = d.onQueued()
 			}
-			f, err := d.onFrame()
 			d.frame.Unref()
-			if err != nil || f != nil {
-				d.out = f
+			if err != nil || took {
 				return err
 			}
 		case errors.Is(err, astiav.ErrEagain):
@@ -324,39 +395,58 @@ func (d *Decoder) accept() (idx int, pts float64, est bool, err error) {
 	return idx, pts, est, nil
 }
 
-func (d *Decoder) onFrame() (*Frame, error) {
+// keep does what Next does with every decoded picture in d.frame before
+// letterboxing it: the bookkeeping, then sampling. ok is false for a
+// picture sampling skips; f is the frame to hand out, less its letterbox.
+func (d *Decoder) keep() (f Frame, ok bool, err error) {
 	idx, pts, est, err := d.accept()
 	if err != nil {
-		return nil, err
+		return f, false, err
 	}
-	w, h := d.frame.Width(), d.frame.Height()
 	// Sampling follows the clock, not raw timestamps, so it goes on past a
 	// timestamp jump.
 	if !d.sel.keep(int64(idx), d.seconds(d.clk.now)) {
-		return nil, nil
+		return f, false, nil
 	}
-	if d.lb == nil {
-		if d.opts.Preprocess == PreprocessFast {
-			d.lb = newLetterboxer(d.opts.Size)
-		} else {
-			d.lb = newExactBoxer(d.opts.Size, d.cc)
-		}
-	}
-	rot := d.info.Rotation
-	if err := d.lb.apply(d.frame, rot); err != nil {
-		return nil, fmt.Errorf("letterbox frame %d: %w", idx, err)
-	}
-	d.stats.Kept++
-	if rot == 90 || rot == 270 {
+	w, h := d.frame.Width(), d.frame.Height()
+	if rot := d.info.Rotation; rot == 90 || rot == 270 {
 		w, h = h, w
 	}
-	buf, p := d.lb.picture()
-	return &Frame{
-		Index: idx, PTS: pts, Estimated: est,
-		Width: w, Height: h, Size: d.opts.Size,
-		Letterbox: buf,
-		Gain:      p.Gain, PadX: p.PadX, PadY: p.PadY,
-	}, nil
+	return Frame{Index: idx, PTS: pts, Estimated: est, Width: w, Height: h, Size: d.opts.Size}, true, nil
+}
+
+// job describes d.frame to a boxer. Only the decoding goroutine reads the
+// codec context, so the exact preprocessing's conversion size is found here.
+func (d *Decoder) job(src *astiav.Frame) boxJob {
+	j := boxJob{src: src, rot: d.info.Rotation}
+	if d.opts.Preprocess == PreprocessExact {
+		j.convW, j.convH = convertSize(d.cc, src)
+	}
+	return j
+}
+
+// onFrame letterboxes a kept picture here, into d.out.
+func (d *Decoder) onFrame() (bool, error) {
+	f, ok, err := d.keep()
+	if err != nil || !ok {
+		return false, err
+	}
+	if d.lb == nil {
+		d.lb, d.canvas = d.newBoxer(), newCanvas(d.opts.Size)
+	}
+	if err := d.lb.apply(&d.canvas, d.job(d.frame)); err != nil {
+		return false, fmt.Errorf("letterbox frame %d: %w", f.Index, err)
+	}
+	d.stats.Kept++
+	f.fill(&d.canvas)
+	d.out = &f
+	return true, nil
+}
+
+// fill sets the letterbox and its placement from c.
+func (f *Frame) fill(c *canvas) {
+	f.Letterbox = c.buf
+	f.Gain, f.PadX, f.PadY = c.p.Gain, c.p.PadX, c.p.PadY
 }
 
 // timestamp converts the best-effort timestamp to seconds exactly as ffprobe
@@ -397,6 +487,8 @@ func (d *Decoder) Close() error {
 		return nil
 	}
 	d.closed = true
+	// The letterboxers stop, and their slots go, before what they came from.
+	d.stopFan()
 	if d.lb != nil {
 		d.lb.free()
 	}

@@ -23,8 +23,6 @@ import (
 // detect.Resizer's arithmetic, bit-exact with cv2.resize.
 type exactBoxer struct {
 	size int
-	cc   *astiav.CodecContext
-	buf  []byte // Size*Size*3 RGB
 
 	sws     bgrScaler
 	bgr     *astiav.Frame // the converted picture, coded size
@@ -39,15 +37,13 @@ type exactBoxer struct {
 	p            detect.Letterbox
 }
 
-func newExactBoxer(size int, cc *astiav.CodecContext) *exactBoxer {
-	return &exactBoxer{size: size, cc: cc, buf: make([]byte, size*size*3), srcFmt: astiav.PixelFormatNone}
+func newExactBoxer(size int) *exactBoxer {
+	return &exactBoxer{size: size, srcFmt: astiav.PixelFormatNone}
 }
 
-func (e *exactBoxer) picture() ([]byte, detect.Letterbox) { return e.buf, e.p }
-
-func (e *exactBoxer) apply(src *astiav.Frame, rot int) error {
+func (e *exactBoxer) apply(dst *canvas, j boxJob) error {
+	src, rot, cw, ch := j.src, j.rot, j.convW, j.convH
 	w, h, pf := src.Width(), src.Height(), src.PixelFormat()
-	cw, ch := e.convertSize(src)
 	if e.bgr == nil || w != e.srcW || h != e.srcH || pf != e.srcFmt || rot != e.rot || cw != e.convW || ch != e.convH {
 		if err := e.configure(w, h, cw, ch, pf, rot); err != nil {
 			return err
@@ -64,18 +60,21 @@ func (e *exactBoxer) apply(src *astiav.Frame, rot int) error {
 	if rot != 0 {
 		pic, stride = e.rotate(plane, ls, w, h, rot)
 	}
-	if err := e.z.run(e.buf, pic, stride); err != nil {
+	dst.place(e.p)
+	if err := e.z.run(dst.buf, pic, stride); err != nil {
 		return fmt.Errorf("resize %dx%d: %w", w, h, err)
 	}
 	return nil
 }
 
-// convertSize is the size cv2.VideoCapture converts: the coded size where
-// it covers the picture and the decoder's rows are that long (they are for
-// the codecs that pad to macroblocks), else the picture's own.
-func (e *exactBoxer) convertSize(src *astiav.Frame) (int, int) {
+// convertSize is the size cv2.VideoCapture converts src at: the coded size
+// where it covers the picture and the decoder's rows are that long (they
+// are for the codecs that pad to macroblocks), else the picture's own. It
+// reads the codec context, so only the decoding goroutine calls it, right
+// after src came out.
+func convertSize(cc *astiav.CodecContext, src *astiav.Frame) (int, int) {
 	w, h := src.Width(), src.Height()
-	cw, ch, ok := codedSize(e.cc)
+	cw, ch, ok := codedSize(cc)
 	if !ok || cw < w || ch < h || (cw > w && !rowsHold(src, cw)) {
 		return w, h
 	}
@@ -104,9 +103,6 @@ func (e *exactBoxer) configure(w, h, cw, ch int, pf astiav.PixelFormat, rot int)
 	}
 	if e.z, err = newBGRResizer(p); err != nil {
 		return fmt.Errorf("letterbox %dx%d: %w", dispW, dispH, err)
-	}
-	for i := range e.buf {
-		e.buf[i] = detect.PadValue
 	}
 	if rot == 180 && len(e.rotated) < w*h*3 {
 		e.rotated = make([]byte, w*h*3)

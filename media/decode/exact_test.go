@@ -69,7 +69,8 @@ func TestParsePreprocess(t *testing.T) {
 func TestCodedSize(t *testing.T) {
 	for clip, want := range map[string][2]int{"odd422.mkv": {336, 240}, "hd1080.mp4": {1920, 1088}, "vtest.avi": {768, 576}} {
 		ctx := context.Background()
-		d, err := Open(ctx, clips[clip], nil, Options{Size: 64})
+		// One letterboxer: d.lb is the boxer that converted.
+		d, err := Open(ctx, clips[clip], nil, Options{Size: 64, Letterboxers: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

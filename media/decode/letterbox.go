@@ -22,7 +22,6 @@ import (
 // during it). Every other format goes to RGB24 in a single bilinear pass.
 type letterboxer struct {
 	size int
-	buf  []byte // Size*Size*3; the padding keeps its 114s between frames
 
 	resize  *astiav.SoftwareScaleContext // to RGB24, or within the source format
 	mid     *astiav.Frame                // resized picture, two-pass only
@@ -37,20 +36,47 @@ type letterboxer struct {
 }
 
 // boxer turns decoded pictures into the model's letterbox; Options.Preprocess
-// picks one.
+// picks one. A boxer is used by one goroutine at a time and never touches
+// the decoder: what it needs to know of the codec comes in the boxJob.
 type boxer interface {
-	// apply letterboxes src, rotated clockwise by rot degrees (0, 90, 180, 270).
-	apply(src *astiav.Frame, rot int) error
-	// picture is the last letterbox, packed RGB24, and where the picture
-	// lies in it; the buffer is reused.
-	picture() ([]byte, detect.Letterbox)
+	// apply letterboxes the job's picture into dst.
+	apply(dst *canvas, j boxJob) error
 	free()
 }
 
-func (l *letterboxer) picture() ([]byte, detect.Letterbox) { return l.buf, l.p }
+// boxJob is one picture to letterbox and what the decoder knew of it.
+type boxJob struct {
+	src *astiav.Frame
+	rot int // clockwise degrees: 0, 90, 180, 270
+	// convW and convH are the size PreprocessExact converts at (see
+	// convertSize), read from the codec context on the decoding goroutine.
+	convW, convH int
+}
+
+// canvas is one letterbox, packed RGB24 Size x Size, and where the picture
+// lies in it. Its padding is painted once per placement: a boxer writes
+// only the picture's area.
+type canvas struct {
+	buf     []byte
+	p       detect.Letterbox
+	painted bool
+}
+
+func newCanvas(size int) canvas { return canvas{buf: make([]byte, size*size*3)} }
+
+// place readies the canvas for a picture placed at p.
+func (c *canvas) place(p detect.Letterbox) {
+	if c.painted && c.p == p {
+		return
+	}
+	for i := range c.buf {
+		c.buf[i] = detect.PadValue
+	}
+	c.p, c.painted = p, true
+}
 
 func newLetterboxer(size int) *letterboxer {
-	return &letterboxer{size: size, buf: make([]byte, size*size*3), srcFmt: astiav.PixelFormatNone}
+	return &letterboxer{size: size, srcFmt: astiav.PixelFormatNone}
 }
 
 // twoPass reports whether a source format takes the resize-then-convert path.
@@ -58,7 +84,8 @@ func twoPass(pf astiav.PixelFormat) bool {
 	return pf == astiav.PixelFormatYuv420P || pf == astiav.PixelFormatYuvj420P
 }
 
-func (l *letterboxer) apply(src *astiav.Frame, rot int) error {
+func (l *letterboxer) apply(dst *canvas, j boxJob) error {
+	src, rot := j.src, j.rot
 	w, h, pf := src.Width(), src.Height(), src.PixelFormat()
 	if l.resize == nil || w != l.srcW || h != l.srcH || pf != l.srcFmt || rot != l.rot {
 		if err := l.configure(w, h, pf, rot); err != nil {
@@ -79,7 +106,8 @@ func (l *letterboxer) apply(src *astiav.Frame, rot int) error {
 	if plane == nil {
 		return fmt.Errorf("scale %dx%d %s: empty output", w, h, pf)
 	}
-	l.copyRotated(plane, ls)
+	dst.place(l.p)
+	l.copyRotated(dst.buf, plane, ls)
 	return nil
 }
 
@@ -117,9 +145,6 @@ func (l *letterboxer) configure(w, h int, pf astiav.PixelFormat, rot int) error 
 		return err
 	}
 	l.srcW, l.srcH, l.srcFmt, l.rot, l.p = w, h, pf, rot, p
-	for i := range l.buf {
-		l.buf[i] = detect.PadValue
-	}
 	return nil
 }
 
@@ -136,13 +161,13 @@ func newPicture(w, h int, pf astiav.PixelFormat) (*astiav.Frame, error) {
 	return f, nil
 }
 
-// copyRotated writes the scaled picture into the letterbox. For rot 90 the
-// display pixel (x, y) comes from scaled pixel (y, H-1-x), H being the scaled
-// height; rot 270 is the mirror case.
-func (l *letterboxer) copyRotated(src []byte, ls int) {
+// copyRotated writes the scaled picture into the letterbox buf. For rot 90
+// the display pixel (x, y) comes from scaled pixel (y, H-1-x), H being the
+// scaled height; rot 270 is the mirror case.
+func (l *letterboxer) copyRotated(buf, src []byte, ls int) {
 	p, stride := l.p, l.size*3
 	for y := range p.NewH {
-		d := l.buf[(p.Top+y)*stride+p.Left*3:][:p.NewW*3]
+		d := buf[(p.Top+y)*stride+p.Left*3:][:p.NewW*3]
 		switch l.rot {
 		case 0:
 			copy(d, src[y*ls:y*ls+p.NewW*3])

@@ -34,6 +34,10 @@ func Open(ctx context.Context, name string, r io.ReadSeeker, opts Options) (*Dec
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	d := &Decoder{name: name, opts: o}
+	d.newBoxer = func() boxer { return newExactBoxer(o.Size) }
+	if o.Preprocess == PreprocessFast {
+		d.newBoxer = func() boxer { return newLetterboxer(o.Size) }
+	}
 	if r == nil {
 		f, err := os.Open(name)
 		if err != nil {
@@ -228,6 +232,7 @@ func (d *Decoder) openDecoder() error {
 		return fmt.Errorf("%w: %s parameters: %w", ErrCorrupt, codec.Name(), err)
 	}
 	d.cc.SetThreadCount(FrameThreads(d.opts.Threads, w, h))
+	d.boxers = Letterboxers(d.opts.Letterboxers, w, h, d.opts.Size)
 	dict := astiav.NewDictionary()
 	defer dict.Free()
 	// Bounds mid-stream size changes too: the decoder refuses such pictures.

@@ -34,6 +34,12 @@ type Picture struct {
 // Options.Every and Options.FPS say, or io.EOF after the last. Damage is
 // handled and counted exactly as by Next, so pictures and analysed frames
 // are numbered alike through damaged and truncated streams.
+//
+// Once NextPicture has been called, Next no longer letterboxes ahead. The
+// frames a fanned-out Next already read ahead come out first, as copies
+// holding the pixels, timestamps and colour properties but no side data;
+// with Options.Every or FPS sampling they are not every picture, so
+// NextPicture then fails with ErrBadOptions: mix the two with Letterboxers 1.
 func (d *Decoder) NextPicture(ctx context.Context) (*Picture, error) {
 	if err := d.run(ctx, true); err != nil {
 		return nil, err
@@ -46,18 +52,23 @@ func (d *Decoder) onPicture() error {
 	if err != nil {
 		return err
 	}
+	d.pic = d.picture(idx, pts, est)
+	d.pic.Frame = d.frame
+	return nil
+}
+
+// picture describes the picture in d.frame, just accepted, less its Frame.
+func (d *Decoder) picture(idx int, pts float64, est bool) Picture {
 	w, h := d.frame.Width(), d.frame.Height()
 	if r := d.info.Rotation; r == 90 || r == 270 {
 		w, h = h, w
 	}
-	d.pic = Picture{
+	return Picture{
 		Index: idx, PTS: pts, Estimated: est,
 		TS:   bestEffortTimestamp(d.frame),
 		Time: d.clk.now, Duration: d.clk.duration(),
 		Width: w, Height: h,
-		Frame: d.frame,
 	}
-	return nil
 }
 
 // TimeBase is the selected stream's time base, the unit of Picture's ticks.
