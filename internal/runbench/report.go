@@ -11,7 +11,11 @@ func (r *Result) Write(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "video\t%s (%d frames)\n", r.Video, r.Frames)
 	fmt.Fprintf(tw, "model\t%s (input %d, %s, %s input)\n", r.Model, r.Input, r.Precision, r.InputForm)
-	fmt.Fprintf(tw, "sessions\t%d x %d threads on %s (%d CPUs), batch %d, %s frames\n", r.Workers, r.Threads, r.Device, r.CPUs, r.Batch, r.Codec)
+	host := "Go memory"
+	if r.Pinned {
+		host = "pinned host memory"
+	}
+	fmt.Fprintf(tw, "sessions\t%d x %d threads on %s (%d CPUs), batch %d, %s frames, buffers in %s\n", r.Workers, r.Threads, r.Device, r.CPUs, r.Batch, r.Codec, host)
 	fmt.Fprintf(tw, "pipeline end to end\t%.2f frames/s (median of %d rounds)\n", r.PipelineFPS, len(r.Rounds))
 	fmt.Fprintf(tw, "ONNX Runtime alone\t%.2f frames/s (median)\n", r.ModelFPS)
 	fmt.Fprintf(tw, "  pipeline ÷ model\t%.3f median, %.3f to %.3f over the rounds\n", r.PipelineOverORT, r.RatioMin, r.RatioMax)

@@ -118,6 +118,8 @@ type Result struct {
 	Precision string `json:"precision"`
 	InputForm string `json:"input_form"`
 	Codec     string `json:"codec"`
+	// Pinned says the sessions' buffers are pinned host memory (CUDA).
+	Pinned bool `json:"pinned"`
 
 	// Model: ONNX Runtime alone on pre-letterboxed frames, the same
 	// sessions, threads and batch, the sessions running at once; Pipeline:
@@ -223,7 +225,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{
 		Video: c.Video, Model: c.Model, Input: size, Batch: set.Batch, Workers: c.Workers, Threads: set.Threads,
 		CPUs: runtime.NumCPU(), Device: dev.String(), Precision: precision(dev, c.FP32, c.Half || lay.Float16),
-		InputForm: inputForm(lay), Codec: c.Codec.String(),
+		InputForm: inputForm(lay), Codec: c.Codec.String(), Pinned: sess.Pinned(),
 	}
 	c.Batch = set.Batch
 	logger.Info("bench: model", "model", c.Model, "layout", lay.String(), "device", res.Device, "precision", res.Precision, "input", res.InputForm)

@@ -51,6 +51,10 @@ type Options struct {
 	// float32. ONNX Runtime's CUDA provider uses TF32 tensor cores by
 	// default: faster, with a 10-bit mantissa per product.
 	FP32 bool
+	// Pageable keeps a CUDA session's input and output buffers in Go
+	// memory instead of pinned host memory (see Session.Pinned), to
+	// measure what pinning gains.
+	Pageable bool
 }
 
 // Output is one model output of one Run. Shape and Data are views into

@@ -36,6 +36,7 @@ type Session struct {
 	in   []float32
 	in8  []byte
 	outs [][]float32
+	host hostMemory // where in, in8 and outs live
 	// bound[p] runs physical batch size p (b, or the model's fixed batch).
 	bound []*binding
 	// views[b] is what Run(ctx, b) returns.
@@ -138,10 +139,20 @@ func Open(ctx context.Context, model []byte, name string, opts Options) (*Sessio
 		sess:     sess,
 		bound:    make([]*binding, max(cfg.maxBatch, l.fixedBatch)+1),
 		views:    make([][]Output, cfg.maxBatch+1),
+		host:     hostMemory{pinned: cfg.device.Kind == CUDA && !opts.Pageable && cudartOnce()},
 	}
 	slog.Debug("onnx session open", "model", name, "input", l.input, "height", l.h, "width", l.w, "float16", l.bindInput != l.input, "uint8", l.u8,
 		"fixed_batch", l.fixedBatch, "max_batch", cfg.maxBatch, "device", cfg.device.String(), "threads", cfg.threads)
 	return s, nil
+}
+
+// Pinned reports whether the session's input and output buffers are
+// pinned host memory: on CUDA, unless Options.Pageable, where the CUDA
+// runtime allows it.
+func (s *Session) Pinned() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.host.pinned
 }
 
 // InputName is the name of the model's image input.
@@ -274,13 +285,13 @@ func (s *Session) prepare(batch int) error {
 	if s.outs == nil {
 		n := max(s.maxBatch, l.fixedBatch)
 		if l.u8 {
-			s.in8 = make([]byte, n*l.inputPerItem())
+			s.in8 = s.host.bytes(n * l.inputPerItem())
 		} else {
-			s.in = make([]float32, n*l.inputPerItem())
+			s.in = s.host.floats(n * l.inputPerItem())
 		}
 		s.outs = make([][]float32, len(l.outputs))
 		for i, o := range l.outputs {
-			s.outs[i] = make([]float32, n*o.perItem)
+			s.outs[i] = s.host.floats(n * o.perItem)
 		}
 	}
 	p := s.physical(batch)
@@ -370,6 +381,7 @@ func (s *Session) Close() error {
 	}
 	errs = append(errs, s.sess.Destroy())
 	s.bound, s.views, s.in, s.in8, s.outs = nil, nil, nil, nil, nil
+	errs = append(errs, s.host.free())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close model %s: %w", s.name, err)
 	}
