@@ -246,7 +246,7 @@ func TestBench(t *testing.T) {
 	b := r.Breakdown
 	if len(r.Rounds) != 3 || r.RatioMin > r.PipelineOverORT || r.PipelineOverORT > r.RatioMax || b.InferMS <= 0 || b.DecodeMS <= 0 ||
 		math.Abs(b.SessionAloneMS-2*b.ModelAloneMS) > 0.01 || math.Abs(b.InferMS-b.SessionAloneMS-b.SlowdownMS) > 0.01 ||
-		b.ReadMS <= 0 || math.Abs(b.ReadMS+b.InferMS+b.PostMS+b.IdleMS-2*b.PipelineMS) > 0.01 {
+		b.ReadMS <= 0 || b.ModelCPUMS <= 0 || b.PipelineCPUMS <= 0 || math.Abs(b.ReadMS+b.InferMS+b.PostMS+b.IdleMS-2*b.PipelineMS) > 0.01 {
 		t.Errorf("bench rounds and breakdown: %+v %+v", r.Rounds, b)
 	}
 	if r.Frames != 20 || r.Workers != 2 || r.Threads != 1 || r.Codec != "jpeg" || r.Device != "cpu" || r.Precision != "fp32" || r.InputForm != "float" ||

@@ -24,6 +24,8 @@ func (r *Result) Write(w io.Writer) error {
 	fmt.Fprintf(tw, "  ms per frame of a session\tRun alone %.2f; in the pipeline read %.2f, Run %.2f (%+.2f), post %.2f, fetch/publish/wait %.2f; mean batch %.2f\n",
 		b.SessionAloneMS, b.ReadMS, b.InferMS, b.SlowdownMS, b.PostMS, b.IdleMS, b.BatchMean)
 	fmt.Fprintf(tw, "  beside the workers\tdecode + letterbox %.2f ms, queued %.2f ms\n", b.DecodeMS, b.QueueMS)
+	fmt.Fprintf(tw, "  CPU ms per frame\tmodel alone %.2f, pipeline %.2f: %.2f added (decode + letterbox %.2f of it); model ÷ pipeline %.3f\n",
+		b.ModelCPUMS, b.PipelineCPUMS, b.AddedCPUMS, r.DecodeCPUMS, b.CPUCeiling)
 	if g := r.GPU; g != nil {
 		fmt.Fprintf(tw, "GPU utilisation\t%s: %.0f%% mean, %.0f%% max over %d samples, %.0f MiB max\n", g.Name, g.MeanPercent, g.MaxPercent, g.Samples, g.MaxMemMiB)
 	}

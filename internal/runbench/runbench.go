@@ -61,6 +61,8 @@ type Options struct {
 	// input; CompareConf is that comparison's confidence threshold.
 	CompareFrames int
 	CompareConf   float64
+	// openCPU is what opening the sessions costs in CPU time.
+	openCPU time.Duration
 	// Rounds of the model alone and the pipeline, interleaved so that drift
 	// in the machine's load hits both alike; medians are reported.
 	Rounds int
@@ -75,6 +77,10 @@ type Round struct {
 	ModelFPS    float64 `json:"model_fps"`
 	PipelineFPS float64 `json:"pipeline_fps"`
 	Ratio       float64 `json:"pipeline_over_model"`
+	// ModelCPUMS and PipelineCPUMS are the process's CPU time per frame,
+	// every thread's: the pipeline's without opening its sessions.
+	ModelCPUMS    float64 `json:"model_cpu_ms"`
+	PipelineCPUMS float64 `json:"pipeline_cpu_ms"`
 }
 
 // Breakdown says where a pipeline frame's time goes, in milliseconds per
@@ -100,6 +106,16 @@ type Breakdown struct {
 	DecodeMS  float64 `json:"decode_ms"`
 	QueueMS   float64 `json:"queue_ms"`
 	BatchMean float64 `json:"batch_mean"`
+	// CPU time per frame, every thread's: the model alone, the pipeline,
+	// and what the pipeline adds (decode + letterbox, the bus, reading
+	// frames, NMS, the coordinator). Where the model alone keeps every
+	// core busy, as on a CPU, the added time comes off the same cores:
+	// CPUCeiling, model ÷ pipeline CPU time, is the ratio the pipeline
+	// could reach at best.
+	ModelCPUMS    float64 `json:"model_cpu_ms"`
+	PipelineCPUMS float64 `json:"pipeline_cpu_ms"`
+	AddedCPUMS    float64 `json:"added_cpu_ms"`
+	CPUCeiling    float64 `json:"cpu_ceiling"`
 }
 
 // Result is what `vidpipe bench` reports.
@@ -214,11 +230,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	// The sessions of the model alone, opened once: the same options as
-	// the pipeline's workers.
+	// the pipeline's workers. What opening them costs is what each
+	// pipeline round's opening costs too.
+	cpu0 := cpuTime()
 	set, err := c.sessions(ctx, c.sessionOptions(c.Workers, c.Batch, c.Input, c.Half, c.FP32))
 	if err != nil {
 		return nil, err
 	}
+	c.openCPU = cpuTime() - cpu0
 	defer set.Close()
 	sess, lay := set.List[0], set.Layout
 	size, _ := sess.InputSize()
@@ -280,13 +299,17 @@ func (c *Options) rounds(ctx context.Context, sessions []*infer.Session, frames 
 		// Alternate which goes first, so neither always runs warmer.
 		steps := []func() error{
 			func() (err error) {
+				cpu0 := cpuTime()
 				r.ModelFPS, err = modelAlone(ctx, sessions, frames, c.Batch, len(frames))
+				r.ModelCPUMS = perFrame(cpuTime()-cpu0, len(frames))
 				return err
 			},
 			func() (err error) {
+				cpu0 := cpuTime()
 				stats[i], err = c.pipeline(ctx, res.Frames)
 				if err == nil {
 					r.PipelineFPS = stats[i].FPS
+					r.PipelineCPUMS = perFrame(cpuTime()-cpu0-c.openCPU, len(frames))
 				}
 				return err
 			},
@@ -328,6 +351,9 @@ func (c *Options) rounds(ctx context.Context, sessions []*infer.Session, frames 
 	b.SessionAloneMS = round3(w * b.ModelAloneMS)
 	b.SlowdownMS = round3(b.InferMS - b.SessionAloneMS)
 	b.IdleMS = round3(w*b.PipelineMS - b.ReadMS - b.InferMS - b.PostMS)
+	b.ModelCPUMS, b.PipelineCPUMS = r.ModelCPUMS, r.PipelineCPUMS
+	b.AddedCPUMS = round3(b.PipelineCPUMS - b.ModelCPUMS)
+	b.CPUCeiling = round3(b.ModelCPUMS / b.PipelineCPUMS)
 	res.Breakdown = b
 	return nil
 }
@@ -441,6 +467,11 @@ func decodeAll(ctx context.Context, video string, size int, pre decode.Preproces
 	}
 	n := float64(len(frames))
 	return frames, round3(n / spent.Seconds()), round3(cpu.Seconds() * 1000 / n), nil
+}
+
+// perFrame is d per frame, in milliseconds.
+func perFrame(d time.Duration, frames int) float64 {
+	return round3(d.Seconds() * 1000 / float64(frames))
 }
 
 // cpuTime is the CPU time the process has used, every thread's.
