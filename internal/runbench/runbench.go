@@ -61,8 +61,6 @@ type Options struct {
 	// input; CompareConf is that comparison's confidence threshold.
 	CompareFrames int
 	CompareConf   float64
-	// openCPU is what opening the sessions costs in CPU time.
-	openCPU time.Duration
 	// Rounds of the model alone and the pipeline, interleaved so that drift
 	// in the machine's load hits both alike; medians are reported.
 	Rounds int
@@ -230,14 +228,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	// The sessions of the model alone, opened once: the same options as
-	// the pipeline's workers. What opening them costs is what each
-	// pipeline round's opening costs too.
-	cpu0 := cpuTime()
+	// the pipeline's workers.
 	set, err := c.sessions(ctx, c.sessionOptions(c.Workers, c.Batch, c.Input, c.Half, c.FP32))
 	if err != nil {
 		return nil, err
 	}
-	c.openCPU = cpuTime() - cpu0
 	defer set.Close()
 	sess, lay := set.List[0], set.Layout
 	size, _ := sess.InputSize()
@@ -305,11 +300,11 @@ func (c *Options) rounds(ctx context.Context, sessions []*infer.Session, frames 
 				return err
 			},
 			func() (err error) {
-				cpu0 := cpuTime()
-				stats[i], err = c.pipeline(ctx, res.Frames)
+				var cpu time.Duration
+				stats[i], cpu, err = c.pipeline(ctx, res.Frames)
 				if err == nil {
 					r.PipelineFPS = stats[i].FPS
-					r.PipelineCPUMS = perFrame(cpuTime()-cpu0-c.openCPU, len(frames))
+					r.PipelineCPUMS = perFrame(cpu, len(frames))
 				}
 				return err
 			},
@@ -377,20 +372,22 @@ func (c *Options) sessions(ctx context.Context, so workers.SessionOptions) (*wor
 }
 
 // pipeline runs the video once through the embedded job service, as
-// `vidpipe run` would, and returns its statistics.
-func (c *Options) pipeline(ctx context.Context, frames int) (*coordinator.Stats, error) {
+// `vidpipe run` would, and returns its statistics and the CPU time it took
+// from the job's submission (its sessions are open by then) to its end.
+func (c *Options) pipeline(ctx context.Context, frames int) (*coordinator.Stats, time.Duration, error) {
 	// Loaded afresh each round, as a run does: sessions release the bytes.
 	mdl, err := workers.LoadModel(ctx, c.Model, c.ImgSize, nil, c.Logger)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	out, err := os.MkdirTemp("", "vidpipe-bench-")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer os.RemoveAll(out)
 	annotate := false
 	pre := c.Preprocess
+	var cpu0 time.Duration
 	rec, err := embedded.Run(ctx, embedded.Config{
 		Model:       mdl,
 		Sessions:    c.sessionOptions(c.Workers, c.Batch, c.Input, c.Half, c.FP32),
@@ -398,14 +395,20 @@ func (c *Options) pipeline(ctx context.Context, frames int) (*coordinator.Stats,
 		Service:     jobs.Options{Out: out, OutIsJobFolder: true},
 		Ingest:      ingest.Options{Decode: decode.Options{Every: 1, Preprocess: pre}, Codec: c.Codec, Logger: c.Logger},
 		Concurrency: 1, Logger: c.Logger,
+		OnRecord: func(*jobs.Record) {
+			if cpu0 == 0 {
+				cpu0 = cpuTime()
+			}
+		},
 	}, jobs.Spec{Name: "bench", Inputs: []string{c.Video}, Every: 1, Preprocess: pre.String(), Annotate: &annotate})
+	cpu := cpuTime() - cpu0
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if len(rec.Videos) != 1 || rec.Videos[0].Stats == nil || rec.Videos[0].Stats.Frames != frames {
-		return nil, fmt.Errorf("bench %s: pipeline analysed %d of the %d frames decode found (%s)", c.Video, rec.Progress.Done, frames, rec.State)
+		return nil, 0, fmt.Errorf("bench %s: pipeline analysed %d of the %d frames decode found (%s)", c.Video, rec.Progress.Done, frames, rec.State)
 	}
-	return rec.Videos[0].Stats, nil
+	return rec.Videos[0].Stats, cpu, nil
 }
 
 // precision names what a session computes in.
