@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # gpu-pack.sh prepares vidpipe's one-shot CUDA proof for a GPU machine whose
-# calls carry at most 64 MiB each: it packs an ONNX Runtime GPU build and the
-# model/bench test binary into parts .gpu/p1 .. .gpu/pN (ignored by git),
-# checks that scripts/gpu-check.sh reassembles them, and prints the device
-# calls to make, in order, on one warm machine.
+# calls carry at most 64 MiB each, working tree included: it packs an ONNX
+# Runtime GPU build, the model/bench test binary, vidpipe itself built
+# against a static FFmpeg (vidpipe-gpu, with that build's ffmpeg and
+# ffprobe, which `vidpipe bench` runs) and an H.264 clip to bench on into
+# parts .gpu/p1 .. .gpu/pN (ignored by git), checks that
+# scripts/gpu-check.sh reassembles them, and prints the device calls to
+# make, in order, on one warm machine.
 #
 # The ONNX Runtime build, 1.29.0, comes from npm, which this machine reaches:
 #   - onnxruntime-node@1.29.0: libonnxruntime.so.1, a GPU build (the CUDA
@@ -21,14 +24,31 @@
 # provider is not enabled in this build".) CUDA 13 and cuDNN 9 themselves
 # come from the GPU machine's python packages.
 #
-#   scripts/gpu-pack.sh      GPU_PART_MIB (default 58) sets the part size
+# vidpipe-gpu comes from scripts/ffmpeg-static.sh (Debian's FFmpeg 5.1.9
+# source, built once in 4 to 11 minutes on 2 shared cores): Debian's would be
+# 213 shared libraries. It, ffmpeg and ffprobe need only glibc; glibc.txt
+# (in p1, so that the first call's --probe can compare) says the newest
+# GLIBC_ symbol version each packed binary needs. The clip is vtest.avi
+# (from scripts/setup.sh) played four times, 3,180 frames of 768x576, as
+# H.264 (libx264 of this machine's ffmpeg CLI, -crf GPU_CLIP_CRF, default
+# 28: 7 MiB; 23 would make 17 MiB).
+#
+# Parts: the xz stream of the ONNX Runtime libraries is cut into slices as
+# large as a call carries beside the working tree (less 2 MiB of room for
+# it to grow); the other files fill the last slice's part and, when they do
+# not fit, one more part, which also holds the manifests, so that a rebuilt
+# binary only changes the last calls.
+#
+#   scripts/gpu-pack.sh      GPU_PART_MIB sets a smaller slice size (MiB)
 set -euo pipefail
 
 root=$(git rev-parse --show-toplevel)
 cache="${VIDPIPE_CACHE:-$HOME/.cache/vidpipe}/ortgpu-1.29.0"
 dest=$root/.gpu
-part_mib=${GPU_PART_MIB:-58}
-call_mib=64 # what one device call may carry, working tree included
+call_mib=64   # what one device call may carry, working tree included
+margin_mib=2  # room for the working tree to grow before the calls
+clip_crf=${GPU_CLIP_CRF:-28}
+videos=${VIDPIPE_CACHE:-$HOME/.cache/vidpipe}/videos
 commit=2e2543fbe9
 
 # npm packages and their registry sha1 (dist.shasum), so that a truncated
@@ -99,13 +119,65 @@ if go list -deps ./model/bench | grep -q astiav; then
 fi
 log "building the model/bench test binary"
 CGO_ENABLED=1 go test -c -trimpath -ldflags='-s -w' -o "$cache/bench.test" ./model/bench
-xz -9 -T2 -c "$cache/bench.test" >"$cache/bench.test.xz"
+# xz_new SRC DST: DST is SRC as xz -9, remade only when SRC is newer (go
+# leaves an up-to-date binary alone).
+xz_new() {
+  if [[ ! -f "$2" || "$1" -nt "$2" ]]; then
+    log "compressing $(basename "$1")"
+    xz -9 -T2 -c "$1" >"$2.tmp"
+    mv "$2.tmp" "$2"
+  fi
+}
+xz_new "$cache/bench.test" "$cache/bench.test.xz"
 
-# Parts: p1 .. p(N-1) are full slices of the bundle; the last holds the
-# rest, the test binary and the manifests, so that a rebuilt test binary
-# only changes the last call.
+# vidpipe itself, for `vidpipe bench --device cuda`: linked against a
+# static FFmpeg so that it needs only glibc, with that build's ffmpeg and
+# ffprobe (the bench runs both; the machine has neither).
+log "building vidpipe-gpu against a static FFmpeg (scripts/ffmpeg-static.sh)"
+ffprefix=$(bash "$root/scripts/ffmpeg-static.sh" -o "$cache/vidpipe-gpu")
+xz_new "$cache/vidpipe-gpu" "$cache/vidpipe-gpu.xz"
+if [[ ! -f "$cache/ffmpeg.tar.xz" || "$ffprefix/bin/ffmpeg" -nt "$cache/ffmpeg.tar.xz" ||
+  "$ffprefix/bin/ffprobe" -nt "$cache/ffmpeg.tar.xz" ]]; then
+  tar -C "$ffprefix/bin" -cf - ffmpeg ffprobe | xz -9 -T2 >"$cache/ffmpeg.tar.xz.tmp"
+  mv "$cache/ffmpeg.tar.xz.tmp" "$cache/ffmpeg.tar.xz"
+fi
+
+# The newest glibc symbol version each binary needs, for --probe to compare
+# with the machine's glibc.
+glibc_of() { objdump -T "$1" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n1; }
+for b in "$cache/vidpipe-gpu" "$ffprefix/bin/ffmpeg" "$ffprefix/bin/ffprobe" "$cache/bench.test"; do
+  echo "$(basename "$b") $(glibc_of "$b")"
+done >"$cache/glibc.txt"
+cat "$cache/glibc.txt" >&2
+
+# The clip the bench runs on: vtest.avi four times over as H.264, made once.
+clip=vtest4-crf$clip_crf.mp4
+[[ -f "$videos/vtest.avi" ]] || die "$videos/vtest.avi missing: run scripts/setup.sh"
+if [[ ! -f "$cache/$clip" ]]; then
+  log "making the clip $clip"
+  ffmpeg -nostdin -v error -y -stream_loop 3 -i "$videos/vtest.avi" -an \
+    -c:v libx264 -preset veryfast -crf "$clip_crf" "$cache/$clip.tmp.mp4"
+  mv "$cache/$clip.tmp.mp4" "$cache/$clip"
+fi
+log "clip: $(mib "$(stat -c %s "$cache/$clip")") MiB"
+
+# Parts: a part may fill what a call carries beside the working tree
+# (tracked files, untracked ones git does not ignore, and shared/), less
+# margin_mib; a slice of the bundle leaves 64 KiB of that for glibc.txt and
+# the manifests.
+tree_bytes=$( (
+  git ls-files -z -co --exclude-standard
+  if [[ -d shared ]]; then find shared -type f -print0; fi
+) | du -cb --files0-from=- | tail -n1 | cut -f1)
+room=$((call_mib * 1048576 - tree_bytes - margin_mib * 1048576))
+slice=$((room - 65536))
+if [[ -n "${GPU_PART_MIB:-}" ]]; then
+  ((GPU_PART_MIB * 1048576 <= slice)) || die "GPU_PART_MIB=$GPU_PART_MIB does not fit beside the $(mib "$tree_bytes") MiB working tree: at most $((slice / 1048576))"
+  slice=$((GPU_PART_MIB * 1048576))
+fi
+((slice >= 8 * 1048576)) || die "the working tree ($(mib "$tree_bytes") MiB) leaves a call too little room"
 rm -rf "$dest" && mkdir -p "$dest/split"
-split -b "${part_mib}M" -d -a 1 "$cache/$bundle" "$dest/split/ort.tar.xz.part"
+split -b "$slice" -d -a 1 "$cache/$bundle" "$dest/split/ort.tar.xz.part"
 mapfile -t pieces < <(ls "$dest/split")
 n=${#pieces[@]}
 for i in "${!pieces[@]}"; do
@@ -113,26 +185,38 @@ for i in "${!pieces[@]}"; do
   mv "$dest/split/${pieces[$i]}" "$dest/p$((i + 1))/"
 done
 rmdir "$dest/split"
+cp "$cache/glibc.txt" "$dest/p1/"
+# The other files go into the last part while they fit, then into a new one.
 last=$dest/p$n
-tree_bytes=$( (
-  git ls-files -z -co --exclude-standard
-  if [[ -d shared ]]; then find shared -type f -print0; fi
-) | du -cb --files0-from=- | tail -n1 | cut -f1)
-last_bytes=$(($(du -cb "$last"/* | tail -n1 | cut -f1) + $(stat -c %s "$cache/bench.test.xz")))
-if ((last_bytes + tree_bytes + 1048576 > call_mib * 1048576)); then
-  n=$((n + 1))
-  last=$dest/p$n
-  mkdir -p "$last"
-fi
-cp "$cache/bench.test.xz" "$last/"
+add() { # add FILE [NAME]
+  local used size
+  used=$(du -cb "$last"/* | tail -n1 | cut -f1)
+  size=$(stat -c %s "$1")
+  if ((used + size > room)); then
+    n=$((n + 1))
+    last=$dest/p$n
+    mkdir -p "$last"
+  fi
+  cp "$1" "$last/${2:-$(basename "$1")}"
+}
+add "$cache/bench.test.xz"
+add "$cache/ffmpeg.tar.xz"
+add "$cache/vidpipe-gpu.xz"
+add "$cache/$clip" vtest4.mp4
+(cd "$dest" && sha256sum p*/* | sed 's| p[0-9]*/| |') >"$dest/PARTS.sha256"
+mv "$dest/PARTS.sha256" "$last/"
+(
+  cd "$cache"
+  sha256sum bench.test vidpipe-gpu
+  (cd "$ffprefix" && sha256sum bin/ffmpeg bin/ffprobe)
+  cd lib && sha256sum libonnxruntime.so.1 libonnxruntime_providers_shared.so libonnxruntime_providers_cuda.so | sed 's|  |  ort/|'
+) >"$last/FILES.sha256"
 for d in "$dest"/p*; do
   b=$(du -cb "$d"/* | tail -n1 | cut -f1)
   if ((b + tree_bytes + 1048576 > call_mib * 1048576)); then
     die "$d with the working tree is $(mib $((b + tree_bytes))) MiB, over what a call carries: rerun with a smaller GPU_PART_MIB"
   fi
 done
-(cd "$dest" && sha256sum p*/ort.tar.xz.part* p*/bench.test.xz | sed 's| p[0-9]*/| |') >"$last/PARTS.sha256"
-(cd "$cache" && sha256sum bench.test && cd lib && sha256sum libonnxruntime.so.1 libonnxruntime_providers_shared.so libonnxruntime_providers_cuda.so | sed 's|  |  ort/|') >"$last/FILES.sha256"
 
 # Prove the reassembly here: copy the parts into one folder as the device
 # calls will, and let gpu-check.sh rebuild and verify the files.
@@ -145,13 +229,16 @@ GPU_WORK=$tmp/work OUT=$tmp/out bash "$root/scripts/gpu-check.sh" --assemble-onl
   die "reassembly failed: $(tail -n5 "$tmp/assemble.log")"
 cmp "$tmp/work/ort/libonnxruntime_providers_cuda.so" "$cache/lib/libonnxruntime_providers_cuda.so"
 cmp "$tmp/work/bench.test" "$cache/bench.test"
+cmp "$tmp/work/vidpipe-gpu" "$cache/vidpipe-gpu"
+cmp "$tmp/work/bin/ffmpeg" "$ffprefix/bin/ffmpeg"
+cmp "$tmp/work/vtest4.mp4" "$cache/$clip"
 log "reassembly verified (sha256 of every part and file)"
 
 echo
 echo "Working tree that travels with every call: $(mib "$tree_bytes") MiB. Parts:"
 for ((k = 1; k <= n; k++)); do
   b=$(du -cb "$dest/p$k"/* | tail -n1 | cut -f1)
-  printf '  .gpu/p%d  %6s MiB  (%s MiB with the tree)  %s\n' "$k" "$(mib "$b")" "$(mib $((b + tree_bytes)))" "$(cd "$dest/p$k" && ls | tr '\n' ' ')"
+  printf '  .gpu/p%d  %6s MiB  (%s MiB with the tree)  %s\n' "$k" "$(mib "$b")" "$(mib $((b + tree_bytes)))" "$(cd "$dest/p$k" && printf '%s ' *)"
 done
 echo
 echo "Device calls, in this order, each right after the last (the machine stays warm 30 s; files under /tmp survive between calls on it):"
@@ -167,4 +254,5 @@ for ((k = 1; k <= n; k++)); do
 done
 echo
 echo "If the last call says parts are missing, the machine was fresh: make all the calls again."
-echo "Results: \$OUT/gpu.log (everything), \$OUT/bench.txt and \$OUT/bench-cpu.txt (go test -bench output)."
+echo "Results: \$OUT/gpu.log (everything), \$OUT/bench.txt and \$OUT/bench-cpu.txt (go test -bench output),"
+echo "\$OUT/vidpipe-bench.txt (vidpipe bench's logs and reports), \$OUT/bench-cuda.json and \$OUT/bench-cuda-jpeg.json."
