@@ -15,13 +15,8 @@ import (
 // its codec context, frames, packet and scaler from one picture to the
 // next. A Decoder is not safe for concurrent use: one per goroutine.
 type Decoder struct {
-	w, h       int
-	cc         *astiav.CodecContext
-	pkt        *astiav.Packet
-	frame, rgb *astiav.Frame
-	sws        *astiav.SoftwareScaleContext
-	swsFormat  astiav.PixelFormat
-	closed     bool
+	codec     // src: the decoded picture, dst: it in RGB24
+	swsFormat astiav.PixelFormat
 }
 
 // Decode decodes jpg, which must be a w x h picture, into dst as packed
@@ -77,17 +72,17 @@ func (d *Decoder) decode(dst, jpg []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	if err := d.cc.ReceiveFrame(d.frame); err != nil {
+	if err := d.cc.ReceiveFrame(d.src); err != nil {
 		if errors.Is(err, astiav.ErrEagain) {
 			return nil, fmt.Errorf("%w: no picture decoded", ErrCorrupt)
 		}
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	defer d.frame.Unref()
-	if fw, fh := d.frame.Width(), d.frame.Height(); fw != d.w || fh != d.h {
+	defer d.src.Unref()
+	if fw, fh := d.src.Width(), d.src.Height(); fw != d.w || fh != d.h {
 		return nil, fmt.Errorf("picture decodes as %dx%d, the frame is %dx%d: %w", fw, fh, d.w, d.h, ErrSize)
 	}
-	pf := d.frame.PixelFormat()
+	pf := d.src.PixelFormat()
 	if d.sws == nil || d.swsFormat != pf {
 		if d.sws != nil {
 			d.sws.Free()
@@ -99,7 +94,7 @@ func (d *Decoder) decode(dst, jpg []byte) ([]byte, error) {
 		}
 		d.sws, d.swsFormat = sws, pf
 	}
-	if err := d.sws.ScaleFrame(d.frame, d.rgb); err != nil {
+	if err := d.sws.ScaleFrame(d.src, d.dst); err != nil {
 		return nil, fmt.Errorf("convert %s to rgb24: %w", pf, err)
 	}
 	n := 3 * d.w * d.h
@@ -107,7 +102,7 @@ func (d *Decoder) decode(dst, jpg []byte) ([]byte, error) {
 		dst = make([]byte, n)
 	}
 	dst = dst[:n]
-	px, ls := plane(d.rgb)
+	px, ls := plane(d.dst)
 	for y, row := 0, 3*d.w; y < d.h; y++ {
 		copy(dst[y*row:(y+1)*row], px[y*ls:])
 	}
@@ -145,64 +140,24 @@ func (d *Decoder) setup(w, h int) error {
 	if d.pkt == nil {
 		d.pkt = astiav.AllocPacket()
 	}
-	if d.frame == nil {
-		d.frame = astiav.AllocFrame()
+	if d.src == nil {
+		d.src = astiav.AllocFrame()
 	}
-	if d.rgb == nil {
-		d.rgb = astiav.AllocFrame()
+	if d.dst == nil {
+		d.dst = astiav.AllocFrame()
 	}
-	if d.pkt == nil || d.frame == nil || d.rgb == nil {
+	if d.pkt == nil || d.src == nil || d.dst == nil {
 		return errors.New("allocate packet and frames")
 	}
-	d.rgb.SetWidth(w)
-	d.rgb.SetHeight(h)
-	d.rgb.SetPixelFormat(astiav.PixelFormatRgb24)
-	if err := d.rgb.AllocBuffer(0); err != nil {
+	d.dst.SetWidth(w)
+	d.dst.SetHeight(h)
+	d.dst.SetPixelFormat(astiav.PixelFormatRgb24)
+	if err := d.dst.AllocBuffer(0); err != nil {
 		return fmt.Errorf("allocate rgb24 frame: %w", err)
 	}
 	d.w, d.h = w, h
 	return nil
 }
 
-// reset frees the size-dependent state; the next picture makes it anew.
-func (d *Decoder) reset() {
-	if d.cc != nil {
-		d.cc.Free()
-		d.cc = nil
-	}
-	if d.sws != nil {
-		d.sws.Free()
-		d.sws = nil
-	}
-	if d.frame != nil {
-		d.frame.Unref()
-	}
-	if d.rgb != nil {
-		d.rgb.Unref()
-	}
-	if d.pkt != nil {
-		d.pkt.Unref()
-	}
-	d.w, d.h = 0, 0
-}
-
 // Close frees everything the Decoder holds. Decode then returns ErrClosed.
-func (d *Decoder) Close() {
-	if d.closed {
-		return
-	}
-	d.closed = true
-	d.reset()
-	if d.pkt != nil {
-		d.pkt.Free()
-		d.pkt = nil
-	}
-	if d.frame != nil {
-		d.frame.Free()
-		d.frame = nil
-	}
-	if d.rgb != nil {
-		d.rgb.Free()
-		d.rgb = nil
-	}
-}
+func (d *Decoder) Close() { d.close() }

@@ -13,13 +13,8 @@ import (
 // the size stays the same. An Encoder is not safe for concurrent use: one
 // per goroutine.
 type Encoder struct {
-	qscale   int
-	w, h     int
-	cc       *astiav.CodecContext
-	sws      *astiav.SoftwareScaleContext
-	rgb, yuv *astiav.Frame
-	pkt      *astiav.Packet
-	closed   bool
+	codec  // src: the RGB24 picture, dst: it in yuvj420p
+	qscale int
 }
 
 // NewEncoder returns an Encoder at quality, on libjpeg's (and
@@ -74,20 +69,20 @@ func (e *Encoder) Encode(dst, rgb []byte, w, h int) ([]byte, error) {
 }
 
 func (e *Encoder) encode(dst, rgb []byte) ([]byte, error) {
-	px, ls := plane(e.rgb)
+	px, ls := plane(e.src)
 	for y, row := 0, 3*e.w; y < e.h; y++ {
 		copy(px[y*ls:y*ls+row], rgb[y*row:])
 	}
-	if !writable(e.yuv) {
+	if !writable(e.dst) {
 		if err := e.allocYUV(); err != nil {
 			return nil, err
 		}
 	}
-	if err := e.sws.ScaleFrame(e.rgb, e.yuv); err != nil {
+	if err := e.sws.ScaleFrame(e.src, e.dst); err != nil {
 		return nil, fmt.Errorf("convert to yuvj420p: %w", err)
 	}
-	setQuality(e.yuv, e.qscale)
-	if err := e.cc.SendFrame(e.yuv); err != nil {
+	setQuality(e.dst, e.qscale)
+	if err := e.cc.SendFrame(e.dst); err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
 	if err := e.cc.ReceivePacket(e.pkt); err != nil {
@@ -130,19 +125,19 @@ func (e *Encoder) setup(w, h int) error {
 	if e.pkt == nil {
 		e.pkt = astiav.AllocPacket()
 	}
-	if e.rgb == nil {
-		e.rgb = astiav.AllocFrame()
+	if e.src == nil {
+		e.src = astiav.AllocFrame()
 	}
-	if e.yuv == nil {
-		e.yuv = astiav.AllocFrame()
+	if e.dst == nil {
+		e.dst = astiav.AllocFrame()
 	}
-	if e.pkt == nil || e.rgb == nil || e.yuv == nil {
+	if e.pkt == nil || e.src == nil || e.dst == nil {
 		return errors.New("allocate packet and frames")
 	}
-	e.rgb.SetWidth(w)
-	e.rgb.SetHeight(h)
-	e.rgb.SetPixelFormat(astiav.PixelFormatRgb24)
-	if err := e.rgb.AllocBuffer(0); err != nil {
+	e.src.SetWidth(w)
+	e.src.SetHeight(h)
+	e.src.SetPixelFormat(astiav.PixelFormatRgb24)
+	if err := e.src.AllocBuffer(0); err != nil {
 		return fmt.Errorf("allocate rgb24 frame: %w", err)
 	}
 	if err := e.allocYUV(); err != nil {
@@ -158,55 +153,15 @@ func (e *Encoder) setup(w, h int) error {
 
 // allocYUV gives the encoder's input frame a buffer of its own.
 func (e *Encoder) allocYUV() error {
-	e.yuv.Unref()
-	e.yuv.SetWidth(e.w)
-	e.yuv.SetHeight(e.h)
-	e.yuv.SetPixelFormat(astiav.PixelFormatYuvj420P)
-	if err := e.yuv.AllocBuffer(0); err != nil {
+	e.dst.Unref()
+	e.dst.SetWidth(e.w)
+	e.dst.SetHeight(e.h)
+	e.dst.SetPixelFormat(astiav.PixelFormatYuvj420P)
+	if err := e.dst.AllocBuffer(0); err != nil {
 		return fmt.Errorf("allocate yuvj420p frame: %w", err)
 	}
 	return nil
 }
 
-// reset frees the size-dependent state; the next picture makes it anew.
-func (e *Encoder) reset() {
-	if e.cc != nil {
-		e.cc.Free()
-		e.cc = nil
-	}
-	if e.sws != nil {
-		e.sws.Free()
-		e.sws = nil
-	}
-	if e.rgb != nil {
-		e.rgb.Unref()
-	}
-	if e.yuv != nil {
-		e.yuv.Unref()
-	}
-	if e.pkt != nil {
-		e.pkt.Unref()
-	}
-	e.w, e.h = 0, 0
-}
-
 // Close frees everything the Encoder holds. Encode then returns ErrClosed.
-func (e *Encoder) Close() {
-	if e.closed {
-		return
-	}
-	e.closed = true
-	e.reset()
-	if e.pkt != nil {
-		e.pkt.Free()
-		e.pkt = nil
-	}
-	if e.rgb != nil {
-		e.rgb.Free()
-		e.rgb = nil
-	}
-	if e.yuv != nil {
-		e.yuv.Free()
-		e.yuv = nil
-	}
-}
+func (e *Encoder) Close() { e.close() }

@@ -84,3 +84,55 @@ func setQuality(f *astiav.Frame, qscale int) {
 // writable reports whether f's buffers are f's alone: an encoder may keep
 // a reference to the last picture it was sent.
 func writable(f *astiav.Frame) bool { return C.av_frame_is_writable(cFrame(f)) != 0 }
+
+// codec is the FFmpeg state an Encoder or Decoder keeps between pictures:
+// a codec context and a scaler made for one picture size, and the
+// scaler's source and destination frames and a packet, allocated once.
+type codec struct {
+	w, h     int
+	cc       *astiav.CodecContext
+	sws      *astiav.SoftwareScaleContext
+	src, dst *astiav.Frame
+	pkt      *astiav.Packet
+	closed   bool
+}
+
+// reset frees the size-dependent state; the next picture makes it anew.
+func (c *codec) reset() {
+	if c.cc != nil {
+		c.cc.Free()
+		c.cc = nil
+	}
+	if c.sws != nil {
+		c.sws.Free()
+		c.sws = nil
+	}
+	for _, f := range []*astiav.Frame{c.src, c.dst} {
+		if f != nil {
+			f.Unref()
+		}
+	}
+	if c.pkt != nil {
+		c.pkt.Unref()
+	}
+	c.w, c.h = 0, 0
+}
+
+// close frees everything; closing twice is harmless.
+func (c *codec) close() {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.reset()
+	if c.pkt != nil {
+		c.pkt.Free()
+		c.pkt = nil
+	}
+	for _, f := range []**astiav.Frame{&c.src, &c.dst} {
+		if *f != nil {
+			(*f).Free()
+			*f = nil
+		}
+	}
+}
