@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -27,9 +29,10 @@ import (
 // TestRunWithWorkerProcesses runs the job with no in-process worker: two
 // `vidpipe worker` processes, started first, wait on the external JetStream
 // without creating anything until `vidpipe run` sets it up; then they share
-// the frames, every frame is analysed exactly once, each keeps a heartbeat
-// and one serves /metrics and /healthz, and SIGTERM stops each worker
-// cleanly and removes its heartbeat.
+// the frames (of a job started once both pull: a worker finds the
+// coordinator's side by polling), every frame is analysed exactly once,
+// each keeps a heartbeat and serves /healthz, and SIGTERM stops each
+// worker cleanly and removes its heartbeat.
 func TestRunWithWorkerProcesses(t *testing.T) {
 	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: t.TempDir(), Listen: true})
 	if err != nil {
@@ -51,21 +54,25 @@ func TestRunWithWorkerProcesses(t *testing.T) {
 	dir := t.TempDir()
 	src := clip(t, dir, "3")
 
-	// A free port for ext1's metrics; nothing else here listens.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// Free ports for the workers' metrics; nothing else here listens.
+	var metricsURLs []string
+	for range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metricsURLs = append(metricsURLs, "http://"+ln.Addr().String())
+		ln.Close()
 	}
-	metricsURL := "http://" + ln.Addr().String()
-	ln.Close()
+	metricsURL := metricsURLs[0]
 	errString := func(err error) string {
 		if err == nil {
 			return ""
 		}
 		return " " + err.Error()
 	}
-	get := func(path string) (int, string, error) {
-		resp, err := http.Get(metricsURL + path)
+	get := func(base, path string) (int, string, error) {
+		resp, err := http.Get(base + path)
 		if err != nil {
 			return 0, "", err
 		}
@@ -83,11 +90,9 @@ func TestRunWithWorkerProcesses(t *testing.T) {
 
 	var procs []*exec.Cmd
 	var logs []*bytes.Buffer
-	for _, name := range []string{"ext1", "ext2"} {
-		args := []string{"worker", "--nats", url, "--name", name, "--imgsz", "128", "--batch", "1", "--threads", "1"}
-		if name == "ext1" {
-			args = append(args, "--metrics", strings.TrimPrefix(metricsURL, "http://"))
-		}
+	for i, name := range []string{"ext1", "ext2"} {
+		args := []string{"worker", "--nats", url, "--name", name, "--imgsz", "128", "--batch", "1", "--threads", "1",
+			"--metrics", strings.TrimPrefix(metricsURLs[i], "http://")}
 		cmd := exec.Command(binary, args...)
 		var buf bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &buf, &buf
@@ -100,18 +105,38 @@ func TestRunWithWorkerProcesses(t *testing.T) {
 
 	// Before the coordinator's side exists, a worker waits and says so.
 	wait("ext1 waiting for the coordinator", func() (bool, string) {
-		code, body, err := get("/healthz")
+		code, body, err := get(metricsURL, "/healthz")
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "waiting for the coordinator"), body + errString(err)
 	})
 	if _, err := js.Stream(ctx, bus.FramesStream); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Fatalf("frames stream before `vidpipe run`: %v, want none (workers create nothing)", err)
 	}
 
-	out := filepath.Join(dir, "out")
-	code, stdout, stderr := vidpipe(t, "run", "--nats", url, "--workers", "0", "--imgsz", "128", "--no-annotate", "--out", out, src)
-	if code != 0 {
-		t.Fatalf("run: exit %d\n%s\n%s\nworker logs:\n%s\n%s", code, stdout, stderr, logs[0], logs[1])
+	// A one-frame job makes the coordinator's side; the job that counts
+	// starts once both workers pull frames, so that both share it.
+	runJob := func(src, out string) {
+		t.Helper()
+		code, stdout, stderr := vidpipe(t, "run", "--nats", url, "--workers", "0", "--imgsz", "128", "--no-annotate", "--out", out, src)
+		if code != 0 {
+			t.Fatalf("run: exit %d\n%s\n%s\nworker logs:\n%s\n%s", code, stdout, stderr, logs[0], logs[1])
+		}
 	}
+	warmDir := filepath.Join(dir, "warm")
+	if err := os.MkdirAll(warmDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runJob(clip(t, warmDir, "0.1"), filepath.Join(dir, "warm-out"))
+	for i, u := range metricsURLs {
+		wait(fmt.Sprintf("ext%d pulling frames", i+1), func() (bool, string) {
+			code, body, err := get(u, "/healthz")
+			return code == http.StatusOK, body + errString(err)
+		})
+	}
+	var warm coordinator.Stats
+	readJSON(t, filepath.Join(dir, "warm-out", "clip", "stats.json"), &warm)
+
+	out := filepath.Join(dir, "out")
+	runJob(src, out)
 	lines := readLines(t, filepath.Join(out, "clip", "detections.jsonl"))
 	if len(lines) != 30 {
 		t.Fatalf("%d lines, want 30", len(lines))
@@ -135,16 +160,16 @@ func TestRunWithWorkerProcesses(t *testing.T) {
 			return false, errString(err)
 		}
 		for _, h := range hbs {
-			if int(h.Frames) != stats.Workers[h.Name] || h.Failed != 0 || len(h.ModelSHA256) != 64 || h.Batch != 1 || h.Threads != 1 || h.Device != "cpu" {
+			if int(h.Frames) != stats.Workers[h.Name]+warm.Workers[h.Name] || h.Failed != 0 || len(h.ModelSHA256) != 64 || h.Batch != 1 || h.Threads != 1 || h.Device != "cpu" {
 				return false, "heartbeat " + h.Name + " does not match the run"
 			}
 		}
 		return true, ""
 	})
-	if code, body, err := get("/healthz"); code != http.StatusOK {
+	if code, body, err := get(metricsURL, "/healthz"); code != http.StatusOK {
 		t.Errorf("ext1 /healthz while pulling frames: %d %q %v", code, body, err)
 	}
-	_, body, err := get("/metrics")
+	_, body, err := get(metricsURL, "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,8 +182,8 @@ func TestRunWithWorkerProcesses(t *testing.T) {
 	for _, m := range fams["vidpipe_worker_frames_total"].GetMetric() {
 		published += m.GetCounter().GetValue()
 	}
-	if int(published) != stats.Workers["ext1"] {
-		t.Errorf("ext1 vidpipe_worker_frames_total %v, want its %d frames", published, stats.Workers["ext1"])
+	if want := stats.Workers["ext1"] + warm.Workers["ext1"]; int(published) != want {
+		t.Errorf("ext1 vidpipe_worker_frames_total %v, want its %d frames", published, want)
 	}
 	if m := fams["vidpipe_frames_pending"].GetMetric(); len(m) != 1 || m[0].GetGauge().GetValue() != 0 {
 		t.Errorf("vidpipe_frames_pending after the job: %v, want 0", m)
