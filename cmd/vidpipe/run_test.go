@@ -254,6 +254,10 @@ func TestBench(t *testing.T) {
 		r.JPEGFrameBytes <= 0 || r.JPEGFrameBytes >= r.RawFrameBytes || r.RawFrameBytes != 128*128*3 || r.JPEGReadMS <= 0 || r.JPEGMeanAbsDiff <= 0 || r.GPU != nil {
 		t.Errorf("bench result: %+v", r)
 	}
+	// The bench ran fp32 with float input on the CPU: the reference itself.
+	if f := r.Reference; f == nil || f.Frames != 20 || f.CPU == 0 || f.Matched != f.CPU || f.OnlyBench != 0 || f.MaxBoxDiff != 0 {
+		t.Errorf("bench against the CPU reference: %+v", f)
+	}
 	var rows []string
 	for _, m := range r.Matrix {
 		if m.Error != "" || m.FPS <= 0 || m.Precision != "fp32" {

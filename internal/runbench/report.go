@@ -26,6 +26,10 @@ func (r *Result) Write(w io.Writer) error {
 	fmt.Fprintf(tw, "  beside the workers\tdecode + letterbox %.2f ms, queued %.2f ms\n", b.DecodeMS, b.QueueMS)
 	fmt.Fprintf(tw, "  CPU ms per frame\tmodel alone %.2f, pipeline %.2f: %.2f added (decode + letterbox %.2f of it); model ÷ pipeline %.3f\n",
 		b.ModelCPUMS, b.PipelineCPUMS, b.AddedCPUMS, r.DecodeCPUMS, b.CPUCeiling)
+	if f := r.Reference; f != nil {
+		fmt.Fprintf(tw, "against fp32 on the CPU\t%d of %d detections matched (same class, IoU > 0.9), %d only on the CPU, %d only here; max box diff %.2f px, conf %.2g (%d frames, conf %g)\n",
+			f.Matched, f.CPU, f.OnlyCPU, f.OnlyBench, f.MaxBoxDiff, f.MaxConfDiff, f.Frames, f.Conf)
+	}
 	if g := r.GPU; g != nil {
 		fmt.Fprintf(tw, "GPU utilisation\t%s: %.0f%% mean, %.0f%% max over %d samples, %.0f MiB max\n", g.Name, g.MeanPercent, g.MaxPercent, g.Samples, g.MaxMemMiB)
 	}

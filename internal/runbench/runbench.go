@@ -152,6 +152,9 @@ type Result struct {
 	// nvidia-smi; nil without it.
 	GPU *GPUUse `json:"gpu,omitempty"`
 
+	// Reference is the bench's detections against float32 on the CPU.
+	Reference *Reference `json:"reference"`
+
 	// Matrix is the model alone across precisions, input forms and batch
 	// sizes (Options.Matrix).
 	Matrix []MatrixRow `json:"matrix,omitempty"`
@@ -267,6 +270,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.DecodeOverFFmpeg = round3(res.DecodeFPS / res.FFmpegCLIFPS)
 	if err := codecCost(res, frames, size, lay.Bytes); err != nil {
+		return nil, err
+	}
+
+	logger.Info("bench: detections against float32 on the CPU")
+	if res.Reference, err = c.reference(ctx, sess, set, frames); err != nil {
 		return nil, err
 	}
 
