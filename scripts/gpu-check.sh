@@ -264,8 +264,13 @@ for path in sys.argv[1:]:
     b = r.get("breakdown") or {}
     if b:
         print(f"  per frame: pipeline {b['pipeline_ms']:.3f} ms, model alone {b['model_alone_ms']:.3f} ms; per session "
-              f"frame: infer {b['infer_ms']:.3f} ms, post {b['post_ms']:.3f} ms, idle {b['idle_ms']:.3f} ms; "
+              f"frame: read {b.get('read_ms', 0):.3f} ms, infer {b['infer_ms']:.3f} ms, post {b['post_ms']:.3f} ms, idle {b['idle_ms']:.3f} ms; "
               f"batch mean {b['batch_mean']:.1f}")
+    f = r.get("reference")
+    if f:
+        print(f"  against fp32 on the CPU (conf {f['conf']}, {f['frames']} frames): {f['matched']} of {f['cpu_detections']} "
+              f"matched (same class, IoU > 0.9), {f['only_cpu']} only on the CPU, {f['only_bench']} only here; "
+              f"max box diff {f['max_box_diff_px']} px, conf {f['max_conf_diff']}; pinned buffers {r.get('pinned')}")
     g = r.get("gpu")
     if g:
         print(f"  GPU {g['name']}: utilisation mean {g['mean_percent']:.0f}%, max {g['max_percent']:.0f}% "
