@@ -93,7 +93,7 @@ type SessionOptions struct {
 	// decode), for GPUs; a model that is float16 already is left alone.
 	Half bool
 	// Input is the input form the sessions feed: InputFloat, InputU8, or
-	// InputAuto (""): uint8 on CUDA, where the copy to the device is the
+	// InputAuto (also ""): uint8 on CUDA, where the copy to the device is the
 	// cost, and the model's own form on the CPU. A model that takes uint8
 	// already keeps it.
 	Input string
@@ -101,7 +101,7 @@ type SessionOptions struct {
 
 // Input forms of SessionOptions.Input.
 const (
-	InputAuto  = ""
+	InputAuto  = "auto"
 	InputFloat = "float"
 	InputU8    = "u8"
 )
@@ -181,18 +181,20 @@ func convert(m *Model, o SessionOptions) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	u8 := o.Input == InputU8 || (o.Input == InputAuto && d.Kind == infer.CUDA)
+	var u8 bool
 	switch o.Input {
-	case InputAuto, InputFloat, InputU8:
+	case "", InputAuto:
+		u8 = d.Kind == infer.CUDA
+	case InputU8:
+		u8 = true
+	case InputFloat:
+		if m.Layout.Bytes {
+			return nil, fmt.Errorf("open sessions of %s: the model takes uint8 input; float input needs a float model", m.Path)
+		}
 	default:
 		return nil, fmt.Errorf("open sessions of %s: input %q, want %s or %s", m.Path, o.Input, InputFloat, InputU8)
 	}
-	if u8 && m.Layout.Bytes {
-		u8 = false
-	}
-	if o.Input == InputFloat && m.Layout.Bytes {
-		return nil, fmt.Errorf("open sessions of %s: the model takes uint8 input; float input needs a float model", m.Path)
-	}
+	u8 = u8 && !m.Layout.Bytes // a uint8 model is one already
 	toHalf := o.Half && !m.Layout.Float16
 	if !u8 && !toHalf {
 		return m.bytes, nil

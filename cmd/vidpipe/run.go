@@ -123,16 +123,12 @@ func (f *deviceFlags) register(cmd *kingpin.CmdClause) {
 	cmd.Flag("fp32", "On CUDA, compute in full float32 instead of TF32 tensor cores (ONNX Runtime's default): exact, slower.").BoolVar(&f.fp32)
 	cmd.Flag("candidates", "Rows of output0 per image the model returns, those of highest objectness (the copy back from a GPU is the bottleneck); exact unless that many rows pass --conf, which is counted and logged. -1: 2000 on CUDA, all on the CPU; 0: all.").Default("-1").IntVar(&f.candidates)
 	cmd.Flag("half", "Run the model in float16, converted at load as `vidpipe model half` does (float32 input, outputs and Detect decode): for GPU tensor cores.").BoolVar(&f.half)
-	cmd.Flag("input", "What the model is fed: u8 (the letterboxed bytes; the model casts, scales and transposes them itself: a quarter of the bytes to a GPU), float (NCHW floats made on the host), or auto: u8 on CUDA, the model's own form on the CPU.").Default("auto").EnumVar(&f.input, "auto", workers.InputFloat, workers.InputU8)
+	cmd.Flag("input", "What the model is fed: u8 (the letterboxed bytes; the model casts, scales and transposes them itself: a quarter of the bytes to a GPU), float (NCHW floats made on the host), or auto: u8 on CUDA, the model's own form on the CPU.").Default(workers.InputAuto).EnumVar(&f.input, workers.InputAuto, workers.InputFloat, workers.InputU8)
 }
 
 // sessions are the model sessions n workers of this process run.
 func (f *deviceFlags) sessions(n, threads, batch int) workers.SessionOptions {
-	in := f.input
-	if in == "auto" {
-		in = workers.InputAuto
-	}
-	return workers.SessionOptions{Sessions: n, Threads: threads, Batch: batch, Device: f.device, FP32: f.fp32, Candidates: f.candidates, Half: f.half, Input: in}
+	return workers.SessionOptions{Sessions: n, Threads: threads, Batch: batch, Device: f.device, FP32: f.fp32, Candidates: f.candidates, Half: f.half, Input: f.input}
 }
 
 // modelFlags choose the detector.

@@ -6,6 +6,7 @@ import (
 	"github.com/vidpipe/vidpipe/bus"
 	"github.com/vidpipe/vidpipe/model/detect"
 	"github.com/vidpipe/vidpipe/model/infer"
+	"github.com/vidpipe/vidpipe/model/layout"
 	"github.com/vidpipe/vidpipe/workers"
 )
 
@@ -36,28 +37,79 @@ func (c *Options) reference(ctx context.Context, sess *infer.Session, set *worke
 		return nil, err
 	}
 	defer ref.Close()
-	post, err := detect.NewPostprocessor(detect.NMSOptions{Conf: ReferenceConf, IoU: 0.45, MaxDet: bus.MaxDet})
+	cpu, err := newDetector(ref.List[0], ref.Layout, ReferenceConf)
 	if err != nil {
 		return nil, err
 	}
-	r := &Reference{Conf: ReferenceConf}
-	var agree detect.Agreement
-	refRows, rows := ref.Layout.NewDecoder(), set.Layout.NewDecoder()
-	every := max(1, len(frames)/max(1, c.CompareFrames))
-	for i := 0; i < len(frames) && r.Frames < max(1, c.CompareFrames); i += every {
-		a, err := detectOne(ctx, ref.List[0], refRows, ref.Layout.Cols(), post, frames[i])
-		if err != nil {
-			return nil, err
-		}
-		b, err := detectOne(ctx, sess, rows, set.Layout.Cols(), post, frames[i])
-		if err != nil {
-			return nil, err
-		}
-		r.CPU += len(a)
-		agree.Agree(a, b, 0.9)
-		r.Frames++
+	here, err := newDetector(sess, set.Layout, ReferenceConf)
+	if err != nil {
+		return nil, err
 	}
+	var picked [][]byte
+	every := max(1, len(frames)/max(1, c.CompareFrames))
+	for i := 0; i < len(frames) && len(picked) < max(1, c.CompareFrames); i += every {
+		picked = append(picked, frames[i])
+	}
+	agree, n, err := compare(ctx, cpu, here, picked, picked)
+	if err != nil {
+		return nil, err
+	}
+	r := &Reference{Conf: ReferenceConf, Frames: len(picked), CPU: n}
 	r.Matched, r.OnlyCPU, r.OnlyBench = agree.Matched, agree.OnlyA, agree.OnlyB
 	r.MaxBoxDiff, r.MaxConfDiff = round3(agree.MaxBoxDiff), round3(agree.MaxConfDiff*1e6)/1e6
 	return r, nil
+}
+
+// detector runs one session on single letterboxes and applies NMS at one
+// threshold: what the bench's comparisons of detections see.
+type detector struct {
+	sess *infer.Session
+	rows *layout.Decoder
+	cols int
+	post *detect.Postprocessor
+}
+
+func newDetector(sess *infer.Session, lay *layout.Layout, conf float64) (*detector, error) {
+	post, err := detect.NewPostprocessor(detect.NMSOptions{Conf: float32(conf), IoU: 0.45, MaxDet: bus.MaxDet})
+	if err != nil {
+		return nil, err
+	}
+	return &detector{sess: sess, rows: lay.NewDecoder(), cols: lay.Cols(), post: post}, nil
+}
+
+// detect runs the model on one packed RGB letterbox and decodes its
+// outputs as the layout decided at load says.
+func (d *detector) detect(ctx context.Context, rgb []byte) ([]detect.Detection, error) {
+	if err := load(d.sess, [][]byte{rgb}); err != nil {
+		return nil, err
+	}
+	outs, err := d.sess.Run(ctx, 1)
+	if err != nil {
+		return nil, err
+	}
+	rows, n, err := d.rows.Rows(outs, 0, d.post.Options().Conf)
+	if err != nil {
+		return nil, err
+	}
+	return d.post.NMS(nil, rows, n, d.cols)
+}
+
+// compare matches a's detections on as[i] with b's on bs[i] (same class,
+// IoU > 0.9) and returns the agreement and how many detections a found.
+func compare(ctx context.Context, a, b *detector, as, bs [][]byte) (detect.Agreement, int, error) {
+	var agree detect.Agreement
+	n := 0
+	for i := range as {
+		x, err := a.detect(ctx, as[i])
+		if err != nil {
+			return agree, 0, err
+		}
+		y, err := b.detect(ctx, bs[i])
+		if err != nil {
+			return agree, 0, err
+		}
+		n += len(x)
+		agree.Agree(x, y, 0.9)
+	}
+	return agree, n, nil
 }

@@ -575,8 +575,7 @@ func (c *Options) comparePreprocessing(ctx context.Context, sess *infer.Session,
 	}
 	defer dec.Close()
 	every := max(1, len(frames)/max(1, c.CompareFrames))
-	type pair struct{ exact, fast []byte }
-	var pairs []pair
+	var exact, fast [][]byte // the compared frames in each preprocessing
 	var spent time.Duration
 	var sum, total int64
 	p := &res.Preprocessing
@@ -603,12 +602,12 @@ func (c *Options) comparePreprocessing(ctx context.Context, sess *infer.Session,
 			p.PixelMaxDiff = max(p.PixelMaxDiff, d)
 		}
 		total += int64(len(f.Letterbox))
-		if i%every == 0 && len(pairs) < c.CompareFrames {
-			q := pair{frames[i], bytes.Clone(f.Letterbox)}
+		if i%every == 0 && len(exact) < c.CompareFrames {
+			x, y := frames[i], bytes.Clone(f.Letterbox)
 			if pre == decode.PreprocessFast {
-				q.exact, q.fast = q.fast, q.exact
+				x, y = y, x
 			}
-			pairs = append(pairs, q)
+			exact, fast = append(exact, x), append(fast, y)
 		}
 	}
 	otherFPS := round3(float64(len(frames)) / spent.Seconds())
@@ -619,43 +618,17 @@ func (c *Options) comparePreprocessing(ctx context.Context, sess *infer.Session,
 	p.ExactMS, p.FastMS = round3(1000/p.ExactFPS), round3(1000/p.FastFPS)
 	p.PixelMeanDiff = round3(float64(sum) / float64(total))
 
-	post, err := detect.NewPostprocessor(detect.NMSOptions{Conf: float32(c.CompareConf), IoU: 0.45, MaxDet: bus.MaxDet})
+	det, err := newDetector(sess, lay, c.CompareConf)
 	if err != nil {
 		return err
 	}
-	var agree detect.Agreement
-	rows := lay.NewDecoder()
-	for _, q := range pairs {
-		a, err := detectOne(ctx, sess, rows, lay.Cols(), post, q.exact)
-		if err != nil {
-			return err
-		}
-		b, err := detectOne(ctx, sess, rows, lay.Cols(), post, q.fast)
-		if err != nil {
-			return err
-		}
-		p.DetExact += len(a)
-		agree.Agree(a, b, 0.9)
+	agree, n, err := compare(ctx, det, det, exact, fast)
+	if err != nil {
+		return err
 	}
-	p.DetFrames, p.DetConf = len(pairs), c.CompareConf
+	p.DetExact = n
+	p.DetFrames, p.DetConf = len(exact), c.CompareConf
 	p.DetMatched, p.DetOnlyExact, p.DetOnlyFast = agree.Matched, agree.OnlyA, agree.OnlyB
 	p.DetMaxBoxDiff = round3(agree.MaxBoxDiff)
 	return nil
-}
-
-// detectOne runs the model on one packed RGB letterbox and decodes its
-// outputs as the layout decided at load says.
-func detectOne(ctx context.Context, sess *infer.Session, dec *layout.Decoder, cols int, post *detect.Postprocessor, rgb []byte) ([]detect.Detection, error) {
-	if err := load(sess, [][]byte{rgb}); err != nil {
-		return nil, err
-	}
-	outs, err := sess.Run(ctx, 1)
-	if err != nil {
-		return nil, err
-	}
-	rows, n, err := dec.Rows(outs, 0, post.Options().Conf)
-	if err != nil {
-		return nil, err
-	}
-	return post.NMS(nil, rows, n, cols)
 }

@@ -137,23 +137,11 @@ func (d *Decoder) setup(w, h int) error {
 	if e := opts.Get("max_pixels", nil, 0); e != nil {
 		return errors.New("open mjpeg decoder: max_pixels not applied")
 	}
-	if d.pkt == nil {
-		d.pkt = astiav.AllocPacket()
+	if err := d.allocate(); err != nil {
+		return err
 	}
-	if d.src == nil {
-		d.src = astiav.AllocFrame()
-	}
-	if d.dst == nil {
-		d.dst = astiav.AllocFrame()
-	}
-	if d.pkt == nil || d.src == nil || d.dst == nil {
-		return errors.New("allocate packet and frames")
-	}
-	d.dst.SetWidth(w)
-	d.dst.SetHeight(h)
-	d.dst.SetPixelFormat(astiav.PixelFormatRgb24)
-	if err := d.dst.AllocBuffer(0); err != nil {
-		return fmt.Errorf("allocate rgb24 frame: %w", err)
+	if err := allocPicture(d.dst, w, h, astiav.PixelFormatRgb24); err != nil {
+		return err
 	}
 	d.w, d.h = w, h
 	return nil

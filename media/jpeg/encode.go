@@ -122,23 +122,11 @@ func (e *Encoder) setup(w, h int) error {
 		return fmt.Errorf("open mjpeg encoder: %w", err)
 	}
 	e.w, e.h = w, h
-	if e.pkt == nil {
-		e.pkt = astiav.AllocPacket()
+	if err := e.allocate(); err != nil {
+		return err
 	}
-	if e.src == nil {
-		e.src = astiav.AllocFrame()
-	}
-	if e.dst == nil {
-		e.dst = astiav.AllocFrame()
-	}
-	if e.pkt == nil || e.src == nil || e.dst == nil {
-		return errors.New("allocate packet and frames")
-	}
-	e.src.SetWidth(w)
-	e.src.SetHeight(h)
-	e.src.SetPixelFormat(astiav.PixelFormatRgb24)
-	if err := e.src.AllocBuffer(0); err != nil {
-		return fmt.Errorf("allocate rgb24 frame: %w", err)
+	if err := allocPicture(e.src, w, h, astiav.PixelFormatRgb24); err != nil {
+		return err
 	}
 	if err := e.allocYUV(); err != nil {
 		return err
@@ -154,13 +142,7 @@ func (e *Encoder) setup(w, h int) error {
 // allocYUV gives the encoder's input frame a buffer of its own.
 func (e *Encoder) allocYUV() error {
 	e.dst.Unref()
-	e.dst.SetWidth(e.w)
-	e.dst.SetHeight(e.h)
-	e.dst.SetPixelFormat(astiav.PixelFormatYuvj420P)
-	if err := e.dst.AllocBuffer(0); err != nil {
-		return fmt.Errorf("allocate yuvj420p frame: %w", err)
-	}
-	return nil
+	return allocPicture(e.dst, e.w, e.h, astiav.PixelFormatYuvj420P)
 }
 
 // Close frees everything the Encoder holds. Encode then returns ErrClosed.

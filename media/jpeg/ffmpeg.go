@@ -11,6 +11,7 @@ import "C"
 
 import (
 	"errors"
+	"fmt"
 	"unsafe"
 
 	"github.com/asticode/go-astiav"
@@ -116,6 +117,34 @@ func (c *codec) reset() {
 		c.pkt.Unref()
 	}
 	c.w, c.h = 0, 0
+}
+
+// allocate makes the packet and frames on first use.
+func (c *codec) allocate() error {
+	if c.pkt == nil {
+		c.pkt = astiav.AllocPacket()
+	}
+	if c.src == nil {
+		c.src = astiav.AllocFrame()
+	}
+	if c.dst == nil {
+		c.dst = astiav.AllocFrame()
+	}
+	if c.pkt == nil || c.src == nil || c.dst == nil {
+		return errors.New("allocate packet and frames")
+	}
+	return nil
+}
+
+// allocPicture gives f a w x h buffer of its own in pixel format pf.
+func allocPicture(f *astiav.Frame, w, h int, pf astiav.PixelFormat) error {
+	f.SetWidth(w)
+	f.SetHeight(h)
+	f.SetPixelFormat(pf)
+	if err := f.AllocBuffer(0); err != nil {
+		return fmt.Errorf("allocate %s frame: %w", pf, err)
+	}
+	return nil
 }
 
 // close frees everything; closing twice is harmless.
